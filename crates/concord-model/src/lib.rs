@@ -1,0 +1,20 @@
+//! Concord's canonical model: the types every system is mapped to and from, the identifiers that
+//! are checked at the edge (GTIN, GLN, NPI), and the pure domain rules (price resolution, the
+//! contract propagation workflow).
+//!
+//! Nothing in this crate does I/O. That is what makes the rules testable exhaustively: a rule is a
+//! function of its inputs, and a workflow step is `apply(state, event) -> (state, actions)`.
+
+pub mod contract;
+pub mod error;
+pub mod ids;
+pub mod master;
+pub mod price;
+pub mod schema;
+pub mod workflow;
+
+pub use contract::{Contract, ContractLine, ContractStatus, Eligibility, PriceBreak};
+pub use error::{FieldError, parse_canonical};
+pub use ids::{Gln, Gtin, IdError, Npi, Unspsc, Uom};
+pub use master::{Facility, Item, Supplier};
+pub use price::{Alternative, PriceAnswer, PriceCatalog, PriceQuery};
