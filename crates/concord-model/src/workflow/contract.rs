@@ -173,7 +173,7 @@ pub fn apply(
     event: ContractEvent,
 ) -> Result<(ContractPropagation, Vec<ContractAction>), WorkflowError> {
     let mut actions = Vec::new();
-    let mut state = match (state, event) {
+    let state = match (state, event) {
         (
             _,
             ContractEvent::Submitted {

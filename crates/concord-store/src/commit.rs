@@ -1,0 +1,416 @@
+//! The unit of work: every business state change is a list of [`Write`]s applied in one
+//! transaction, so state, canonical events and outbox rows can never disagree.
+
+use chrono::{DateTime, Utc};
+use concord_model::{Facility, Item, Supplier};
+use serde_json::Value;
+use sqlx::{Any, Transaction};
+
+use crate::{
+    Crosswalk, DeliveryStatus, Error, InboxStatus, NewDelivery, NewEvent, NewException, Result,
+    Store, TimelineEntry, Timer, to_micros,
+};
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The target acknowledged (2xx).
+    Delivered,
+    /// Failed; try again at `next_attempt_at`.
+    Retry,
+    /// Failed for good (attempts exhausted or a permanent refusal): dead-lettered.
+    Dead,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Retry => "retry",
+            DeliveryOutcome::Dead => "dead",
+        }
+    }
+}
+
+/// One write in a unit of work.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Event(NewEvent),
+    Delivery(NewDelivery),
+    InsertContractVersion {
+        contract_id: String,
+        version: u32,
+        status: String,
+        digest: String,
+        data: Value,
+        correlation_id: String,
+        at: DateTime<Utc>,
+    },
+    SetContractStatus {
+        contract_id: String,
+        version: u32,
+        status: String,
+        at: DateTime<Utc>,
+    },
+    Workflow {
+        kind: String,
+        id: String,
+        state: Value,
+        at: DateTime<Utc>,
+    },
+    Timeline(TimelineEntry),
+    /// Opens an exception unless one of the same kind is already open for the subject.
+    OpenException(NewException),
+    ResolveExceptions {
+        kind: String,
+        subject: String,
+        at: DateTime<Utc>,
+    },
+    Crosswalk(Crosswalk, DateTime<Utc>),
+    Timer(Timer),
+    DeleteTimer {
+        id: String,
+    },
+    InboxDone {
+        id: String,
+        status: InboxStatus,
+        response_status: u16,
+        response_body: String,
+        error: Option<String>,
+        at: DateTime<Utc>,
+    },
+    UpsertSupplier(Supplier, DateTime<Utc>),
+    UpsertItem(Item, DateTime<Utc>),
+    UpsertFacility(Facility, DateTime<Utc>),
+    /// Records an attempt and moves the delivery to its next status.
+    DeliveryResult {
+        delivery_id: String,
+        attempt: u32,
+        outcome: DeliveryOutcome,
+        at: DateTime<Utc>,
+        status_code: Option<u16>,
+        latency_us: i64,
+        error: Option<String>,
+        next_attempt_at: DateTime<Utc>,
+    },
+    /// Puts a dead (or any) delivery back in the queue now, keeping its idempotency key.
+    ReplayDelivery {
+        id: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// What a commit did that callers may need.
+#[derive(Debug, Clone, Default)]
+pub struct CommitReceipt {
+    /// How many `OpenException` writes opened a new exception (0 when one was already open).
+    pub exceptions_opened: usize,
+}
+
+impl Store {
+    /// Applies every write in one transaction.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<CommitReceipt> {
+        let mut tx = self.pool.begin().await?;
+        let mut receipt = CommitReceipt::default();
+        for write in writes {
+            apply(&mut tx, write, &mut receipt).await?;
+        }
+        tx.commit().await?;
+        Ok(receipt)
+    }
+}
+
+fn json(v: &Value) -> String {
+    v.to_string()
+}
+
+fn ser<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("canonical types serialise")
+}
+
+async fn apply(
+    tx: &mut Transaction<'_, Any>,
+    write: Write,
+    receipt: &mut CommitReceipt,
+) -> Result<()> {
+    match write {
+        Write::Event(e) => {
+            sqlx::query(
+                "INSERT INTO events (id, type, source, subject, time, correlation_id, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(e.id)
+            .bind(e.event_type)
+            .bind(e.source)
+            .bind(e.subject)
+            .bind(to_micros(e.time))
+            .bind(e.correlation_id)
+            .bind(json(&e.data))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::Delivery(d) => {
+            let now = to_micros(Utc::now());
+            sqlx::query(
+                "INSERT INTO deliveries (id, event_id, target, message_type, subject, idempotency_key, \
+                 correlation_id, required, payload, status, attempts, next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $11)",
+            )
+            .bind(d.id)
+            .bind(d.event_id)
+            .bind(d.target)
+            .bind(d.message_type)
+            .bind(d.subject)
+            .bind(d.idempotency_key)
+            .bind(d.correlation_id)
+            .bind(i64::from(d.required))
+            .bind(json(&d.payload))
+            .bind(to_micros(d.next_attempt_at))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::InsertContractVersion {
+            contract_id,
+            version,
+            status,
+            digest,
+            data,
+            correlation_id,
+            at,
+        } => {
+            let result = sqlx::query(
+                "INSERT INTO contract_versions (contract_id, version, status, digest, data, correlation_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (contract_id, version) DO NOTHING",
+            )
+            .bind(contract_id.clone())
+            .bind(i64::from(version))
+            .bind(status)
+            .bind(digest)
+            .bind(json(&data))
+            .bind(correlation_id)
+            .bind(to_micros(at))
+            .execute(&mut **tx)
+            .await?;
+            if result.rows_affected() == 0 {
+                return Err(Error::Conflict(format!(
+                    "contract {contract_id} version {version} is already stored"
+                )));
+            }
+        }
+        Write::SetContractStatus {
+            contract_id,
+            version,
+            status,
+            at,
+        } => {
+            sqlx::query(
+                "UPDATE contract_versions SET status = $1, updated_at = $2 WHERE contract_id = $3 AND version = $4",
+            )
+            .bind(status)
+            .bind(to_micros(at))
+            .bind(contract_id)
+            .bind(i64::from(version))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::Workflow {
+            kind,
+            id,
+            state,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO workflows (kind, id, state, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            )
+            .bind(kind)
+            .bind(id)
+            .bind(json(&state))
+            .bind(to_micros(at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::Timeline(t) => {
+            sqlx::query(
+                "INSERT INTO timeline (correlation_id, at, step, detail) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(t.correlation_id)
+            .bind(to_micros(t.at))
+            .bind(t.step)
+            .bind(json(&t.detail))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::OpenException(e) => {
+            let result = sqlx::query(
+                "INSERT INTO exceptions (id, kind, subject, status, correlation_id, detail, created_at) \
+                 SELECT $1, $2, $3, 'open', $4, $5, $6 WHERE NOT EXISTS \
+                 (SELECT 1 FROM exceptions WHERE kind = $2 AND subject = $3 AND status = 'open')",
+            )
+            .bind(e.id)
+            .bind(e.kind)
+            .bind(e.subject)
+            .bind(e.correlation_id)
+            .bind(json(&e.detail))
+            .bind(to_micros(e.at))
+            .execute(&mut **tx)
+            .await?;
+            receipt.exceptions_opened += result.rows_affected() as usize;
+        }
+        Write::ResolveExceptions { kind, subject, at } => {
+            sqlx::query(
+                "UPDATE exceptions SET status = 'resolved', resolved_at = $1 \
+                 WHERE kind = $2 AND subject = $3 AND status = 'open'",
+            )
+            .bind(to_micros(at))
+            .bind(kind)
+            .bind(subject)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::Crosswalk(c, at) => {
+            sqlx::query(
+                "INSERT INTO crosswalks (system, entity_type, external_id, canonical_id, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (system, entity_type, external_id) \
+                 DO UPDATE SET canonical_id = excluded.canonical_id, updated_at = excluded.updated_at",
+            )
+            .bind(c.system)
+            .bind(c.entity_type)
+            .bind(c.external_id)
+            .bind(c.canonical_id)
+            .bind(to_micros(at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::Timer(t) => {
+            sqlx::query(
+                "INSERT INTO timers (id, due_at, kind, subject, correlation_id) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at",
+            )
+            .bind(t.id)
+            .bind(to_micros(t.due_at))
+            .bind(t.kind)
+            .bind(t.subject)
+            .bind(t.correlation_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::DeleteTimer { id } => {
+            sqlx::query("DELETE FROM timers WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Write::InboxDone {
+            id,
+            status,
+            response_status,
+            response_body,
+            error,
+            at,
+        } => {
+            sqlx::query(
+                "UPDATE inbox SET status = $1, response_status = $2, response_body = $3, error = $4, updated_at = $5 \
+                 WHERE id = $6",
+            )
+            .bind(status.as_str())
+            .bind(i64::from(response_status))
+            .bind(response_body)
+            .bind(error)
+            .bind(to_micros(at))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::UpsertSupplier(s, at) => {
+            sqlx::query(
+                "INSERT INTO suppliers (id, tin, data, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET tin = excluded.tin, data = excluded.data, updated_at = excluded.updated_at",
+            )
+            .bind(s.id.clone())
+            .bind(s.tin.clone())
+            .bind(ser(&s))
+            .bind(to_micros(at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::UpsertItem(i, at) => {
+            sqlx::query(
+                "INSERT INTO items (gtin, supplier_id, vendor_part, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (gtin) DO UPDATE SET supplier_id = excluded.supplier_id, \
+                 vendor_part = excluded.vendor_part, data = excluded.data, updated_at = excluded.updated_at",
+            )
+            .bind(i.gtin.to_string())
+            .bind(i.supplier_id.clone())
+            .bind(i.vendor_part.clone())
+            .bind(ser(&i))
+            .bind(to_micros(at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::UpsertFacility(f, at) => {
+            sqlx::query(
+                "INSERT INTO facilities (gln, data, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (gln) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            )
+            .bind(f.gln.to_string())
+            .bind(ser(&f))
+            .bind(to_micros(at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::DeliveryResult {
+            delivery_id,
+            attempt,
+            outcome,
+            at,
+            status_code,
+            latency_us,
+            error,
+            next_attempt_at,
+        } => {
+            sqlx::query(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, status_code, latency_us, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(delivery_id.clone())
+            .bind(i64::from(attempt))
+            .bind(to_micros(at))
+            .bind(outcome.as_str())
+            .bind(status_code.map(i64::from))
+            .bind(latency_us)
+            .bind(error.clone())
+            .execute(&mut **tx)
+            .await?;
+            let status = match outcome {
+                DeliveryOutcome::Delivered => DeliveryStatus::Delivered,
+                DeliveryOutcome::Retry => DeliveryStatus::Pending,
+                DeliveryOutcome::Dead => DeliveryStatus::Dead,
+            };
+            sqlx::query(
+                "UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
+                 last_error = $4, updated_at = $5 WHERE id = $6",
+            )
+            .bind(status.as_str())
+            .bind(i64::from(attempt))
+            .bind(to_micros(next_attempt_at))
+            .bind(error)
+            .bind(to_micros(at))
+            .bind(delivery_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::ReplayDelivery { id, at } => {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, updated_at = $1 \
+                 WHERE id = $2",
+            )
+            .bind(to_micros(at))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The records the store reads and writes. Canonical documents travel as `serde_json::Value`
+//! (stored as JSON text); times are UTC.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{DeliveryStatus, InboxStatus};
+
+/// A raw inbound message as it arrived, before any processing.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub id: String,
+    pub system: String,
+    pub message_type: String,
+    /// `system:message_type:key`; a second message with the same key is a repeat.
+    pub dedupe_key: String,
+    pub correlation_id: String,
+    pub received_at: DateTime<Utc>,
+    pub content_type: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxRecord {
+    pub id: String,
+    pub system: String,
+    pub message_type: String,
+    pub dedupe_key: String,
+    pub correlation_id: String,
+    pub received_at: DateTime<Utc>,
+    pub content_type: String,
+    pub body: String,
+    /// The body as first received, when it was since fixed by hand.
+    pub original_body: Option<String>,
+    #[serde(serialize_with = "ser_inbox_status")]
+    pub status: InboxStatus,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+fn ser_inbox_status<S: serde::Serializer>(s: &InboxStatus, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.as_str())
+}
+
+fn ser_delivery_status<S: serde::Serializer>(
+    s: &DeliveryStatus,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.as_str())
+}
+
+/// What inserting into the inbox found.
+#[derive(Debug, Clone)]
+pub enum InboxInsert {
+    Inserted,
+    /// The dedupe key was seen before: here is that first message.
+    Duplicate(InboxRecord),
+}
+
+/// A canonical event (CloudEvents attributes plus data).
+#[derive(Debug, Clone, Serialize)]
+pub struct NewEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub source: String,
+    pub subject: String,
+    pub time: DateTime<Utc>,
+    pub correlation_id: String,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRecord {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub event: NewEvent,
+}
+
+/// One outbox row: one event for one target.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub event_id: String,
+    pub target: String,
+    pub message_type: String,
+    /// Deliveries to one target with the same subject go out in commit order.
+    pub subject: String,
+    pub idempotency_key: String,
+    pub correlation_id: String,
+    pub required: bool,
+    /// The canonical document (and references) the outbound mapping turns into the target's body.
+    pub payload: Value,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRecord {
+    pub seq: i64,
+    pub id: String,
+    pub event_id: String,
+    pub target: String,
+    pub message_type: String,
+    pub subject: String,
+    pub idempotency_key: String,
+    pub correlation_id: String,
+    pub required: bool,
+    #[serde(skip)]
+    pub payload: Value,
+    #[serde(serialize_with = "ser_delivery_status")]
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    pub outcome: String,
+    pub status_code: Option<u16>,
+    pub latency_us: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContractVersionRecord {
+    pub contract_id: String,
+    pub version: u32,
+    pub status: String,
+    /// SHA-256 of the canonical document: a resubmission with the same digest is a repeat.
+    pub digest: String,
+    pub data: Value,
+    pub correlation_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One step in a transaction's lineage.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEntry {
+    pub correlation_id: String,
+    pub at: DateTime<Utc>,
+    pub step: String,
+    pub detail: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewException {
+    pub id: String,
+    pub kind: String,
+    /// What the exception is about, e.g. `contract:C-100:2`; one open exception per kind and subject.
+    pub subject: String,
+    pub correlation_id: String,
+    pub detail: Value,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionRecord {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub status: String,
+    pub correlation_id: String,
+    pub detail: Value,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Crosswalk {
+    pub system: String,
+    pub entity_type: String,
+    pub external_id: String,
+    pub canonical_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Timer {
+    pub id: String,
+    pub due_at: DateTime<Utc>,
+    pub kind: String,
+    pub subject: String,
+    pub correlation_id: String,
+}

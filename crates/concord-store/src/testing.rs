@@ -1,0 +1,96 @@
+//! Fresh stores for tests: a temporary SQLite file, or a new schema in the PostgreSQL named by
+//! `CONCORD_TEST_POSTGRES_URL`. Every call gets its own, so tests never share state and the
+//! long-lived PostgreSQL service is left as it was found (the schema is dropped on `cleanup`).
+
+use crate::{Result, Store, StoreOptions};
+
+/// A store made for one test, and what to remove afterwards.
+pub struct TestStore {
+    pub store: Store,
+    pub url: String,
+    schema: Option<String>,
+    _dir: Option<tempfile_dir::TempDir>,
+}
+
+mod tempfile_dir {
+    /// A directory removed on drop (kept minimal to avoid a runtime dependency on tempfile).
+    pub struct TempDir(pub std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL URL for tests, if the environment names one.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("CONCORD_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+impl TestStore {
+    /// `None` when the backend is PostgreSQL and no test URL is set.
+    pub async fn new(backend: Backend) -> Result<Option<TestStore>> {
+        let unique = format!(
+            "{}_{}",
+            std::process::id(),
+            uuid::Uuid::now_v7()
+                .simple()
+                .to_string()
+                .get(20..)
+                .unwrap_or("0")
+        );
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("concord-test-{unique}"));
+                std::fs::create_dir_all(&dir).map_err(|e| crate::Error::Conflict(e.to_string()))?;
+                let options = StoreOptions::sqlite_file(&dir.join("concord.db"));
+                let url = options.url.clone();
+                let store = Store::open(options).await?;
+                Ok(Some(TestStore {
+                    store,
+                    url,
+                    schema: None,
+                    _dir: Some(tempfile_dir::TempDir(dir)),
+                }))
+            }
+            Backend::Postgres => {
+                let Some(url) = postgres_url() else {
+                    return Ok(None);
+                };
+                let schema = format!("concord_test_{unique}");
+                let mut options = StoreOptions::new(url.clone());
+                options.schema = Some(schema.clone());
+                let store = Store::open(options).await?;
+                Ok(Some(TestStore {
+                    store,
+                    url,
+                    schema: Some(schema),
+                    _dir: None,
+                }))
+            }
+        }
+    }
+
+    /// The options that reopen this same store (for restart tests).
+    pub fn options(&self) -> StoreOptions {
+        let mut options = StoreOptions::new(self.url.clone());
+        options.schema = self.schema.clone();
+        options
+    }
+
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        if let Some(schema) = &self.schema {
+            let _ = Store::drop_schema(&self.url, schema).await;
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! One conformance suite, run against every backend: SQLite always, PostgreSQL when
+//! `CONCORD_TEST_POSTGRES_URL` is set (CI sets it). Each test gets a fresh database or schema.
+
+use chrono::{Duration, Utc};
+use concord_model::{Gtin, Item, Supplier, Unspsc, Uom};
+use concord_store::{
+    Crosswalk, DeliveryOutcome, DeliveryStatus, InboxInsert, InboxStatus, NewDelivery, NewEvent,
+    NewException, NewInbound, Store, TimelineEntry, Timer, Write,
+    testing::{Backend, TestStore},
+};
+use serde_json::json;
+
+/// Declares `$name` once per backend; the body is an async fn taking `&Store`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::run(concord_store::testing::Backend::Sqlite, super::$name).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::run(concord_store::testing::Backend::Postgres, super::$name).await })*
+        }
+    };
+}
+
+conformance!(
+    inbox_deduplicates_and_returns_first,
+    commit_is_all_or_nothing,
+    deliveries_keep_subject_order_and_retry,
+    expired_lease_is_reclaimed,
+    exceptions_open_once_per_subject,
+    crosswalks_and_master_data,
+    timeline_and_timers,
+    replay_requeues_dead_delivery,
+);
+
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(ts) = TestStore::new(backend).await.expect("open test store") else {
+        eprintln!("skipping {backend:?}: CONCORD_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    test(ts.store.clone()).await;
+    ts.cleanup().await;
+}
+
+fn inbound(id: &str, key: &str) -> NewInbound {
+    NewInbound {
+        id: id.into(),
+        system: "clm".into(),
+        message_type: "contract".into(),
+        dedupe_key: format!("clm:contract:{key}"),
+        correlation_id: format!("corr-{id}"),
+        received_at: Utc::now(),
+        content_type: "application/json".into(),
+        body: r#"{"a":1}"#.into(),
+    }
+}
+
+fn delivery(id: &str, subject: &str) -> NewDelivery {
+    NewDelivery {
+        id: id.into(),
+        event_id: format!("ev-{id}"),
+        target: "erp".into(),
+        message_type: "contract".into(),
+        subject: subject.into(),
+        idempotency_key: format!("key-{id}"),
+        correlation_id: "corr".into(),
+        required: true,
+        payload: json!({"id": id}),
+        next_attempt_at: Utc::now() - Duration::seconds(1),
+    }
+}
+
+async fn inbox_deduplicates_and_returns_first(store: Store) {
+    assert!(matches!(
+        store.insert_inbox(inbound("m1", "k1")).await.unwrap(),
+        InboxInsert::Inserted
+    ));
+    store
+        .commit(vec![Write::InboxDone {
+            id: "m1".into(),
+            status: InboxStatus::Processed,
+            response_status: 202,
+            response_body: r#"{"receipt_id":"m1"}"#.into(),
+            error: None,
+            at: Utc::now(),
+        }])
+        .await
+        .unwrap();
+    let InboxInsert::Duplicate(first) = store.insert_inbox(inbound("m2", "k1")).await.unwrap()
+    else {
+        panic!("a repeated dedupe key must not be stored twice");
+    };
+    assert_eq!(first.id, "m1");
+    assert_eq!(first.status, InboxStatus::Processed);
+    assert_eq!(first.response_status, Some(202));
+    assert!(store.inbox("m2").await.unwrap().is_none());
+}
+
+async fn commit_is_all_or_nothing(store: Store) {
+    let version = |v: u32| Write::InsertContractVersion {
+        contract_id: "C-1".into(),
+        version: v,
+        status: "pending".into(),
+        digest: "d".into(),
+        data: json!({}),
+        correlation_id: "c".into(),
+        at: Utc::now(),
+    };
+    store.commit(vec![version(1)]).await.unwrap();
+    let event = Write::Event(NewEvent {
+        id: "e1".into(),
+        event_type: "t".into(),
+        source: "s".into(),
+        subject: "C-1".into(),
+        time: Utc::now(),
+        correlation_id: "c".into(),
+        data: json!({}),
+    });
+    // The duplicate version fails the whole unit: neither the event nor the delivery is kept.
+    let err = store
+        .commit(vec![
+            event,
+            Write::Delivery(delivery("d1", "C-1")),
+            version(1),
+        ])
+        .await;
+    assert!(
+        matches!(err, Err(concord_store::Error::Conflict(_))),
+        "{err:?}"
+    );
+    assert!(store.events_after(0, 10).await.unwrap().is_empty());
+    assert!(store.delivery("d1").await.unwrap().is_none());
+    assert_eq!(store.contract_versions("C-1").await.unwrap().len(), 1);
+}
+
+async fn deliveries_keep_subject_order_and_retry(store: Store) {
+    store
+        .commit(vec![
+            Write::Delivery(delivery("a1", "C-1")),
+            Write::Delivery(delivery("a2", "C-1")),
+            Write::Delivery(delivery("b1", "C-2")),
+        ])
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let claimed = store
+        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = claimed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["a1", "b1"],
+        "a2 must wait behind a1 for the same subject"
+    );
+    assert!(claimed.iter().all(|d| d.status == DeliveryStatus::InFlight));
+    // Nothing more while a1 is in flight.
+    assert!(
+        store
+            .claim_deliveries(now, now + Duration::seconds(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // b1 succeeds; a1 fails and is retried later: a2 still waits (order holds across retries).
+    store
+        .commit(vec![Write::DeliveryResult {
+            delivery_id: "b1".into(),
+            attempt: 1,
+            outcome: DeliveryOutcome::Delivered,
+            at: now,
+            status_code: Some(200),
+            latency_us: 1000,
+            error: None,
+            next_attempt_at: now,
+        }])
+        .await
+        .unwrap();
+    store
+        .commit(vec![Write::DeliveryResult {
+            delivery_id: "a1".into(),
+            attempt: 1,
+            outcome: DeliveryOutcome::Retry,
+            at: now,
+            status_code: Some(503),
+            latency_us: 1000,
+            error: Some("HTTP 503".into()),
+            next_attempt_at: now + Duration::seconds(60),
+        }])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries(now, now + Duration::seconds(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now + Duration::seconds(61);
+    let claimed = store
+        .claim_deliveries(later, later + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["a1"]
+    );
+    assert_eq!(claimed[0].attempts, 1);
+    store
+        .commit(vec![Write::DeliveryResult {
+            delivery_id: "a1".into(),
+            attempt: 2,
+            outcome: DeliveryOutcome::Delivered,
+            at: later,
+            status_code: Some(201),
+            latency_us: 900,
+            error: None,
+            next_attempt_at: later,
+        }])
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_deliveries(later, later + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["a2"]
+    );
+    let attempts = store.attempts("a1").await.unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].status_code, Some(503));
+    assert_eq!(attempts[1].outcome, "delivered");
+    let delivered = store
+        .list_deliveries(Some(DeliveryStatus::Delivered), 10)
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 2);
+}
+
+async fn expired_lease_is_reclaimed(store: Store) {
+    store
+        .commit(vec![Write::Delivery(delivery("x1", "C-9"))])
+        .await
+        .unwrap();
+    let now = Utc::now();
+    assert_eq!(
+        store
+            .claim_deliveries(now, now + Duration::seconds(5), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The worker "died": before the lease expires nobody else takes it, after it somebody does.
+    assert!(
+        store
+            .claim_deliveries(now + Duration::seconds(4), now + Duration::seconds(9), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_deliveries(now + Duration::seconds(6), now + Duration::seconds(11), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0].idempotency_key, "key-x1",
+        "the idempotency key survives reclaiming"
+    );
+}
+
+async fn exceptions_open_once_per_subject(store: Store) {
+    let open = |id: &str| {
+        Write::OpenException(NewException {
+            id: id.into(),
+            kind: "contract_propagation_failed".into(),
+            subject: "contract:C-1:1".into(),
+            correlation_id: "c".into(),
+            detail: json!({"why": "erp down"}),
+            at: Utc::now(),
+        })
+    };
+    assert_eq!(
+        store
+            .commit(vec![open("x1")])
+            .await
+            .unwrap()
+            .exceptions_opened,
+        1
+    );
+    assert_eq!(
+        store
+            .commit(vec![open("x2")])
+            .await
+            .unwrap()
+            .exceptions_opened,
+        0
+    );
+    let listed = store.exceptions("open", 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].detail["why"], "erp down");
+    store
+        .commit(vec![Write::ResolveExceptions {
+            kind: "contract_propagation_failed".into(),
+            subject: "contract:C-1:1".into(),
+            at: Utc::now(),
+        }])
+        .await
+        .unwrap();
+    assert!(store.exceptions("open", 10).await.unwrap().is_empty());
+    assert_eq!(store.exceptions("resolved", 10).await.unwrap().len(), 1);
+    // Once resolved, the same problem may open a new exception.
+    assert_eq!(
+        store
+            .commit(vec![open("x3")])
+            .await
+            .unwrap()
+            .exceptions_opened,
+        1
+    );
+}
+
+async fn crosswalks_and_master_data(store: Store) {
+    let now = Utc::now();
+    let item = Item {
+        gtin: Gtin::parse("00614141000012").unwrap(),
+        description: "Suture".into(),
+        unspsc: Unspsc::parse("42295105").unwrap(),
+        uom: Uom::parse("EA").unwrap(),
+        vendor_part: Some("VP-1".into()),
+        supplier_id: Some("S-1".into()),
+    };
+    store
+        .commit(vec![
+            Write::UpsertSupplier(
+                Supplier {
+                    id: "S-1".into(),
+                    name: "Acme".into(),
+                    tin: Some("12-3456789".into()),
+                },
+                now,
+            ),
+            Write::UpsertItem(item.clone(), now),
+            Write::Crosswalk(
+                Crosswalk {
+                    system: "erp".into(),
+                    entity_type: "supplier".into(),
+                    external_id: "100042".into(),
+                    canonical_id: "S-1".into(),
+                },
+                now,
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .crosswalk_to_canonical("erp", "supplier", "100042")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("S-1")
+    );
+    assert_eq!(
+        store
+            .crosswalk_to_external("erp", "supplier", "S-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("100042")
+    );
+    assert!(
+        store
+            .crosswalk_to_canonical("clm", "supplier", "100042")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .supplier_by_tin("12-3456789")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "S-1"
+    );
+    assert_eq!(
+        store.item_by_vendor_part("S-1", "VP-1").await.unwrap(),
+        Some(item.clone())
+    );
+    assert_eq!(store.item("00614141000012").await.unwrap(), Some(item));
+    assert!(
+        store
+            .item_by_vendor_part("S-2", "VP-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn timeline_and_timers(store: Store) {
+    let now = Utc::now();
+    let entry = |step: &str| {
+        Write::Timeline(TimelineEntry {
+            correlation_id: "corr-1".into(),
+            at: now,
+            step: step.into(),
+            detail: json!({"step": step}),
+        })
+    };
+    store
+        .commit(vec![entry("received"), entry("mapped"), entry("committed")])
+        .await
+        .unwrap();
+    let steps: Vec<_> = store
+        .timeline("corr-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(steps, ["received", "mapped", "committed"]);
+    store
+        .commit(vec![Write::Timer(Timer {
+            id: "t1".into(),
+            due_at: now + Duration::seconds(10),
+            kind: "contract_fallback".into(),
+            subject: "C-1:1".into(),
+            correlation_id: "corr-1".into(),
+        })])
+        .await
+        .unwrap();
+    assert!(store.due_timers(now, 10).await.unwrap().is_empty());
+    let due = store
+        .due_timers(now + Duration::seconds(11), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    store
+        .commit(vec![Write::DeleteTimer { id: "t1".into() }])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_timers(now + Duration::seconds(11), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn replay_requeues_dead_delivery(store: Store) {
+    store
+        .commit(vec![Write::Delivery(delivery("r1", "C-5"))])
+        .await
+        .unwrap();
+    let now = Utc::now();
+    store
+        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    store
+        .commit(vec![Write::DeliveryResult {
+            delivery_id: "r1".into(),
+            attempt: 5,
+            outcome: DeliveryOutcome::Dead,
+            at: now,
+            status_code: Some(500),
+            latency_us: 10,
+            error: Some("HTTP 500".into()),
+            next_attempt_at: now,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivery("r1").await.unwrap().unwrap().status,
+        DeliveryStatus::Dead
+    );
+    assert!(
+        store
+            .claim_deliveries(now, now + Duration::seconds(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .commit(vec![Write::ReplayDelivery {
+            id: "r1".into(),
+            at: now,
+        }])
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].idempotency_key, "key-r1");
+}
