@@ -1,1 +1,22 @@
-//! placeholder
+//! The hub's pipeline: configuration, mapping, validation, commit, delivery and the workflow
+//! drivers that carry out what the pure state machines of `concord-model` decide.
+//!
+//! Data flows one way: `inbound` (store raw, dedupe) → `mapping` → validation (in
+//! `concord-model`) → `contracts`/`master` (resolve, decide, commit state + event + outbox in one
+//! transaction) → `delivery` (map to the target, send, retry, dead-letter) → workflow steps.
+
+pub mod breaker;
+pub mod config;
+pub mod contracts;
+pub mod delivery;
+pub mod error;
+pub mod hub;
+pub mod inbound;
+pub mod mapping;
+pub mod master;
+
+pub use config::Config;
+pub use error::{EngineError, Rejection};
+pub use hub::{Hub, StartError, Workers};
+pub use inbound::{API_SYSTEM, Inbound, InboundAnswer};
+pub use master::MasterRecord;

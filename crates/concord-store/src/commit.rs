@@ -98,6 +98,12 @@ pub enum Write {
         id: String,
         at: DateTime<Utc>,
     },
+    /// Hands a claimed delivery back without an attempt (circuit open), to be tried at `until`.
+    Postpone {
+        id: String,
+        until: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 /// What a commit did that callers may need.
@@ -398,6 +404,17 @@ async fn apply(
             .bind(error)
             .bind(to_micros(at))
             .bind(delivery_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Write::Postpone { id, until, reason } => {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, last_error = $2 \
+                 WHERE id = $3",
+            )
+            .bind(to_micros(until))
+            .bind(reason)
+            .bind(id)
             .execute(&mut **tx)
             .await?;
         }

@@ -1,0 +1,562 @@
+//! The hub's configuration: one TOML file (systems, mappings, delivery and workflow settings)
+//! with environment overrides, checked as a whole before anything runs.
+//!
+//! `check` reports every problem at once, each with its path in the file
+//! (`systems.erp.outbound.contract.mapping`), so a broken config is fixed in one pass.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use concord_model::workflow::contract::FallbackPolicy;
+
+/// Errors of loading a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config {path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+/// One problem at one place in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub hub: HubConfig,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub contracts: ContractsConfig,
+    /// Connected systems by id (the id appears in URLs: `/v1/inbound/{system}/…`).
+    #[serde(default)]
+    pub systems: BTreeMap<String, SystemConfig>,
+    /// The folder the config file is in: relative mapping paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// Where the hub listens and keeps its data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// API listen address (env `CONCORD_LISTEN`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Folder for the embedded SQLite store (env `CONCORD_DATA_DIR`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// A store URL (`postgres://…` or `sqlite://…`) instead of the file in `data_dir`
+    /// (env `CONCORD_STORE_URL`).
+    #[serde(default)]
+    pub store_url: Option<String>,
+    /// Largest accepted inbound body, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./concord-data")
+}
+fn default_max_body() -> usize {
+    4 * 1024 * 1024
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            store_url: None,
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// How outbox rows are delivered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Attempts before a delivery is dead-lettered.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt, with full jitter.
+    #[serde(default = "default_base_backoff")]
+    pub base_backoff_ms: u64,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_ms: u64,
+    /// Deliveries in flight at once, across all targets.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// How long a claimed delivery stays leased to this instance.
+    #[serde(default = "default_lease")]
+    pub lease_secs: u64,
+    /// How often workers look for due work when nothing woke them.
+    #[serde(default = "default_poll")]
+    pub poll_ms: u64,
+}
+
+fn default_max_attempts() -> u32 {
+    8
+}
+fn default_base_backoff() -> u64 {
+    200
+}
+fn default_max_backoff() -> u64 {
+    30_000
+}
+fn default_concurrency() -> usize {
+    16
+}
+fn default_lease() -> u64 {
+    60
+}
+fn default_poll() -> u64 {
+    250
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_max_attempts(),
+            base_backoff_ms: default_base_backoff(),
+            max_backoff_ms: default_max_backoff(),
+            concurrency: default_concurrency(),
+            lease_secs: default_lease(),
+            poll_ms: default_poll(),
+        }
+    }
+}
+
+/// Contract workflow settings.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ContractsConfig {
+    /// Activate after a timeout when the named targets acknowledged, even if other required
+    /// targets have not. Off when absent.
+    #[serde(default)]
+    pub fallback: Option<FallbackPolicy>,
+}
+
+/// One connected system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemConfig {
+    /// What the system is: erp, purchasing, clm, analytics, supplier, warehouse, ehr, other.
+    pub role: String,
+    /// Base URL for calls to the system (needed when it has outbound routes or lookups).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Most requests per second to this system (0 = unlimited).
+    #[serde(default)]
+    pub rate_limit_per_sec: u32,
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreakerConfig,
+    /// Outbound credential, by reference: the secret itself never appears in the config.
+    #[serde(default)]
+    pub credentials: Option<CredentialRef>,
+    /// Inbound message types this system may post, by message type.
+    #[serde(default)]
+    pub inbound: BTreeMap<String, InboundRoute>,
+    /// Canonical message types this system subscribes to, by message type.
+    #[serde(default)]
+    pub outbound: BTreeMap<String, OutboundRoute>,
+    /// Lookups the hub may make in this system (e.g. `supplier` by TIN in the ERP).
+    #[serde(default)]
+    pub lookups: BTreeMap<String, LookupRoute>,
+}
+
+fn default_timeout() -> u64 {
+    5_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failures that open the circuit.
+    #[serde(default = "default_failures")]
+    pub failure_threshold: u32,
+    /// How long the circuit stays open before one trial request.
+    #[serde(default = "default_open_ms")]
+    pub open_ms: u64,
+}
+
+fn default_failures() -> u32 {
+    5
+}
+fn default_open_ms() -> u64 {
+    5_000
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: default_failures(),
+            open_ms: default_open_ms(),
+        }
+    }
+}
+
+/// A secret named by reference: the header to send and the environment variable holding it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRef {
+    #[serde(default = "default_auth_header")]
+    pub header: String,
+    /// Prefix such as `Bearer ` put before the secret.
+    #[serde(default)]
+    pub prefix: String,
+    /// Environment variable holding the secret.
+    pub env: String,
+}
+
+fn default_auth_header() -> String {
+    "Authorization".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundRoute {
+    /// jq filter turning the native body into the canonical document.
+    pub mapping: PathBuf,
+    /// jq path of the message id used for deduplication when no `Idempotency-Key` header is sent.
+    #[serde(default)]
+    pub message_id_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundRoute {
+    /// jq filter turning the canonical document into the system's native body.
+    pub mapping: PathBuf,
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Request path; `{id}` is replaced by the URL-encoded subject id.
+    pub path: String,
+    /// Activation waits for required targets only.
+    #[serde(default = "default_true")]
+    pub required: bool,
+}
+
+fn default_method() -> String {
+    "POST".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRoute {
+    /// Request path (GET).
+    pub path: String,
+    /// Query parameter carrying the key looked up.
+    pub query_param: String,
+    /// jq filter turning the native answer into `[{"external_id", "name", "tin"}]`.
+    pub mapping: PathBuf,
+}
+
+/// Message types the hub understands, by the canonical document they map to.
+pub const MESSAGE_TYPES: &[&str] = &["contract", "supplier", "item", "facility"];
+/// Lookup kinds the hub makes.
+pub const LOOKUP_KINDS: &[&str] = &["supplier"];
+const METHODS: &[&str] = &["POST", "PUT", "PATCH"];
+
+impl Config {
+    /// Reads and checks a config file, then applies environment overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.apply_env(|k| std::env::var(k).ok());
+        let problems = config.check();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Environment overrides: `CONCORD_LISTEN`, `CONCORD_DATA_DIR`, `CONCORD_STORE_URL`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if let Some(listen) = get("CONCORD_LISTEN").and_then(|v| v.parse().ok()) {
+            self.hub.listen = listen;
+        }
+        if let Some(dir) = get("CONCORD_DATA_DIR") {
+            self.hub.data_dir = dir.into();
+        }
+        if let Some(url) = get("CONCORD_STORE_URL") {
+            self.hub.store_url = Some(url);
+        }
+    }
+
+    /// Resolves a mapping path relative to the config file's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The store URL: the configured one, else the SQLite file in `data_dir`.
+    pub fn store_url(&self) -> String {
+        self.hub.store_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.hub.data_dir.join("concord.db").display()
+            )
+        })
+    }
+
+    /// Every problem, with its path. Mapping files are checked to exist here and compiled by the
+    /// mapping registry, which reports its own errors with the same paths.
+    pub fn check(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem =
+            |path: String, message: String| problems.push(ConfigProblem { path, message });
+        if self.delivery.max_attempts == 0 {
+            problem("delivery.max_attempts".into(), "must be at least 1".into());
+        }
+        if self.delivery.base_backoff_ms > self.delivery.max_backoff_ms {
+            problem(
+                "delivery.base_backoff_ms".into(),
+                "must not exceed delivery.max_backoff_ms".into(),
+            );
+        }
+        if self.delivery.concurrency == 0 {
+            problem("delivery.concurrency".into(), "must be at least 1".into());
+        }
+        for (id, system) in &self.systems {
+            let at = format!("systems.{id}");
+            if id.is_empty()
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                problem(
+                    at.clone(),
+                    "system ids may hold only letters, digits, - and _".into(),
+                );
+            }
+            if system.base_url.is_none()
+                && (!system.outbound.is_empty() || !system.lookups.is_empty())
+            {
+                problem(
+                    format!("{at}.base_url"),
+                    "required when the system has outbound routes or lookups".into(),
+                );
+            }
+            if let Some(url) = &system.base_url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    problem(
+                        format!("{at}.base_url"),
+                        format!("{url:?} is not an http(s) URL"),
+                    );
+                }
+            }
+            if system.timeout_ms == 0 {
+                problem(format!("{at}.timeout_ms"), "must be at least 1".into());
+            }
+            if let Some(creds) = &system.credentials {
+                if creds.env.is_empty() {
+                    problem(
+                        format!("{at}.credentials.env"),
+                        "names no environment variable".into(),
+                    );
+                }
+            }
+            for (message_type, route) in &system.inbound {
+                let at = format!("{at}.inbound.{message_type}");
+                if !MESSAGE_TYPES.contains(&message_type.as_str()) {
+                    problem(
+                        at.clone(),
+                        format!("unknown message type; expected one of {MESSAGE_TYPES:?}"),
+                    );
+                }
+                self.check_file(&format!("{at}.mapping"), &route.mapping, &mut problem);
+            }
+            for (message_type, route) in &system.outbound {
+                let at = format!("{at}.outbound.{message_type}");
+                if message_type != "contract" {
+                    problem(
+                        at.clone(),
+                        "only `contract` can be subscribed to so far".into(),
+                    );
+                }
+                if !METHODS.contains(&route.method.as_str()) {
+                    problem(
+                        format!("{at}.method"),
+                        format!("expected one of {METHODS:?}"),
+                    );
+                }
+                if !route.path.starts_with('/') {
+                    problem(format!("{at}.path"), "must start with /".into());
+                }
+                self.check_file(&format!("{at}.mapping"), &route.mapping, &mut problem);
+            }
+            for (kind, route) in &system.lookups {
+                let at = format!("{at}.lookups.{kind}");
+                if !LOOKUP_KINDS.contains(&kind.as_str()) {
+                    problem(
+                        at.clone(),
+                        format!("unknown lookup; expected one of {LOOKUP_KINDS:?}"),
+                    );
+                }
+                if !route.path.starts_with('/') {
+                    problem(format!("{at}.path"), "must start with /".into());
+                }
+                self.check_file(&format!("{at}.mapping"), &route.mapping, &mut problem);
+            }
+        }
+        if let Some(fallback) = &self.contracts.fallback {
+            for (i, target) in fallback.targets.iter().enumerate() {
+                let subscribed = self
+                    .systems
+                    .get(target)
+                    .is_some_and(|s| s.outbound.contains_key("contract"));
+                if !subscribed {
+                    problem(
+                        format!("contracts.fallback.targets[{i}]"),
+                        format!("{target:?} is not a system subscribed to contracts"),
+                    );
+                }
+            }
+        }
+        problems
+    }
+
+    fn check_file(&self, at: &str, path: &Path, problem: &mut impl FnMut(String, String)) {
+        let full = self.resolve(path);
+        if !full.is_file() {
+            problem(
+                at.to_string(),
+                format!("mapping file {} does not exist", full.display()),
+            );
+        }
+    }
+
+    /// Systems subscribed to a message type, in id order, with whether each is required.
+    pub fn subscribers(&self, message_type: &str) -> Vec<(String, bool)> {
+        self.systems
+            .iter()
+            .filter_map(|(id, s)| {
+                s.outbound
+                    .get(message_type)
+                    .map(|r| (id.clone(), r.required))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_valid_with_defaults() {
+        let config: Config = toml::from_str("").unwrap();
+        assert!(config.check().is_empty());
+        assert_eq!(config.hub.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.store_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_path() {
+        let config: Config = toml::from_str(
+            r#"
+            [delivery]
+            max_attempts = 0
+            [systems.erp]
+            role = "erp"
+            [systems.erp.outbound.contract]
+            mapping = "nope.jq"
+            method = "GET"
+            path = "x"
+            [systems.clm]
+            role = "clm"
+            [systems.clm.inbound.invoice]
+            mapping = "missing.jq"
+            [contracts.fallback]
+            after_secs = 10
+            targets = ["catalog"]
+            "#,
+        )
+        .unwrap();
+        let paths: Vec<String> = config.check().into_iter().map(|p| p.path).collect();
+        for expected in [
+            "delivery.max_attempts",
+            "systems.erp.base_url",
+            "systems.erp.outbound.contract.method",
+            "systems.erp.outbound.contract.path",
+            "systems.erp.outbound.contract.mapping",
+            "systems.clm.inbound.invoice",
+            "systems.clm.inbound.invoice.mapping",
+            "contracts.fallback.targets[0]",
+        ] {
+            assert!(
+                paths.iter().any(|p| p == expected),
+                "missing {expected} in {paths:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = toml::from_str::<Config>("[hub]\nlisten_addr = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_apply() {
+        let mut config = Config::default();
+        config.apply_env(|k| match k {
+            "CONCORD_LISTEN" => Some("127.0.0.1:9999".into()),
+            "CONCORD_STORE_URL" => Some("postgres://x/y".into()),
+            _ => None,
+        });
+        assert_eq!(config.hub.listen.port(), 9999);
+        assert_eq!(config.store_url(), "postgres://x/y");
+    }
+}

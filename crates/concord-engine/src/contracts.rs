@@ -1,0 +1,812 @@
+//! The contract-to-catalog driver: resolves a submitted contract's supplier and items, stores the
+//! version as `pending`, and turns the pure workflow's actions (deliver, activate, open an
+//! exception, set a timer) into writes committed together with the state.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use concord_model::{
+    Contract, ContractStatus, FieldError, Gtin, Supplier,
+    error::Validate,
+    workflow::contract::{
+        self as wf, ActivationReason, ContractAction, ContractEvent, ContractPropagation,
+        TargetSpec, VersionStatus,
+    },
+};
+use concord_store::{Crosswalk, NewDelivery, NewEvent, NewException, Timer, Write};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::{EngineError, Rejection, Result},
+    hub::{Hub, new_id, timeline},
+    inbound::InboundContext,
+    mapping::Direction,
+};
+
+pub const WORKFLOW_KIND: &str = "contract";
+const FALLBACK_TIMER: &str = "contract_fallback";
+const EVENT_SOURCE: &str = "concord";
+
+/// A contract as a system submits it: the canonical contract, except that the supplier and the
+/// items may be given by the sender's own references, resolved by the hub.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContractSubmission {
+    id: String,
+    version: u32,
+    #[serde(default)]
+    supplier_id: Option<String>,
+    /// The sender's reference to the supplier, when it does not know the canonical id.
+    #[serde(default)]
+    supplier: Option<SupplierRef>,
+    status: ContractStatus,
+    effective_date: chrono::NaiveDate,
+    expiration_date: chrono::NaiveDate,
+    #[serde(default)]
+    eligibility: concord_model::Eligibility,
+    lines: Vec<LineSubmission>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupplierRef {
+    external_id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    tin: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineSubmission {
+    #[serde(default)]
+    gtin: Option<String>,
+    #[serde(default)]
+    vendor_part: Option<String>,
+    uom: concord_model::Uom,
+    price_breaks: Vec<concord_model::PriceBreak>,
+}
+
+fn workflow_id(contract_id: &str, version: u32) -> String {
+    format!("{contract_id}:{version}")
+}
+
+/// The subject of exceptions and deliveries about one contract (all versions share it, which
+/// is what keeps versions in order at each target).
+fn subject(contract_id: &str) -> String {
+    format!("contract:{contract_id}")
+}
+
+fn digest(value: &Value) -> String {
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+impl Hub {
+    /// Resolves, validates and stores a contract version, then starts its propagation.
+    pub(crate) async fn submit_contract(
+        &self,
+        canonical: &Value,
+        ctx: &InboundContext,
+        mut lineage: Vec<Write>,
+    ) -> Result<crate::inbound::InboundAnswer> {
+        let submission: ContractSubmission =
+            serde_path_to_error::deserialize(canonical).map_err(|e| {
+                let path = e.path().to_string();
+                Rejection::invalid(vec![FieldError::new(
+                    if path == "." { String::new() } else { path },
+                    "format",
+                    e.into_inner().to_string(),
+                )])
+            })?;
+        let (contract, mut writes) = self.resolve_contract(submission, ctx).await?;
+        let errors = contract.validate();
+        if !errors.is_empty() {
+            return Err(Rejection::invalid(errors).into());
+        }
+        if contract.status != ContractStatus::Approved {
+            return Err(Rejection::invalid(vec![FieldError::new(
+                "status",
+                "contract_not_approved",
+                format!(
+                    "only approved contracts are propagated; this one is {:?}",
+                    contract.status
+                ),
+            )])
+            .into());
+        }
+        let now = Utc::now();
+        lineage.push(timeline(
+            &ctx.correlation_id,
+            now,
+            "validated",
+            json!({"contract_id": contract.id, "version": contract.version}),
+        ));
+        let data = serde_json::to_value(&contract).expect("contracts serialise");
+        let digest = digest(&data);
+        let _guard = self.lock_workflow(&contract.id).await;
+        let existing = self.store().contract_versions(&contract.id).await?;
+        if let Some(same) = existing.iter().find(|v| v.version == contract.version) {
+            if same.digest == digest {
+                // The same version again (a resend by another route): no second effect.
+                let body = ctx.accepted(&subject(&contract.id), "duplicate_version");
+                self.commit(vec![ctx.done(202, &body)]).await?;
+                return Ok(crate::inbound::InboundAnswer {
+                    status: 202,
+                    body,
+                    replayed: false,
+                });
+            }
+            return Err(Rejection::new(
+                409,
+                "version_conflict",
+                "This contract version exists with different content",
+                format!("contract {} version {} is already stored with other terms; send a higher version", contract.id, contract.version),
+            )
+            .into());
+        }
+        let active_version = existing
+            .iter()
+            .filter(|v| v.status == "active")
+            .map(|v| v.version)
+            .max();
+        let targets: Vec<TargetSpec> = self
+            .config()
+            .subscribers("contract")
+            .into_iter()
+            .map(|(system, required)| TargetSpec { system, required })
+            .collect();
+        let (state, actions) = wf::apply(
+            None,
+            ContractEvent::Submitted {
+                contract_id: contract.id.clone(),
+                version: contract.version,
+                targets,
+                active_version,
+                fallback: self.config().contracts.fallback.clone(),
+                at: now,
+            },
+        )?;
+        let event_id = new_id("evt");
+        writes.push(Write::Event(NewEvent {
+            id: event_id.clone(),
+            event_type: "org.concord.contract.version.submitted.v1".into(),
+            source: EVENT_SOURCE.into(),
+            subject: subject(&contract.id),
+            time: now,
+            correlation_id: ctx.correlation_id.clone(),
+            data: json!({"contract": data, "source_system": ctx.source_system}),
+        }));
+        writes.push(Write::InsertContractVersion {
+            contract_id: contract.id.clone(),
+            version: contract.version,
+            status: VersionStatus::Pending.as_str().into(),
+            digest,
+            data: data.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+            at: now,
+        });
+        lineage.push(timeline(
+            &ctx.correlation_id,
+            now,
+            "committed",
+            json!({"contract_id": contract.id, "version": contract.version, "event_id": event_id,
+                   "targets": state.targets.keys().collect::<Vec<_>>()}),
+        ));
+        let mut step = self
+            .carry_out(
+                &contract,
+                &ctx.correlation_id,
+                &event_id,
+                state,
+                actions,
+                now,
+            )
+            .await?;
+        let body = ctx.accepted(&subject(&contract.id), step.state.status.as_str());
+        writes.append(&mut lineage);
+        writes.append(&mut step.writes);
+        writes.push(ctx.done(202, &body));
+        self.commit(writes).await?;
+        step.apply_to_index(self);
+        Ok(crate::inbound::InboundAnswer {
+            status: 202,
+            body,
+            replayed: false,
+        })
+    }
+
+    /// Finds the canonical supplier and items a submission refers to.
+    async fn resolve_contract(
+        &self,
+        s: ContractSubmission,
+        ctx: &InboundContext,
+    ) -> Result<(Contract, Vec<Write>)> {
+        let mut writes = Vec::new();
+        let supplier_id = match (&s.supplier_id, &s.supplier) {
+            (Some(id), _) => {
+                if self.store().supplier(id).await?.is_none() {
+                    return Err(Rejection::invalid(vec![FieldError::new(
+                        "supplier_id",
+                        "unknown_supplier",
+                        format!("supplier {id} is not in the supplier master"),
+                    )])
+                    .into());
+                }
+                id.clone()
+            }
+            (None, Some(reference)) => self.resolve_supplier(reference, ctx, &mut writes).await?,
+            (None, None) => {
+                return Err(Rejection::invalid(vec![FieldError::new(
+                    "supplier_id",
+                    "required",
+                    "give supplier_id or a supplier reference",
+                )])
+                .into());
+            }
+        };
+        let mut lines = Vec::with_capacity(s.lines.len());
+        let mut errors = Vec::new();
+        for (i, line) in s.lines.into_iter().enumerate() {
+            let gtin = match (&line.gtin, &line.vendor_part) {
+                (Some(raw), _) => match Gtin::parse(raw) {
+                    Ok(gtin) if self.store().item(gtin.as_str()).await?.is_some() => Some(gtin),
+                    Ok(gtin) => {
+                        errors.push(FieldError::new(
+                            format!("lines[{i}].gtin"),
+                            "unknown_item",
+                            format!("item {gtin} is not in the item master"),
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        errors.push(FieldError::new(
+                            format!("lines[{i}].gtin"),
+                            "check_digit",
+                            e.to_string(),
+                        ));
+                        None
+                    }
+                },
+                (None, Some(part)) => {
+                    match self.store().item_by_vendor_part(&supplier_id, part).await? {
+                        Some(item) => Some(item.gtin),
+                        None => {
+                            return Err(Rejection {
+                            status: 422,
+                            kind: "item_unresolved",
+                            title: "An item could not be resolved".into(),
+                            detail: format!("supplier {supplier_id} part {part:?} matches no item in the item master"),
+                            errors: vec![FieldError::new(format!("lines[{i}].vendor_part"), "unknown_vendor_part", format!("no item has vendor part {part:?} of supplier {supplier_id}"))],
+                        }
+                        .into());
+                        }
+                    }
+                }
+                (None, None) => {
+                    errors.push(FieldError::new(
+                        format!("lines[{i}]"),
+                        "required",
+                        "a line needs a gtin or a vendor_part",
+                    ));
+                    None
+                }
+            };
+            if let Some(gtin) = gtin {
+                lines.push(concord_model::ContractLine {
+                    gtin,
+                    uom: line.uom,
+                    price_breaks: line.price_breaks,
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Rejection::invalid(errors).into());
+        }
+        let contract = Contract {
+            id: s.id,
+            version: s.version,
+            supplier_id,
+            status: s.status,
+            effective_date: s.effective_date,
+            expiration_date: s.expiration_date,
+            eligibility: s.eligibility,
+            lines,
+        };
+        Ok((contract, writes))
+    }
+
+    /// Crosswalk first, then the supplier master by TIN, then the ERP's supplier API.
+    async fn resolve_supplier(
+        &self,
+        r: &SupplierRef,
+        ctx: &InboundContext,
+        writes: &mut Vec<Write>,
+    ) -> Result<String> {
+        let store = self.store();
+        let now = Utc::now();
+        if let Some(id) = store
+            .crosswalk_to_canonical(&ctx.source_system, "supplier", &r.external_id)
+            .await?
+        {
+            return Ok(id);
+        }
+        let link = |canonical: &str| {
+            Write::Crosswalk(
+                Crosswalk {
+                    system: ctx.source_system.clone(),
+                    entity_type: "supplier".into(),
+                    external_id: r.external_id.clone(),
+                    canonical_id: canonical.to_string(),
+                },
+                now,
+            )
+        };
+        if let Some(tin) = &r.tin {
+            if let Some(supplier) = store.supplier_by_tin(tin).await? {
+                writes.push(link(&supplier.id));
+                return Ok(supplier.id);
+            }
+            let mut lookup_errors = Vec::new();
+            for (system_id, system) in &self.config().systems {
+                let Some(route) = system.lookups.get("supplier") else {
+                    continue;
+                };
+                match self.lookup_supplier(system_id, route, tin).await {
+                    Ok(Some(found)) => {
+                        let canonical_id = format!("S-{system_id}-{}", found.external_id);
+                        writes.push(Write::UpsertSupplier(
+                            Supplier {
+                                id: canonical_id.clone(),
+                                name: found
+                                    .name
+                                    .or(r.name.clone())
+                                    .unwrap_or_else(|| canonical_id.clone()),
+                                tin: Some(tin.clone()),
+                            },
+                            now,
+                        ));
+                        writes.push(Write::Crosswalk(
+                            Crosswalk {
+                                system: system_id.clone(),
+                                entity_type: "supplier".into(),
+                                external_id: found.external_id.clone(),
+                                canonical_id: canonical_id.clone(),
+                            },
+                            now,
+                        ));
+                        writes.push(link(&canonical_id));
+                        writes.push(timeline(&ctx.correlation_id, now, "supplier_resolved", json!({"via": system_id, "external_id": found.external_id, "canonical_id": canonical_id})));
+                        return Ok(canonical_id);
+                    }
+                    Ok(None) => {}
+                    Err(e) => lookup_errors.push(format!("{system_id}: {e}")),
+                }
+            }
+            let mut detail = format!(
+                "supplier {:?} (TIN {tin}) is in no crosswalk, not in the supplier master and not found by any supplier lookup",
+                r.external_id
+            );
+            if !lookup_errors.is_empty() {
+                detail.push_str(&format!("; lookups failed: {}", lookup_errors.join("; ")));
+            }
+            return Err(Rejection {
+                status: 422,
+                kind: "supplier_unresolved",
+                title: "The supplier could not be resolved".into(),
+                detail,
+                errors: vec![FieldError::new(
+                    "supplier.external_id",
+                    "unknown_supplier",
+                    "no crosswalk, master record or ERP vendor matches",
+                )],
+            }
+            .into());
+        }
+        Err(Rejection {
+            status: 422,
+            kind: "supplier_unresolved",
+            title: "The supplier could not be resolved".into(),
+            detail: format!(
+                "supplier {:?} is in no crosswalk and carries no TIN to look it up by",
+                r.external_id
+            ),
+            errors: vec![FieldError::new(
+                "supplier.tin",
+                "required",
+                "needed to resolve a supplier without a crosswalk",
+            )],
+        }
+        .into())
+    }
+
+    async fn lookup_supplier(
+        &self,
+        system_id: &str,
+        route: &crate::config::LookupRoute,
+        tin: &str,
+    ) -> Result<Option<FoundSupplier>, String> {
+        let system = &self.config().systems[system_id];
+        let base = system.base_url.as_deref().unwrap_or_default();
+        let mut request = self
+            .inner
+            .http
+            .get(format!("{base}{}", route.path))
+            .query(&[(route.query_param.as_str(), tin)])
+            .timeout(Duration::from_millis(system.timeout_ms));
+        if let Some(creds) = &system.credentials {
+            if let Ok(secret) = std::env::var(&creds.env) {
+                request =
+                    request.header(creds.header.as_str(), format!("{}{secret}", creds.prefix));
+            }
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        let native: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("answer is not JSON: {e}"))?;
+        let mapping = self
+            .inner
+            .mappings
+            .get(system_id, "supplier", Direction::Lookup)
+            .ok_or("no lookup mapping")?;
+        let candidates = mapping.run(&native).map_err(|e| e.to_string())?;
+        let found: Vec<FoundSupplier> = serde_json::from_value(candidates)
+            .map_err(|e| format!("lookup mapping output: {e}"))?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Turns workflow actions into writes (and index changes applied after the commit).
+    pub(crate) async fn carry_out(
+        &self,
+        contract: &Contract,
+        correlation_id: &str,
+        event_id: &str,
+        state: ContractPropagation,
+        actions: Vec<ContractAction>,
+        at: DateTime<Utc>,
+    ) -> Result<Step> {
+        let mut step = Step {
+            state: state.clone(),
+            writes: Vec::new(),
+            activate: None,
+        };
+        let wid = workflow_id(&contract.id, contract.version);
+        for action in actions {
+            match action {
+                ContractAction::Deliver { system } => {
+                    let required = state.targets.get(&system).is_some_and(|t| t.required);
+                    step.writes.push(Write::Delivery(NewDelivery {
+                        id: new_id("dlv"),
+                        event_id: event_id.to_string(),
+                        target: system.clone(),
+                        message_type: "contract".into(),
+                        subject: subject(&contract.id),
+                        // Stable per (target, contract, version): a replay or a restart sends
+                        // the same key, so the target applies it once.
+                        idempotency_key: format!(
+                            "concord-{system}-contract-{}-v{}",
+                            contract.id, contract.version
+                        ),
+                        correlation_id: correlation_id.to_string(),
+                        required,
+                        payload: json!({"contract": contract}),
+                        next_attempt_at: at,
+                    }));
+                }
+                ContractAction::Activate { reason } => {
+                    step.writes.extend(
+                        self.activation_writes(contract, correlation_id, &reason, at)
+                            .await?,
+                    );
+                    step.activate = Some(contract.clone());
+                }
+                ContractAction::OpenException { kind, detail } => {
+                    step.writes.push(Write::OpenException(NewException {
+                        id: new_id("exc"),
+                        kind: kind.to_string(),
+                        subject: format!("{}:v{}", subject(&contract.id), contract.version),
+                        correlation_id: correlation_id.to_string(),
+                        detail: json!({"contract_id": contract.id, "version": contract.version, "detail": detail}),
+                        at,
+                    }));
+                    step.writes.push(timeline(
+                        correlation_id,
+                        at,
+                        "exception_opened",
+                        json!({"kind": kind, "detail": detail}),
+                    ));
+                }
+                ContractAction::ResolveException { kind } => {
+                    step.writes.push(Write::ResolveExceptions {
+                        kind: kind.to_string(),
+                        subject: format!("{}:v{}", subject(&contract.id), contract.version),
+                        at,
+                    });
+                    step.writes.push(timeline(
+                        correlation_id,
+                        at,
+                        "exception_resolved",
+                        json!({"kind": kind}),
+                    ));
+                }
+                ContractAction::ScheduleFallback { due } => {
+                    step.writes.push(Write::Timer(Timer {
+                        id: format!("{FALLBACK_TIMER}:{wid}"),
+                        due_at: due,
+                        kind: FALLBACK_TIMER.into(),
+                        subject: wid.clone(),
+                        correlation_id: correlation_id.to_string(),
+                    }));
+                }
+            }
+        }
+        step.writes.push(Write::SetContractStatus {
+            contract_id: contract.id.clone(),
+            version: contract.version,
+            status: state.status.as_str().into(),
+            at,
+        });
+        step.writes.push(Write::Workflow {
+            kind: WORKFLOW_KIND.into(),
+            id: wid,
+            state: serde_json::to_value(&state).expect("state serialises"),
+            at,
+        });
+        Ok(step)
+    }
+
+    /// Activation: the event, the lineage entry, and every lower version superseded.
+    async fn activation_writes(
+        &self,
+        contract: &Contract,
+        correlation_id: &str,
+        reason: &ActivationReason,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Write>> {
+        let mut writes = vec![
+            Write::Event(NewEvent {
+                id: new_id("evt"),
+                event_type: "org.concord.contract.activated.v1".into(),
+                source: EVENT_SOURCE.into(),
+                subject: subject(&contract.id),
+                time: at,
+                correlation_id: correlation_id.to_string(),
+                data: json!({"contract_id": contract.id, "version": contract.version, "activation": reason}),
+            }),
+            timeline(
+                correlation_id,
+                at,
+                "activated",
+                json!({"contract_id": contract.id, "version": contract.version, "activation": reason}),
+            ),
+        ];
+        writes.push(Write::DeleteTimer {
+            id: format!(
+                "{FALLBACK_TIMER}:{}",
+                workflow_id(&contract.id, contract.version)
+            ),
+        });
+        for older in self.store().contract_versions(&contract.id).await? {
+            if older.version >= contract.version
+                || older.status == VersionStatus::Superseded.as_str()
+            {
+                continue;
+            }
+            let wid = workflow_id(&contract.id, older.version);
+            let Some(state) = self
+                .store()
+                .workflow::<ContractPropagation>(WORKFLOW_KIND, &wid)
+                .await?
+            else {
+                continue;
+            };
+            let (state, actions) = wf::apply(
+                Some(state),
+                ContractEvent::Superseded {
+                    by_version: contract.version,
+                    at,
+                },
+            )?;
+            for action in actions {
+                if let ContractAction::ResolveException { kind } = action {
+                    writes.push(Write::ResolveExceptions {
+                        kind: kind.into(),
+                        subject: format!("{}:v{}", subject(&contract.id), older.version),
+                        at,
+                    });
+                }
+            }
+            writes.push(Write::SetContractStatus {
+                contract_id: contract.id.clone(),
+                version: older.version,
+                status: state.status.as_str().into(),
+                at,
+            });
+            writes.push(Write::Workflow {
+                kind: WORKFLOW_KIND.into(),
+                id: wid,
+                state: serde_json::to_value(&state).expect("state serialises"),
+                at,
+            });
+            writes.push(timeline(&older.correlation_id, at, "superseded", json!({"contract_id": contract.id, "version": older.version, "by_version": contract.version})));
+        }
+        Ok(writes)
+    }
+
+    /// Feeds a delivery's final outcome to its contract version's workflow. Returns the writes to
+    /// commit with the delivery result.
+    pub(crate) async fn contract_delivery_outcome(
+        &self,
+        contract: &Contract,
+        correlation_id: &str,
+        event_id: &str,
+        target: &str,
+        ok: bool,
+        error: Option<String>,
+    ) -> Result<Step> {
+        let wid = workflow_id(&contract.id, contract.version);
+        let state = self
+            .store()
+            .workflow::<ContractPropagation>(WORKFLOW_KIND, &wid)
+            .await?;
+        let at = Utc::now();
+        let event = if ok {
+            ContractEvent::TargetAcknowledged {
+                system: target.to_string(),
+                at,
+            }
+        } else {
+            ContractEvent::TargetDeadLettered {
+                system: target.to_string(),
+                error: error.unwrap_or_default(),
+                at,
+            }
+        };
+        let (state, actions) = wf::apply(state, event)?;
+        self.carry_out(contract, correlation_id, event_id, state, actions, at)
+            .await
+    }
+
+    /// The contract's versions with status and per-target propagation, for the API.
+    pub async fn contract_view(&self, contract_id: &str) -> Result<Option<Value>> {
+        let versions = self.store().contract_versions(contract_id).await?;
+        if versions.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for v in versions {
+            let state = self
+                .store()
+                .workflow::<ContractPropagation>(
+                    WORKFLOW_KIND,
+                    &workflow_id(contract_id, v.version),
+                )
+                .await?;
+            out.push(json!({
+                "version": v.version,
+                "status": v.status,
+                "correlation_id": v.correlation_id,
+                "created_at": v.created_at,
+                "updated_at": v.updated_at,
+                "contract": v.data,
+                "propagation": state.as_ref().map(|s| json!({"targets": s.targets, "activation": s.activation, "superseded_by": s.superseded_by})),
+            }));
+        }
+        let active = out
+            .iter()
+            .filter(|v| v["status"] == "active")
+            .filter_map(|v| v["version"].as_u64())
+            .max();
+        Ok(Some(
+            json!({"id": contract_id, "active_version": active, "versions": out}),
+        ))
+    }
+
+    /// Fires due fallback timers.
+    pub async fn fire_due_timers(&self) -> Result<usize> {
+        let due = self.store().due_timers(Utc::now(), 100).await?;
+        for timer in &due {
+            let Some((contract_id, version)) = timer.subject.rsplit_once(':') else {
+                continue;
+            };
+            let version: u32 = version.parse().unwrap_or(0);
+            let _guard = self.lock_workflow(contract_id).await;
+            let state = self
+                .store()
+                .workflow::<ContractPropagation>(WORKFLOW_KIND, &timer.subject)
+                .await?;
+            let record = self
+                .store()
+                .contract_versions(contract_id)
+                .await?
+                .into_iter()
+                .find(|v| v.version == version);
+            let (Some(state), Some(record)) = (state, record) else {
+                self.commit(vec![Write::DeleteTimer {
+                    id: timer.id.clone(),
+                }])
+                .await?;
+                continue;
+            };
+            let contract: Contract = serde_json::from_value(record.data).map_err(|e| {
+                EngineError::Store(concord_store::Error::Corrupt {
+                    table: "contract_versions",
+                    source: e,
+                })
+            })?;
+            let at = Utc::now();
+            let (state, actions) = wf::apply(Some(state), ContractEvent::FallbackDue { at })?;
+            let mut step = self
+                .carry_out(
+                    &contract,
+                    &timer.correlation_id,
+                    "timer",
+                    state,
+                    actions,
+                    at,
+                )
+                .await?;
+            step.writes.push(Write::DeleteTimer {
+                id: timer.id.clone(),
+            });
+            step.writes.push(timeline(&timer.correlation_id, at, "fallback_timer", json!({"contract_id": contract.id, "version": contract.version, "activated": step.activate.is_some()})));
+            self.commit(std::mem::take(&mut step.writes)).await?;
+            step.apply_to_index(self);
+        }
+        Ok(due.len())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct FoundSupplier {
+    external_id: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The writes of one workflow step, and the price-index change to make once they are committed.
+pub(crate) struct Step {
+    pub state: ContractPropagation,
+    pub writes: Vec<Write>,
+    pub activate: Option<Contract>,
+}
+
+impl Step {
+    /// Updates the in-memory price index after the commit succeeded (never before: the index
+    /// must not show a price the store does not have).
+    pub fn apply_to_index(&self, hub: &Hub) {
+        if let Some(contract) = &self.activate {
+            let mut prices = hub.inner.prices.write();
+            let newer_active = prices
+                .active_version(&contract.id)
+                .is_some_and(|v| v > contract.version);
+            if !newer_active {
+                prices.activate(contract.clone());
+            }
+        }
+    }
+}
+
+/// Background loop firing timers.
+pub(crate) async fn run_timers(hub: Hub) {
+    let interval = Duration::from_millis(hub.config().delivery.poll_ms.max(100) * 4);
+    while !hub.stopping() {
+        if let Err(e) = hub.fire_due_timers().await {
+            tracing::error!(error = %e, "firing timers failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = hub.inner.stop.notified() => {}
+        }
+    }
+}

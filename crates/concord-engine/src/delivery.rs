@@ -1,0 +1,401 @@
+//! Delivery: workers claim due outbox rows, map each canonical document to the target's native
+//! body, and send it with a stable `Idempotency-Key`. Failures retry with exponential backoff and
+//! jitter until the attempt limit, then dead-letter; a circuit breaker and a rate limit protect
+//! each target. The attempt's result and its workflow consequences commit in one transaction.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use concord_model::Contract;
+use concord_store::{DeliveryOutcome, DeliveryRecord, Write};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::{
+    breaker::backoff,
+    error::{EngineError, Result},
+    hub::{Hub, timeline},
+    mapping::Direction,
+};
+
+/// How one HTTP attempt went.
+#[derive(Debug)]
+struct Attempt {
+    status_code: Option<u16>,
+    latency_us: i64,
+    error: Option<String>,
+    kind: AttemptKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttemptKind {
+    Acknowledged,
+    /// Worth trying again (5xx, 408, 429, timeouts, connection errors).
+    Transient {
+        retry_after: Option<Duration>,
+    },
+    /// The target refused the content (other 4xx) or it could not be mapped: retrying cannot help.
+    Permanent,
+}
+
+/// Classifies an HTTP status. 408, 425 and 429 are the 4xx that are worth retrying.
+fn classify(status: u16) -> AttemptKind {
+    match status {
+        200..=299 => AttemptKind::Acknowledged,
+        408 | 425 | 429 | 500..=599 => AttemptKind::Transient { retry_after: None },
+        _ => AttemptKind::Permanent,
+    }
+}
+
+/// The worker loop: claim what is due, deliver each in its own task, bounded by `concurrency`.
+pub(crate) async fn run(hub: Hub) {
+    let config = hub.config().delivery.clone();
+    let permits = Arc::new(Semaphore::new(config.concurrency));
+    let poll = Duration::from_millis(config.poll_ms);
+    while !hub.stopping() {
+        let available = permits.available_permits();
+        let claimed = if available == 0 {
+            Vec::new()
+        } else {
+            let now = Utc::now();
+            let lease = now + chrono::Duration::seconds(config.lease_secs as i64);
+            match hub
+                .store()
+                .claim_deliveries(now, lease, available as u32)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming deliveries failed");
+                    Vec::new()
+                }
+            }
+        };
+        let n = claimed.len();
+        for delivery in claimed {
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                let id = delivery.id.clone();
+                if let Err(e) = hub.deliver(delivery).await {
+                    // The lease expires and the delivery is claimed again: nothing is lost.
+                    tracing::error!(delivery = %id, error = %e, "recording a delivery attempt failed");
+                }
+                drop(permit);
+                hub.inner.work.notify_one();
+            });
+        }
+        if n == 0 {
+            tokio::select! {
+                _ = hub.inner.work.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = hub.inner.stop.notified() => {}
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// Delivers one claimed row and records the outcome.
+    async fn deliver(&self, d: DeliveryRecord) -> Result<()> {
+        let Some(system) = self.config().systems.get(&d.target) else {
+            return self
+                .finish(
+                    &d,
+                    permanent(format!("system {:?} is no longer configured", d.target)),
+                )
+                .await;
+        };
+        if let Err(wait) = self.breaker_allow(&d.target) {
+            let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            self.commit(vec![Write::Postpone {
+                id: d.id.clone(),
+                until,
+                reason: format!("circuit open for {}", d.target),
+            }])
+            .await?;
+            return Ok(());
+        }
+        if let Some(wait) = self.rate_wait(&d.target) {
+            tokio::time::sleep(wait).await;
+        }
+        let attempt = match self.build_request(&d, system) {
+            Ok(request) => self.send(request, system.timeout_ms).await,
+            Err(message) => permanent(message),
+        };
+        match attempt.kind {
+            AttemptKind::Acknowledged => self.breaker_record(&d.target, true),
+            AttemptKind::Transient { .. } if attempt.status_code != Some(429) => {
+                self.breaker_record(&d.target, false)
+            }
+            _ => {}
+        }
+        self.finish(&d, attempt).await
+    }
+
+    fn build_request(
+        &self,
+        d: &DeliveryRecord,
+        system: &crate::config::SystemConfig,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let route = system.outbound.get(&d.message_type).ok_or_else(|| {
+            format!(
+                "system {} has no outbound route for {}",
+                d.target, d.message_type
+            )
+        })?;
+        let mapping = self
+            .inner
+            .mappings
+            .get(&d.target, &d.message_type, Direction::Outbound)
+            .ok_or_else(|| format!("no outbound mapping for {} {}", d.target, d.message_type))?;
+        let input = self.outbound_input(d);
+        let body = mapping.run(&input).map_err(|e| e.to_string())?;
+        let id = d
+            .payload
+            .pointer("/contract/id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let path = route.path.replace("{id}", &urlencode(id));
+        let url = format!("{}{path}", system.base_url.as_deref().unwrap_or_default());
+        let method =
+            reqwest::Method::from_bytes(route.method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut request = self
+            .inner
+            .http
+            .request(method, url)
+            .header("Idempotency-Key", &d.idempotency_key)
+            .header("X-Correlation-Id", &d.correlation_id)
+            .json(&body);
+        if let Some(creds) = &system.credentials {
+            match std::env::var(&creds.env) {
+                Ok(secret) => {
+                    request =
+                        request.header(creds.header.as_str(), format!("{}{secret}", creds.prefix))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "credential environment variable {} is not set",
+                        creds.env
+                    ));
+                }
+            }
+        }
+        Ok(request)
+    }
+
+    /// The outbound mapping's input: the canonical document plus the target's own ids for what
+    /// it references (crosswalks), so mappings never query anything.
+    fn outbound_input(&self, d: &DeliveryRecord) -> Value {
+        let mut input = d.payload.clone();
+        input["target"] = json!(d.target);
+        input
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, timeout_ms: u64) -> Attempt {
+        let started = std::time::Instant::now();
+        let result = request
+            .timeout(Duration::from_millis(timeout_ms))
+            .send()
+            .await;
+        let latency_us = started.elapsed().as_micros() as i64;
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let mut kind = classify(status);
+                if let AttemptKind::Transient { retry_after: slot } = &mut kind {
+                    *slot = retry_after;
+                }
+                let error = if kind == AttemptKind::Acknowledged {
+                    None
+                } else {
+                    let text = response.text().await.unwrap_or_default();
+                    Some(format!(
+                        "HTTP {status}: {}",
+                        text.chars().take(500).collect::<String>()
+                    ))
+                };
+                Attempt {
+                    status_code: Some(status),
+                    latency_us,
+                    error,
+                    kind,
+                }
+            }
+            Err(e) => Attempt {
+                status_code: None,
+                latency_us,
+                error: Some(if e.is_timeout() {
+                    format!("timed out after {timeout_ms} ms")
+                } else {
+                    format!("request failed: {e}")
+                }),
+                kind: AttemptKind::Transient { retry_after: None },
+            },
+        }
+    }
+
+    /// Records an attempt, and when it is final, tells the workflow — in one transaction.
+    async fn finish(&self, d: &DeliveryRecord, attempt: Attempt) -> Result<()> {
+        let config = &self.config().delivery;
+        let number = d.attempts + 1;
+        let now = Utc::now();
+        let (outcome, next) = match attempt.kind {
+            AttemptKind::Acknowledged => (DeliveryOutcome::Delivered, now),
+            AttemptKind::Permanent => (DeliveryOutcome::Dead, now),
+            AttemptKind::Transient { .. } if number >= config.max_attempts => {
+                (DeliveryOutcome::Dead, now)
+            }
+            AttemptKind::Transient { retry_after } => {
+                let delay = retry_after.unwrap_or_else(|| {
+                    backoff(
+                        number,
+                        Duration::from_millis(config.base_backoff_ms),
+                        Duration::from_millis(config.max_backoff_ms),
+                        fastrand::f64(),
+                    )
+                });
+                (
+                    DeliveryOutcome::Retry,
+                    now + chrono::Duration::from_std(delay).unwrap_or_default(),
+                )
+            }
+        };
+        let mut writes = vec![
+            Write::DeliveryResult {
+                delivery_id: d.id.clone(),
+                attempt: number,
+                outcome,
+                at: now,
+                status_code: attempt.status_code,
+                latency_us: attempt.latency_us,
+                error: attempt.error.clone(),
+                next_attempt_at: next,
+            },
+            timeline(
+                &d.correlation_id,
+                now,
+                "delivery_attempt",
+                json!({"delivery_id": d.id, "target": d.target, "attempt": number, "outcome": outcome.as_str(),
+                       "status_code": attempt.status_code, "latency_ms": attempt.latency_us as f64 / 1000.0,
+                       "error": attempt.error, "idempotency_key": d.idempotency_key}),
+            ),
+        ];
+        if outcome != DeliveryOutcome::Retry && d.message_type == "contract" {
+            let contract: Contract = serde_json::from_value(d.payload["contract"].clone())
+                .map_err(|e| {
+                    EngineError::Store(concord_store::Error::Corrupt {
+                        table: "deliveries",
+                        source: e,
+                    })
+                })?;
+            let _guard = self.lock_workflow(&contract.id).await;
+            let ok = outcome == DeliveryOutcome::Delivered;
+            if ok {
+                writes.push(timeline(&d.correlation_id, now, "acknowledged", json!({"target": d.target, "contract_id": contract.id, "version": contract.version})));
+            } else {
+                writes.push(timeline(
+                    &d.correlation_id,
+                    now,
+                    "dead_lettered",
+                    json!({"target": d.target, "error": attempt.error}),
+                ));
+            }
+            let mut step = self
+                .contract_delivery_outcome(
+                    &contract,
+                    &d.correlation_id,
+                    &d.event_id,
+                    &d.target,
+                    ok,
+                    attempt.error.clone(),
+                )
+                .await?;
+            writes.append(&mut step.writes);
+            self.commit(writes).await?;
+            step.apply_to_index(self);
+        } else {
+            self.commit(writes).await?;
+        }
+        if outcome == DeliveryOutcome::Dead {
+            tracing::warn!(delivery = %d.id, target = %d.target, error = ?attempt.error, "delivery dead-lettered");
+        }
+        Ok(())
+    }
+
+    /// Puts a delivery back in the queue (same idempotency key), e.g. after a dead letter.
+    pub async fn replay_delivery(&self, id: &str) -> Result<DeliveryRecord> {
+        let d = self
+            .store()
+            .delivery(id)
+            .await?
+            .ok_or_else(|| crate::error::Rejection::not_found(format!("no delivery {id}")))?;
+        if d.status == concord_store::DeliveryStatus::InFlight {
+            return Err(crate::error::Rejection::new(
+                409,
+                "in_flight",
+                "The delivery is in flight",
+                format!("delivery {id} is being sent now"),
+            )
+            .into());
+        }
+        let now = Utc::now();
+        self.commit(vec![
+            Write::ReplayDelivery { id: id.to_string(), at: now },
+            timeline(&d.correlation_id, now, "delivery_replayed", json!({"delivery_id": id, "target": d.target, "previous_status": d.status.as_str()})),
+        ])
+        .await?;
+        Ok(self.store().delivery(id).await?.unwrap_or(d))
+    }
+}
+
+fn permanent(message: String) -> Attempt {
+    Attempt {
+        status_code: None,
+        latency_us: 0,
+        error: Some(message),
+        kind: AttemptKind::Permanent,
+    }
+}
+
+/// Percent-encodes a path segment.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_statuses() {
+        assert_eq!(classify(201), AttemptKind::Acknowledged);
+        assert_eq!(classify(503), AttemptKind::Transient { retry_after: None });
+        assert_eq!(classify(429), AttemptKind::Transient { retry_after: None });
+        assert_eq!(classify(409), AttemptKind::Permanent);
+        assert_eq!(classify(422), AttemptKind::Permanent);
+    }
+
+    #[test]
+    fn encodes_path_segments() {
+        assert_eq!(urlencode("C-100"), "C-100");
+        assert_eq!(urlencode("a/b c"), "a%2Fb%20c");
+    }
+}

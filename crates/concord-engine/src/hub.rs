@@ -1,0 +1,286 @@
+//! The hub: one value holding the store, the compiled mappings, the price index and the
+//! per-system protections, shared by the API handlers and the background workers.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use concord_model::PriceCatalog;
+use concord_store::{Store, StoreOptions, TimelineEntry, Write};
+use parking_lot::{Mutex, RwLock};
+use tokio::{sync::Notify, task::JoinHandle};
+
+use crate::{
+    breaker::{CircuitBreaker, CircuitState, RateLimiter},
+    config::Config,
+    error::Result,
+    mapping::MappingRegistry,
+};
+
+/// Everything the pipeline needs, cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    pub(crate) inner: Arc<HubInner>,
+}
+
+pub(crate) struct HubInner {
+    pub config: Config,
+    pub store: Store,
+    pub mappings: MappingRegistry,
+    pub http: reqwest::Client,
+    pub prices: RwLock<PriceCatalog>,
+    /// Woken after every commit that adds due deliveries.
+    pub work: Notify,
+    pub breakers: Mutex<HashMap<String, CircuitBreaker>>,
+    pub limiters: Mutex<HashMap<String, RateLimiter>>,
+    /// Serialises workflow steps per workflow id within this instance (read-modify-write of the
+    /// workflow state must not interleave). Striped so memory stays bounded.
+    pub workflow_locks: Vec<tokio::sync::Mutex<()>>,
+    pub stopping: AtomicBool,
+    pub stop: Notify,
+}
+
+/// Why the hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("config is invalid:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Config(Vec<crate::config::ConfigProblem>),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] concord_store::Error),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Handles of the background workers; dropping them does not stop them, `Hub::shutdown` does.
+pub struct Workers {
+    pub handles: Vec<JoinHandle<()>>,
+}
+
+const WORKFLOW_LOCK_STRIPES: usize = 256;
+
+impl Hub {
+    /// Opens the store (running migrations), compiles the mappings and loads the price index.
+    pub async fn open(config: Config) -> Result<Hub, StartError> {
+        let mut problems = config.check();
+        let mappings = match MappingRegistry::build(&config) {
+            Ok(m) => m,
+            Err(mut more) => {
+                problems.append(&mut more);
+                MappingRegistry::default()
+            }
+        };
+        if !problems.is_empty() {
+            return Err(StartError::Config(problems));
+        }
+        if config.hub.store_url.is_none() {
+            std::fs::create_dir_all(&config.hub.data_dir).map_err(|source| {
+                StartError::DataDir {
+                    path: config.hub.data_dir.display().to_string(),
+                    source,
+                }
+            })?;
+        }
+        let store = Store::open(StoreOptions::new(config.store_url())).await?;
+        Self::with_store(config, mappings, store).await
+    }
+
+    /// Builds a hub over an already opened store (tests use their own stores).
+    pub async fn with_store(
+        config: Config,
+        mappings: MappingRegistry,
+        store: Store,
+    ) -> Result<Hub, StartError> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let hub = Hub {
+            inner: Arc::new(HubInner {
+                config,
+                store,
+                mappings,
+                http,
+                prices: RwLock::new(PriceCatalog::default()),
+                work: Notify::new(),
+                breakers: Mutex::new(HashMap::new()),
+                limiters: Mutex::new(HashMap::new()),
+                workflow_locks: (0..WORKFLOW_LOCK_STRIPES)
+                    .map(|_| tokio::sync::Mutex::new(()))
+                    .collect(),
+                stopping: AtomicBool::new(false),
+                stop: Notify::new(),
+            }),
+        };
+        hub.reload_price_index().await?;
+        Ok(hub)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Rebuilds the in-memory price index from the store.
+    pub async fn reload_price_index(&self) -> Result<(), concord_store::Error> {
+        let store = &self.inner.store;
+        let mut catalog = PriceCatalog::default();
+        for item in store.all_items().await? {
+            catalog.upsert_item(item);
+        }
+        for facility in store.all_facilities().await? {
+            catalog.upsert_facility(facility);
+        }
+        for record in store.contracts_with_status("active").await? {
+            match serde_json::from_value(record.data) {
+                Ok(contract) => catalog.activate(contract),
+                Err(e) => {
+                    tracing::error!(contract = %record.contract_id, error = %e, "stored active contract is unreadable")
+                }
+            }
+        }
+        *self.inner.prices.write() = catalog;
+        Ok(())
+    }
+
+    pub fn prices(&self) -> parking_lot::RwLockReadGuard<'_, PriceCatalog> {
+        self.inner.prices.read()
+    }
+
+    /// Starts the delivery, timer and recovery workers.
+    pub fn start_workers(&self) -> Workers {
+        let mut handles = vec![];
+        let hub = self.clone();
+        handles.push(tokio::spawn(async move { crate::delivery::run(hub).await }));
+        let hub = self.clone();
+        handles.push(tokio::spawn(async move {
+            crate::contracts::run_timers(hub).await
+        }));
+        let hub = self.clone();
+        handles.push(tokio::spawn(async move {
+            if let Err(e) = crate::inbound::recover(&hub).await {
+                tracing::error!(error = %e, "recovering unfinished inbound messages failed");
+            }
+        }));
+        Workers { handles }
+    }
+
+    /// Asks the workers to stop after the work in hand.
+    pub fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.stop.notify_waiters();
+        self.inner.work.notify_waiters();
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Commits writes and wakes the delivery workers.
+    pub(crate) async fn commit(&self, writes: Vec<Write>) -> Result<concord_store::CommitReceipt> {
+        let receipt = self.inner.store.commit(writes).await?;
+        self.inner.work.notify_one();
+        Ok(receipt)
+    }
+
+    pub(crate) async fn lock_workflow(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut hasher);
+        let stripe = (hasher.finish() as usize) % self.inner.workflow_locks.len();
+        self.inner.workflow_locks[stripe].lock().await
+    }
+
+    /// Circuit state of each system that has been called, for health views.
+    pub fn circuit_states(&self) -> Vec<(String, String)> {
+        let now = Instant::now();
+        let mut states: Vec<_> = self
+            .inner
+            .breakers
+            .lock()
+            .iter()
+            .map(|(id, b)| {
+                let state = match b.state() {
+                    CircuitState::Closed { .. } => "closed".to_string(),
+                    CircuitState::HalfOpen => "half_open".to_string(),
+                    CircuitState::Open { until } => {
+                        format!(
+                            "open ({} ms left)",
+                            until.saturating_duration_since(now).as_millis()
+                        )
+                    }
+                };
+                (id.clone(), state)
+            })
+            .collect();
+        states.sort();
+        states
+    }
+
+    pub(crate) fn breaker_allow(&self, system: &str) -> Result<(), Duration> {
+        let config = &self.inner.config.systems[system].circuit_breaker;
+        let now = Instant::now();
+        let mut breakers = self.inner.breakers.lock();
+        let breaker = breakers.entry(system.to_string()).or_insert_with(|| {
+            CircuitBreaker::new(
+                config.failure_threshold,
+                Duration::from_millis(config.open_ms),
+            )
+        });
+        breaker
+            .allow(now)
+            .map_err(|until| until.saturating_duration_since(now))
+    }
+
+    pub(crate) fn breaker_record(&self, system: &str, success: bool) {
+        if let Some(b) = self.inner.breakers.lock().get_mut(system) {
+            if success {
+                b.on_success()
+            } else {
+                b.on_failure(Instant::now())
+            }
+        }
+    }
+
+    pub(crate) fn rate_wait(&self, system: &str) -> Option<Duration> {
+        let rate = self.inner.config.systems[system].rate_limit_per_sec;
+        let now = Instant::now();
+        let mut limiters = self.inner.limiters.lock();
+        let limiter = limiters
+            .entry(system.to_string())
+            .or_insert_with(|| RateLimiter::new(rate, now));
+        limiter.take(now).err()
+    }
+}
+
+/// A lineage entry.
+pub(crate) fn timeline(
+    correlation_id: &str,
+    at: DateTime<Utc>,
+    step: &str,
+    detail: serde_json::Value,
+) -> Write {
+    Write::Timeline(TimelineEntry {
+        correlation_id: correlation_id.to_string(),
+        at,
+        step: step.to_string(),
+        detail,
+    })
+}
+
+/// A new sortable unique id with a prefix, e.g. `rcpt_0190…`.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}

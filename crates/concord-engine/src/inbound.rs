@@ -1,0 +1,382 @@
+//! Inbound: a system's message is stored raw first (deduplicated), then mapped to the canonical
+//! model, validated and committed. A refused message is quarantined — kept, listed, fixable and
+//! replayable — and the caller gets field-level detail. Nothing accepted is ever dropped.
+
+use chrono::Utc;
+use concord_store::{InboxInsert, InboxRecord, InboxStatus, NewException, NewInbound, Write};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::{EngineError, Rejection, Result},
+    hub::{Hub, new_id, timeline},
+    mapping::Direction,
+};
+
+/// The pseudo-system of the canonical API (`POST /v1/contracts`): same pipeline, no mapping.
+pub const API_SYSTEM: &str = "api";
+
+/// A message as it arrived.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub system: String,
+    pub message_type: String,
+    pub idempotency_key: Option<String>,
+    pub correlation_id: Option<String>,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// What the sender is told: the same answer for every repeat of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundAnswer {
+    pub status: u16,
+    pub body: Value,
+    /// True when this is the stored answer to an earlier copy of the message.
+    pub replayed: bool,
+}
+
+/// What processing needs to know about the message being processed.
+#[derive(Debug, Clone)]
+pub struct InboundContext {
+    pub inbox_id: String,
+    pub correlation_id: String,
+    pub source_system: String,
+}
+
+impl InboundContext {
+    /// The 202 answer for a committed message.
+    pub(crate) fn accepted(&self, subject: &str, outcome: &str) -> Value {
+        json!({
+            "receipt_id": self.inbox_id,
+            "correlation_id": self.correlation_id,
+            "status": "accepted",
+            "subject": subject,
+            "outcome": outcome,
+        })
+    }
+
+    /// The write that records the final answer in the inbox, in the same transaction as the
+    /// state change.
+    pub(crate) fn done(&self, status: u16, body: &Value) -> Write {
+        Write::InboxDone {
+            id: self.inbox_id.clone(),
+            status: InboxStatus::Processed,
+            response_status: status,
+            response_body: body.to_string(),
+            error: None,
+            at: Utc::now(),
+        }
+    }
+}
+
+/// Reads a dotted path (`.eventId`, `.header.messageId`) from a JSON document.
+fn read_path<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    path.trim_start_matches('.')
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .try_fold(doc, |v, key| v.get(key))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Rejection kinds that are about references the hub could not resolve: they open an exception
+/// so that somebody fixes the master data or crosswalk and replays.
+const EXCEPTION_KINDS: &[&str] = &["supplier_unresolved", "item_unresolved"];
+
+impl Hub {
+    /// Accepts one inbound message: store, deduplicate, process.
+    pub async fn receive(&self, msg: Inbound) -> Result<InboundAnswer> {
+        let route = if msg.system == API_SYSTEM {
+            if msg.message_type != "contract" {
+                return Err(Rejection::not_found(format!(
+                    "the canonical API takes no {:?} messages",
+                    msg.message_type
+                ))
+                .into());
+            }
+            None
+        } else {
+            let system = self.config().systems.get(&msg.system).ok_or_else(|| {
+                Rejection::not_found(format!("no system {:?} is configured", msg.system))
+            })?;
+            let route = system.inbound.get(&msg.message_type).ok_or_else(|| {
+                Rejection::not_found(format!(
+                    "system {:?} has no inbound route for message type {:?}",
+                    msg.system, msg.message_type
+                ))
+            })?;
+            Some(route.clone())
+        };
+        let body = String::from_utf8_lossy(&msg.body).into_owned();
+        let key = match (
+            &msg.idempotency_key,
+            route.as_ref().and_then(|r| r.message_id_path.as_ref()),
+        ) {
+            (Some(key), _) => format!("key:{key}"),
+            (None, Some(path)) => match serde_json::from_str::<Value>(&body)
+                .ok()
+                .as_ref()
+                .and_then(|d| read_path(d, path))
+            {
+                Some(Value::String(id)) => format!("id:{id}"),
+                Some(other) if !other.is_null() => format!("id:{other}"),
+                _ => format!("sha256:{}", sha256_hex(&msg.body)),
+            },
+            (None, None) => format!("sha256:{}", sha256_hex(&msg.body)),
+        };
+        let record = NewInbound {
+            id: new_id("rcpt"),
+            system: msg.system.clone(),
+            message_type: msg.message_type.clone(),
+            dedupe_key: format!("{}:{}:{key}", msg.system, msg.message_type),
+            correlation_id: msg.correlation_id.clone().unwrap_or_else(|| new_id("corr")),
+            received_at: Utc::now(),
+            content_type: msg.content_type.clone(),
+            body,
+        };
+        let id = record.id.clone();
+        match self.store().insert_inbox(record).await? {
+            InboxInsert::Duplicate(first) => Ok(stored_answer(&first)),
+            InboxInsert::Inserted => {
+                let record = self.store().inbox(&id).await?.ok_or_else(|| {
+                    EngineError::Store(concord_store::Error::Conflict(format!(
+                        "inbox message {id} vanished"
+                    )))
+                })?;
+                self.process(&record, msg.body.len()).await
+            }
+        }
+    }
+
+    /// Maps, validates and commits one stored message; quarantines it when refused.
+    pub(crate) async fn process(
+        &self,
+        record: &InboxRecord,
+        n_bytes: usize,
+    ) -> Result<InboundAnswer> {
+        let ctx = InboundContext {
+            inbox_id: record.id.clone(),
+            correlation_id: record.correlation_id.clone(),
+            source_system: record.system.clone(),
+        };
+        let received = timeline(
+            &ctx.correlation_id,
+            record.received_at,
+            "received",
+            json!({"receipt_id": record.id, "system": record.system, "message_type": record.message_type, "bytes": n_bytes}),
+        );
+        match self.map_and_commit(record, &ctx, received.clone()).await {
+            Ok(answer) => Ok(answer),
+            Err(EngineError::Rejected(rejection)) => {
+                let mut problem = rejection.to_problem();
+                problem["receipt_id"] = json!(record.id);
+                problem["correlation_id"] = json!(record.correlation_id);
+                let now = Utc::now();
+                let mut writes = vec![
+                    received,
+                    timeline(
+                        &ctx.correlation_id,
+                        now,
+                        "quarantined",
+                        json!({"problem": problem}),
+                    ),
+                    Write::InboxDone {
+                        id: record.id.clone(),
+                        status: InboxStatus::Quarantined,
+                        response_status: rejection.status,
+                        response_body: problem.to_string(),
+                        error: Some(rejection.detail.clone()),
+                        at: now,
+                    },
+                ];
+                if EXCEPTION_KINDS.contains(&rejection.kind) {
+                    writes.push(Write::OpenException(NewException {
+                        id: new_id("exc"),
+                        kind: rejection.kind.to_string(),
+                        subject: format!("inbox:{}", record.id),
+                        correlation_id: ctx.correlation_id.clone(),
+                        detail: json!({"receipt_id": record.id, "detail": rejection.detail, "errors": rejection.errors}),
+                        at: now,
+                    }));
+                }
+                self.commit(writes).await?;
+                tracing::warn!(receipt_id = %record.id, system = %record.system, reason = %rejection, "inbound message quarantined");
+                Ok(InboundAnswer {
+                    status: rejection.status,
+                    body: problem,
+                    replayed: false,
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn map_and_commit(
+        &self,
+        record: &InboxRecord,
+        ctx: &InboundContext,
+        received: Write,
+    ) -> Result<InboundAnswer> {
+        let native: Value = serde_json::from_str(&record.body).map_err(|e| {
+            Rejection::new(
+                400,
+                "malformed_json",
+                "The body is not valid JSON",
+                format!("line {}, column {}: {e}", e.line(), e.column()),
+            )
+        })?;
+        let mut lineage = vec![received];
+        let canonical = if record.system == API_SYSTEM {
+            native
+        } else {
+            let mapping = self
+                .inner
+                .mappings
+                .get(&record.system, &record.message_type, Direction::Inbound)
+                .ok_or_else(|| {
+                    Rejection::not_found(format!(
+                        "no inbound mapping for {} {}",
+                        record.system, record.message_type
+                    ))
+                })?;
+            let mapped = mapping.run(&native).map_err(|e| {
+                let mut r = Rejection::new(
+                    422,
+                    "mapping",
+                    "The message could not be mapped",
+                    e.to_string(),
+                );
+                if let Some(path) = e.input_path() {
+                    r.errors.push(concord_model::FieldError::new(
+                        path,
+                        "required",
+                        "missing in the native message",
+                    ));
+                }
+                r
+            })?;
+            lineage.push(timeline(
+                &ctx.correlation_id,
+                Utc::now(),
+                "mapped",
+                json!({"canonical": mapped}),
+            ));
+            mapped
+        };
+        match record.message_type.as_str() {
+            "contract" => self.submit_contract(&canonical, ctx, lineage).await,
+            "supplier" | "item" | "facility" => {
+                self.upsert_master_inbound(&record.message_type, &canonical, ctx, lineage)
+                    .await
+            }
+            other => Err(
+                Rejection::not_found(format!("no processing for message type {other:?}")).into(),
+            ),
+        }
+    }
+
+    /// Reprocesses messages stored but never finished (the hub stopped mid-way).
+    pub async fn recover_inbox(&self) -> Result<usize> {
+        let pending = self
+            .store()
+            .list_inbox(InboxStatus::Received, 10_000)
+            .await?;
+        for record in &pending {
+            self.process(record, record.body.len()).await?;
+        }
+        Ok(pending.len())
+    }
+
+    /// Replays a quarantined message, optionally with a fixed body (the original is kept).
+    pub async fn replay_inbox(
+        &self,
+        id: &str,
+        fixed_body: Option<String>,
+    ) -> Result<InboundAnswer> {
+        let record = self
+            .store()
+            .inbox(id)
+            .await?
+            .ok_or_else(|| Rejection::not_found(format!("no inbound message {id}")))?;
+        if record.status != InboxStatus::Quarantined {
+            return Err(Rejection::new(
+                409,
+                "not_quarantined",
+                "Only quarantined messages can be replayed",
+                format!("message {id} is {}", record.status.as_str()),
+            )
+            .into());
+        }
+        if let Some(body) = fixed_body {
+            self.store().fix_inbox_body(id, body).await?;
+        }
+        let record = self
+            .store()
+            .inbox(id)
+            .await?
+            .ok_or_else(|| Rejection::not_found(format!("no inbound message {id}")))?;
+        self.commit(vec![
+            timeline(
+                &record.correlation_id,
+                Utc::now(),
+                "replayed",
+                json!({"receipt_id": id, "fixed": record.original_body.is_some()}),
+            ),
+            Write::ResolveExceptions {
+                kind: "supplier_unresolved".into(),
+                subject: format!("inbox:{id}"),
+                at: Utc::now(),
+            },
+            Write::ResolveExceptions {
+                kind: "item_unresolved".into(),
+                subject: format!("inbox:{id}"),
+                at: Utc::now(),
+            },
+        ])
+        .await?;
+        self.process(&record, record.body.len()).await
+    }
+}
+
+fn stored_answer(first: &InboxRecord) -> InboundAnswer {
+    match (first.response_status, &first.response_body) {
+        (Some(status), Some(body)) => InboundAnswer {
+            status,
+            body: serde_json::from_str(body).unwrap_or_else(|_| json!({"receipt_id": first.id})),
+            replayed: true,
+        },
+        _ => InboundAnswer {
+            status: 202,
+            body: json!({"receipt_id": first.id, "correlation_id": first.correlation_id, "status": "processing"}),
+            replayed: true,
+        },
+    }
+}
+
+/// Called by the workers at start-up.
+pub(crate) async fn recover(hub: &Hub) -> Result<()> {
+    let n = hub.recover_inbox().await?;
+    if n > 0 {
+        tracing::info!(
+            messages = n,
+            "reprocessed inbound messages left unfinished by the last run"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_dotted_paths() {
+        let doc = json!({"eventId": "e1", "header": {"id": 7}});
+        assert_eq!(read_path(&doc, ".eventId"), Some(&json!("e1")));
+        assert_eq!(read_path(&doc, "header.id"), Some(&json!(7)));
+        assert_eq!(read_path(&doc, ".nope"), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! Master data upserts (suppliers, items, facilities), from the canonical API or from a system
+//! through an inbound mapping. Each upsert commits with its lineage and updates the price index.
+
+use chrono::Utc;
+use concord_model::{Facility, Item, Supplier, parse_canonical};
+use concord_store::Write;
+use serde_json::{Value, json};
+
+use crate::{
+    error::{Rejection, Result},
+    hub::{Hub, timeline},
+    inbound::{InboundAnswer, InboundContext},
+};
+
+/// A validated master-data record.
+#[derive(Debug, Clone)]
+pub enum MasterRecord {
+    Supplier(Supplier),
+    Item(Item),
+    Facility(Facility),
+}
+
+impl MasterRecord {
+    /// Parses and validates a canonical record of `entity` ("supplier", "item", "facility").
+    pub fn parse(entity: &str, value: &Value) -> Result<MasterRecord> {
+        let parsed = match entity {
+            "supplier" => parse_canonical(value).map(MasterRecord::Supplier),
+            "item" => parse_canonical(value).map(MasterRecord::Item),
+            "facility" => parse_canonical(value).map(MasterRecord::Facility),
+            other => {
+                return Err(Rejection::not_found(format!("no master data type {other:?}")).into());
+            }
+        };
+        parsed.map_err(|errors| Rejection::invalid(errors).into())
+    }
+
+    /// The record's canonical key.
+    pub fn key(&self) -> String {
+        match self {
+            MasterRecord::Supplier(s) => s.id.clone(),
+            MasterRecord::Item(i) => i.gtin.to_string(),
+            MasterRecord::Facility(f) => f.gln.to_string(),
+        }
+    }
+
+    fn entity(&self) -> &'static str {
+        match self {
+            MasterRecord::Supplier(_) => "supplier",
+            MasterRecord::Item(_) => "item",
+            MasterRecord::Facility(_) => "facility",
+        }
+    }
+}
+
+impl Hub {
+    /// Stores a master-data record (with `extra` writes in the same transaction).
+    pub async fn upsert_master(&self, record: MasterRecord, mut extra: Vec<Write>) -> Result<()> {
+        let now = Utc::now();
+        let write = match &record {
+            MasterRecord::Supplier(s) => Write::UpsertSupplier(s.clone(), now),
+            MasterRecord::Item(i) => Write::UpsertItem(i.clone(), now),
+            MasterRecord::Facility(f) => Write::UpsertFacility(f.clone(), now),
+        };
+        extra.insert(0, write);
+        self.commit(extra).await?;
+        let mut prices = self.inner.prices.write();
+        match record {
+            MasterRecord::Item(i) => prices.upsert_item(i),
+            MasterRecord::Facility(f) => prices.upsert_facility(f),
+            MasterRecord::Supplier(_) => {}
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn upsert_master_inbound(
+        &self,
+        entity: &str,
+        canonical: &Value,
+        ctx: &InboundContext,
+        mut lineage: Vec<Write>,
+    ) -> Result<InboundAnswer> {
+        let record = MasterRecord::parse(entity, canonical)?;
+        let subject = format!("{}:{}", record.entity(), record.key());
+        let body = ctx.accepted(&subject, "stored");
+        lineage.push(timeline(
+            &ctx.correlation_id,
+            Utc::now(),
+            "committed",
+            json!({"subject": subject}),
+        ));
+        lineage.push(ctx.done(202, &body));
+        self.upsert_master(record, lineage).await?;
+        Ok(InboundAnswer {
+            status: 202,
+            body,
+            replayed: false,
+        })
+    }
+}
