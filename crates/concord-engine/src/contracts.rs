@@ -422,7 +422,7 @@ impl Hub {
         .into())
     }
 
-    async fn lookup_supplier(
+    pub(crate) async fn lookup_supplier(
         &self,
         system_id: &str,
         route: &crate::config::LookupRoute,
@@ -768,8 +768,8 @@ impl Hub {
 }
 
 #[derive(Debug, Deserialize)]
-struct FoundSupplier {
-    external_id: String,
+pub(crate) struct FoundSupplier {
+    pub external_id: String,
     #[serde(default)]
     name: Option<String>,
 }

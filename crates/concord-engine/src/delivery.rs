@@ -123,9 +123,17 @@ impl Hub {
         if let Some(wait) = self.rate_wait(&d.target) {
             tokio::time::sleep(wait).await;
         }
-        let attempt = match self.build_request(&d, system) {
-            Ok(request) => self.send(request, system.timeout_ms).await,
-            Err(message) => permanent(message),
+        let attempt = match self.references(&d).await? {
+            Err(lookup_failed) => Attempt {
+                status_code: None,
+                latency_us: 0,
+                error: Some(lookup_failed),
+                kind: AttemptKind::Transient { retry_after: None },
+            },
+            Ok(xref) => match self.build_request(&d, system, xref) {
+                Ok(request) => self.send(request, system.timeout_ms).await,
+                Err(message) => permanent(message),
+            },
         };
         match attempt.kind {
             AttemptKind::Acknowledged => self.breaker_record(&d.target, true),
@@ -141,6 +149,7 @@ impl Hub {
         &self,
         d: &DeliveryRecord,
         system: &crate::config::SystemConfig,
+        xref: Value,
     ) -> Result<reqwest::RequestBuilder, String> {
         let route = system.outbound.get(&d.message_type).ok_or_else(|| {
             format!(
@@ -153,7 +162,9 @@ impl Hub {
             .mappings
             .get(&d.target, &d.message_type, Direction::Outbound)
             .ok_or_else(|| format!("no outbound mapping for {} {}", d.target, d.message_type))?;
-        let input = self.outbound_input(d);
+        let mut input = d.payload.clone();
+        input["target"] = json!(d.target);
+        input["xref"] = xref;
         let body = mapping.run(&input).map_err(|e| e.to_string())?;
         let id = d
             .payload
@@ -188,12 +199,44 @@ impl Hub {
         Ok(request)
     }
 
-    /// The outbound mapping's input: the canonical document plus the target's own ids for what
-    /// it references (crosswalks), so mappings never query anything.
-    fn outbound_input(&self, d: &DeliveryRecord) -> Value {
-        let mut input = d.payload.clone();
-        input["target"] = json!(d.target);
-        input
+    /// The target's own ids for what the document references (from the crosswalks), given to
+    /// the outbound mapping as `.xref` so that mappings never query anything themselves.
+    /// The inner `Err` is a failed lookup in the target: worth retrying, like a failed send.
+    async fn references(&self, d: &DeliveryRecord) -> Result<Result<Value, String>> {
+        let Some(supplier_id) = d.payload.pointer("/contract/supplier_id").and_then(Value::as_str) else {
+            return Ok(Ok(json!({"supplier": null})));
+        };
+        if let Some(external) = self.store().crosswalk_to_external(&d.target, "supplier", supplier_id).await? {
+            return Ok(Ok(json!({"supplier": external})));
+        }
+        // No crosswalk yet: ask the target itself, by TIN, when it offers a supplier lookup, and
+        // remember the answer so the next delivery does not ask again.
+        let route = self.config().systems.get(&d.target).and_then(|s| s.lookups.get("supplier")).cloned();
+        let tin = self.store().supplier(supplier_id).await?.and_then(|s| s.tin);
+        if let (Some(route), Some(tin)) = (route, tin) {
+            match self.lookup_supplier(&d.target, &route, &tin).await {
+                Ok(Some(found)) => {
+                    let now = Utc::now();
+                    self.commit(vec![
+                        Write::Crosswalk(
+                            concord_store::Crosswalk {
+                                system: d.target.clone(),
+                                entity_type: "supplier".into(),
+                                external_id: found.external_id.clone(),
+                                canonical_id: supplier_id.to_string(),
+                            },
+                            now,
+                        ),
+                        timeline(&d.correlation_id, now, "crosswalk_learned", json!({"system": d.target, "supplier_id": supplier_id, "external_id": found.external_id})),
+                    ])
+                    .await?;
+                    return Ok(Ok(json!({"supplier": found.external_id})));
+                }
+                Ok(None) => {}
+                Err(e) => return Ok(Err(format!("supplier lookup in {} failed: {e}", d.target))),
+            }
+        }
+        Ok(Ok(json!({"supplier": null})))
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, timeout_ms: u64) -> Attempt {

@@ -27,7 +27,7 @@ pub enum IdError {
 
 /// The GS1 mod-10 check digit over `body` (all digits but the last), weights 3,1,3,… from the
 /// right. GTIN-8/12/13/14, GLN and SSCC all share it.
-fn gs1_check_digit(body: &[u8]) -> u8 {
+pub fn gs1_check_digit(body: &[u8]) -> u8 {
     let sum: u32 = body
         .iter()
         .rev()

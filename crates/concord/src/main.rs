@@ -1,1 +1,182 @@
-fn main() {}
+//! The `concord` binary: run the hub, run the demo estate, check a config, print schemas.
+//!
+//! This is the only place that uses `anyhow`: libraries return typed errors, the binary turns
+//! them into messages for people.
+
+mod demo;
+mod seed;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use concord_engine::{Config, Hub, mapping::MappingRegistry};
+
+#[derive(Parser)]
+#[command(name = "concord", version, about = "Concord: the integration hub that knows contract prices.",
+    long_about = "Concord keeps a health system's ERP, purchasing suite, contract management, suppliers and \
+clinical systems in step.\n\nStart with `concord demo`: it runs the hub on an embedded SQLite store next to \
+simulated systems and shows a contract reaching every system.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub (API and workers). With no --config it runs on embedded defaults: SQLite under
+    /// ./concord-data, API on 127.0.0.1:8080.
+    Serve {
+        /// Config file (TOML). Relative mapping paths are resolved from its folder.
+        #[arg(long, env = "CONCORD_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Run the hub with the sandbox systems, seed a regional health system, propagate 100
+    /// contracts through an ERP outage, print what happened and keep serving until Ctrl-C.
+    Demo {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Run the scenario and exit: 0 only if every contract ended active.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate a config file and compile its mappings; report every problem at once.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the JSON Schemas of the canonical model.
+    Schema {
+        /// Write one file per schema into this folder instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct CommonArgs {
+    /// API listen address, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Folder for the embedded SQLite store.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    fn apply(&self, config: &mut Config) {
+        if let Some(listen) = self.listen {
+            config.hub.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.hub.data_dir = dir.clone();
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { config, common } => serve(config, common).await,
+            Command::Demo { common, once } => demo::run(common.listen, common.data_dir, once).await,
+            Command::Check { config } => check(&config),
+            Command::Schema { out } => schema(out),
+        }
+    })
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CONCORD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("CONCORD_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(config_path: Option<PathBuf>, common: CommonArgs) -> Result<()> {
+    let mut config = match &config_path {
+        Some(path) => Config::load(path)?,
+        None => {
+            let mut config = Config::default();
+            config.apply_env(|k| std::env::var(k).ok());
+            config
+        }
+    };
+    common.apply(&mut config);
+    let listener = tokio::net::TcpListener::bind(config.hub.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.hub.listen))?;
+    let hub = Hub::open(config).await?;
+    let workers = hub.start_workers();
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "Concord is serving; API at http://{addr}/v1");
+    println!("Concord listening on http://{addr}");
+    let stop = hub.clone();
+    concord_api::serve(listener, hub, async move {
+        shutdown_signal().await;
+        stop.shutdown();
+    })
+    .await?;
+    for handle in workers.handles {
+        let _ = handle.await;
+    }
+    Ok(())
+}
+
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn check(path: &std::path::Path) -> Result<()> {
+    let config = Config::load(path)?;
+    if let Err(problems) = MappingRegistry::build(&config) {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        anyhow::bail!("config {} has {} problem(s):\n{}", path.display(), problems.len(), lines.join("\n"));
+    }
+    println!(
+        "config {} is valid: {} system(s), {} mapping(s) compiled",
+        path.display(),
+        config.systems.len(),
+        config.systems.values().map(|s| s.inbound.len() + s.outbound.len() + s.lookups.len()).sum::<usize>()
+    );
+    Ok(())
+}
+
+fn schema(out: Option<PathBuf>) -> Result<()> {
+    let schemas = concord_model::schema::canonical_schemas();
+    match out {
+        None => {
+            let all: serde_json::Map<String, serde_json::Value> = schemas.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, schema) in schemas {
+                let path = dir.join(format!("{name}.schema.json"));
+                std::fs::write(&path, serde_json::to_string_pretty(&schema)?)?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,581 @@
+//! The simulated ERP: a vendor master and price agreements (pricing conditions with quantity
+//! scales), in the ERP's own vocabulary: `vendorNumber`, `agreementNo`, `validFrom` as
+//! `YYYYMMDD`, `conditions[].scales[]`.
+//!
+//! Routes, all under `/api`:
+//! - `GET /api/vendors?taxId=` lists vendors (all of them without `taxId`).
+//! - `GET /api/vendors/{vendorNumber}` is one vendor or 404.
+//! - `POST /api/vendors` creates or replaces a vendor (the demo seeds the master with it).
+//! - `POST /api/price-agreements` posts a revision of an agreement: 201, 422 naming the field,
+//!   422 for an unknown vendor, 409 for a revision older than the one stored.
+//! - `GET /api/price-agreements/{agreementNo}` is the latest revision or 404.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use parking_lot::Mutex;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    common::{SystemState, applied, error, system_router},
+    wire::{Fields, Invalid, JsonBody},
+};
+
+/// How the ERP writes dates: `20261231`.
+pub const ERP_DATE: &str = "%Y%m%d";
+
+/// A vendor in the ERP's vendor master.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Vendor {
+    pub vendor_number: String,
+    pub vendor_name: String,
+    /// The US federal tax id, `12-3456789`; how the hub finds the ERP's vendor for a supplier.
+    pub tax_id: String,
+}
+
+impl Vendor {
+    fn read(body: &Value) -> Result<Vendor, Invalid> {
+        let f = Fields::root(body)?;
+        Ok(Vendor {
+            vendor_number: f.text("vendorNumber")?,
+            vendor_name: f.text("vendorName")?,
+            tax_id: f.text("taxId")?,
+        })
+    }
+}
+
+/// One revision of a price agreement, as posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceAgreement {
+    pub agreement_no: String,
+    /// Starts at 1; the ERP refuses a revision older than the one it holds.
+    pub revision: u32,
+    /// Must exist in the vendor master.
+    pub vendor_number: String,
+    /// [`ERP_DATE`], first day in force.
+    pub valid_from: String,
+    /// [`ERP_DATE`], last day in force; not before `valid_from`.
+    pub valid_to: String,
+    /// GLNs of the plants that may buy; with `plant_groups` empty too, every plant may.
+    #[serde(default)]
+    pub plants: Vec<String>,
+    #[serde(default)]
+    pub plant_groups: Vec<String>,
+    pub conditions: Vec<Condition>,
+}
+
+/// The price of one material, by quantity scale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// The GTIN the ERP uses as material number.
+    pub material: String,
+    pub uom: String,
+    pub scales: Vec<Scale>,
+}
+
+/// A price from `from_qty` units upwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scale {
+    pub from_qty: u32,
+    /// A decimal string on the wire, `"12.50"`.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// ISO 4217, `USD`.
+    pub currency: String,
+}
+
+impl PriceAgreement {
+    /// The ERP's validation, in document order, stopping at the first broken rule.
+    fn read(body: &Value) -> Result<PriceAgreement, Invalid> {
+        let f = Fields::root(body)?;
+        let agreement_no = f.text("agreementNo")?;
+        let revision = f.count("revision", 1)?;
+        let vendor_number = f.text("vendorNumber")?;
+        let valid_from = f.date("validFrom", ERP_DATE)?;
+        let valid_to = f.date("validTo", ERP_DATE)?;
+        if valid_to < valid_from {
+            return Err(Invalid::new("validTo", "validTo is before validFrom"));
+        }
+        let plants = f.texts("plants")?;
+        let plant_groups = f.texts("plantGroups")?;
+        let conditions = f
+            .objects("conditions")?
+            .iter()
+            .map(Condition::read)
+            .collect::<Result<_, _>>()?;
+        Ok(PriceAgreement {
+            agreement_no,
+            revision,
+            vendor_number,
+            valid_from: valid_from.format(ERP_DATE).to_string(),
+            valid_to: valid_to.format(ERP_DATE).to_string(),
+            plants,
+            plant_groups,
+            conditions,
+        })
+    }
+
+    /// The id the ERP gives a posted revision.
+    pub fn document_id(&self) -> String {
+        format!("PA-{}-{}", self.agreement_no, self.revision)
+    }
+}
+
+impl Condition {
+    fn read(f: &Fields<'_>) -> Result<Condition, Invalid> {
+        Ok(Condition {
+            material: f.text("material")?,
+            uom: f.text("uom")?,
+            scales: f
+                .objects("scales")?
+                .iter()
+                .map(Scale::read)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl Scale {
+    fn read(f: &Fields<'_>) -> Result<Scale, Invalid> {
+        let from_qty = f.count("fromQty", 1)?;
+        let amount = f.money("amount")?;
+        let currency = f.text("currency")?;
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(Invalid::new(
+                f.path("currency"),
+                "currency must be an ISO 4217 code such as USD",
+            ));
+        }
+        Ok(Scale {
+            from_qty,
+            amount,
+            currency,
+        })
+    }
+}
+
+/// The ERP's tables.
+#[derive(Debug, Default)]
+struct Tables {
+    vendors: BTreeMap<String, Vendor>,
+    /// The latest revision of each agreement, by `agreement_no`.
+    agreements: HashMap<String, PriceAgreement>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Erp {
+    tables: Arc<Mutex<Tables>>,
+}
+
+/// The ERP's routes, wrapped with the shared admin routes and middleware.
+pub(crate) fn router(state: Arc<SystemState>) -> Router {
+    let business = Router::new()
+        .route("/api/vendors", get(find_vendors).post(put_vendor))
+        .route("/api/vendors/{vendor_number}", get(get_vendor))
+        .route("/api/price-agreements", post(post_price_agreement))
+        .route(
+            "/api/price-agreements/{agreement_no}",
+            get(get_price_agreement),
+        )
+        .with_state(Erp::default());
+    system_router(state, business)
+}
+
+#[derive(Debug, Deserialize)]
+struct VendorQuery {
+    #[serde(rename = "taxId")]
+    tax_id: Option<String>,
+}
+
+async fn find_vendors(State(erp): State<Erp>, Query(query): Query<VendorQuery>) -> Json<Value> {
+    let tables = erp.tables.lock();
+    let vendors: Vec<&Vendor> = tables
+        .vendors
+        .values()
+        .filter(|v| {
+            query
+                .tax_id
+                .as_ref()
+                .is_none_or(|tax_id| &v.tax_id == tax_id)
+        })
+        .collect();
+    Json(json!({ "vendors": vendors }))
+}
+
+async fn get_vendor(State(erp): State<Erp>, Path(vendor_number): Path<String>) -> Response {
+    match erp.tables.lock().vendors.get(&vendor_number) {
+        Some(vendor) => Json(vendor).into_response(),
+        None => error(StatusCode::NOT_FOUND, "vendor not found"),
+    }
+}
+
+async fn put_vendor(State(erp): State<Erp>, JsonBody(body): JsonBody) -> Response {
+    let vendor = match Vendor::read(&body) {
+        Ok(vendor) => vendor,
+        Err(invalid) => return invalid.into_response(),
+    };
+    let id = vendor.vendor_number.clone();
+    erp.tables.lock().vendors.insert(id.clone(), vendor.clone());
+    applied("vendor.upserted", id, (StatusCode::CREATED, Json(vendor)))
+}
+
+async fn post_price_agreement(State(erp): State<Erp>, JsonBody(body): JsonBody) -> Response {
+    let agreement = match PriceAgreement::read(&body) {
+        Ok(agreement) => agreement,
+        Err(invalid) => return invalid.into_response(),
+    };
+    let mut tables = erp.tables.lock();
+    if !tables.vendors.contains_key(&agreement.vendor_number) {
+        return Invalid::new("vendorNumber", "unknown vendor").into_response();
+    }
+    if let Some(stored) = tables.agreements.get(&agreement.agreement_no)
+        && stored.revision > agreement.revision
+    {
+        // The hub must deliver revisions in order; this shows up as a 409 in the call log.
+        tracing::warn!(
+            agreement = %agreement.agreement_no,
+            posted = agreement.revision,
+            stored = stored.revision,
+            "erp refused a stale revision"
+        );
+        let body = json!({ "error": "stale revision", "currentRevision": stored.revision });
+        return (StatusCode::CONFLICT, Json(body)).into_response();
+    }
+    let document_id = agreement.document_id();
+    tables
+        .agreements
+        .insert(agreement.agreement_no.clone(), agreement);
+    let body = json!({ "documentId": document_id, "status": "posted" });
+    applied(
+        "price_agreement.posted",
+        document_id,
+        (StatusCode::CREATED, Json(body)),
+    )
+}
+
+async fn get_price_agreement(State(erp): State<Erp>, Path(agreement_no): Path<String>) -> Response {
+    match erp.tables.lock().agreements.get(&agreement_no) {
+        Some(agreement) => Json(agreement).into_response(),
+        None => error(StatusCode::NOT_FOUND, "price agreement not found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::*;
+    use crate::common::testing::send;
+
+    /// A field and how to break it.
+    type Case = (&'static str, Box<dyn Fn(&mut Value)>);
+
+    fn erp() -> (Arc<SystemState>, Router) {
+        let state = SystemState::new("erp");
+        (state.clone(), router(state))
+    }
+
+    fn vendor() -> Value {
+        json!({"vendorNumber": "100042", "vendorName": "Acme Medical", "taxId": "12-3456789"})
+    }
+
+    fn agreement(revision: u32) -> Value {
+        json!({"agreementNo": "C-100", "revision": revision, "vendorNumber": "100042",
+            "validFrom": "20260101", "validTo": "20261231",
+            "plants": ["0614141000005"], "plantGroups": ["east"],
+            "conditions": [{"material": "00614141000012", "uom": "EA",
+                "scales": [{"fromQty": 1, "amount": "12.50", "currency": "USD"}]}]})
+    }
+
+    async fn seeded() -> (Arc<SystemState>, Router) {
+        let (state, router) = erp();
+        let seeded = send(
+            &router,
+            Method::POST,
+            "/api/vendors",
+            Some("seed"),
+            Some(vendor()),
+        )
+        .await;
+        assert_eq!(seeded.status, StatusCode::CREATED);
+        (state, router)
+    }
+
+    #[test]
+    fn the_native_structs_match_the_documented_wire_shape() {
+        let parsed = PriceAgreement::read(&agreement(1)).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), agreement(1));
+        let typed: PriceAgreement = serde_json::from_value(agreement(1)).unwrap();
+        assert_eq!(typed, parsed);
+        assert_eq!(typed.conditions[0].scales[0].amount, Decimal::new(1250, 2));
+    }
+
+    #[tokio::test]
+    async fn vendors_are_found_by_tax_id_and_number() {
+        let (_, router) = seeded().await;
+        let found = send(
+            &router,
+            Method::GET,
+            "/api/vendors?taxId=12-3456789",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(found.body, json!({ "vendors": [vendor()] }));
+        let none = send(
+            &router,
+            Method::GET,
+            "/api/vendors?taxId=99-0000000",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(none.body, json!({ "vendors": [] }));
+        let one = send(&router, Method::GET, "/api/vendors/100042", None, None).await;
+        assert_eq!(one.body, vendor());
+        let missing = send(&router, Method::GET, "/api/vendors/999", None, None).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert_eq!(missing.body, json!({ "error": "vendor not found" }));
+    }
+
+    #[tokio::test]
+    async fn a_posted_agreement_is_stored_and_read_back() {
+        let (state, router) = seeded().await;
+        let mut body = agreement(1);
+        body["sapInternalFlag"] = json!("ignored");
+        let posted = send(
+            &router,
+            Method::POST,
+            "/api/price-agreements",
+            Some("pa-1"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(posted.status, StatusCode::CREATED);
+        assert_eq!(
+            posted.body,
+            json!({ "documentId": "PA-C-100-1", "status": "posted" })
+        );
+
+        let read = send(
+            &router,
+            Method::GET,
+            "/api/price-agreements/C-100",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(
+            read.body,
+            agreement(1),
+            "unknown fields are ignored, not stored"
+        );
+        let missing = send(
+            &router,
+            Method::GET,
+            "/api/price-agreements/C-999",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+        let kinds: Vec<(String, String)> = state
+            .effects()
+            .into_iter()
+            .map(|e| (e.kind, e.object_id))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("vendor.upserted".to_owned(), "100042".to_owned()),
+                ("price_agreement.posted".to_owned(), "PA-C-100-1".to_owned())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_post_replays_the_answer_and_posts_once() {
+        let (state, router) = seeded().await;
+        let first = send(
+            &router,
+            Method::POST,
+            "/api/price-agreements",
+            Some("pa-1"),
+            Some(agreement(1)),
+        )
+        .await;
+        let again = send(
+            &router,
+            Method::POST,
+            "/api/price-agreements",
+            Some("pa-1"),
+            Some(agreement(1)),
+        )
+        .await;
+        assert_eq!(again.status, first.status);
+        assert_eq!(again.body, first.body);
+        assert_eq!(state.effects().len(), 2, "the vendor and one posting");
+        assert!(state.duplicate_effects().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_older_revision_is_refused_with_409() {
+        let (state, router) = seeded().await;
+        let second = send(
+            &router,
+            Method::POST,
+            "/api/price-agreements",
+            Some("pa-2"),
+            Some(agreement(2)),
+        )
+        .await;
+        assert_eq!(second.status, StatusCode::CREATED);
+        let stale = send(
+            &router,
+            Method::POST,
+            "/api/price-agreements",
+            Some("pa-1"),
+            Some(agreement(1)),
+        )
+        .await;
+        assert_eq!(stale.status, StatusCode::CONFLICT);
+        assert_eq!(stale.body["error"], "stale revision");
+
+        let read = send(
+            &router,
+            Method::GET,
+            "/api/price-agreements/C-100",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(read.body["revision"], 2);
+        let statuses: Vec<u16> = state.calls().iter().map(|c| c.status).collect();
+        assert_eq!(
+            statuses,
+            [201, 201, 409, 200],
+            "the stale post is in the call log"
+        );
+        // Re-posting the current revision is a redelivery, not a conflict.
+        let same = send(
+            &router,
+            Method::POST,
+            "/api/price-agreements",
+            None,
+            Some(agreement(2)),
+        )
+        .await;
+        assert_eq!(same.status, StatusCode::CREATED);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_agreement_is_refused_naming_the_field() {
+        let (state, router) = seeded().await;
+        let cases: Vec<Case> = vec![
+            ("agreementNo", Box::new(|v| v["agreementNo"] = Value::Null)),
+            ("revision", Box::new(|v| v["revision"] = json!(0))),
+            ("revision", Box::new(|v| v["revision"] = json!("1"))),
+            ("vendorNumber", Box::new(|v| v["vendorNumber"] = json!(""))),
+            (
+                "validFrom",
+                Box::new(|v| v["validFrom"] = json!("2026-01-01")),
+            ),
+            ("validTo", Box::new(|v| v["validTo"] = json!("20251231"))),
+            ("conditions", Box::new(|v| v["conditions"] = json!([]))),
+            (
+                "conditions[0].uom",
+                Box::new(|v| v["conditions"][0]["uom"] = Value::Null),
+            ),
+            (
+                "conditions[0].scales",
+                Box::new(|v| v["conditions"][0]["scales"] = json!([])),
+            ),
+            (
+                "conditions[0].scales[0].amount",
+                Box::new(|v| v["conditions"][0]["scales"][0]["amount"] = json!(12.5)),
+            ),
+            (
+                "conditions[0].scales[0].currency",
+                Box::new(|v| v["conditions"][0]["scales"][0]["currency"] = json!("usd")),
+            ),
+        ];
+        for (field, break_it) in cases {
+            let mut body = agreement(1);
+            break_it(&mut body);
+            let answer = send(
+                &router,
+                Method::POST,
+                "/api/price-agreements",
+                None,
+                Some(body),
+            )
+            .await;
+            assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+            assert_eq!(answer.body["field"], field, "{}", answer.body);
+            assert!(answer.body["error"].is_string());
+        }
+        assert_eq!(state.effects().len(), 1, "only the vendor seed applied");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_vendor_is_refused_and_the_key_stays_usable() {
+        let (state, router) = erp();
+        let refused = send(
+            &router,
+            Method::POST,
+            "/api/price-agreements",
+            Some("pa-1"),
+            Some(agreement(1)),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            refused.body,
+            json!({ "error": "unknown vendor", "field": "vendorNumber" })
+        );
+
+        // Nothing was applied, so once the vendor exists the same delivery goes through.
+        send(&router, Method::POST, "/api/vendors", None, Some(vendor())).await;
+        let retried = send(
+            &router,
+            Method::POST,
+            "/api/price-agreements",
+            Some("pa-1"),
+            Some(agreement(1)),
+        )
+        .await;
+        assert_eq!(retried.status, StatusCode::CREATED);
+        assert!(state.duplicate_effects().is_empty());
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_a_400_with_a_json_error() {
+        let (_, router) = erp();
+        let request = axum::http::Request::post("/api/vendors")
+            .body(axum::body::Body::from("{not json"))
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(router, request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(body["error"].as_str().unwrap().contains("not valid JSON"));
+    }
+}
