@@ -29,57 +29,11 @@ const SCENARIO_DEADLINE: Duration = Duration::from_secs(90);
 /// How long the ERP is down during the scenario.
 const ERP_OUTAGE: Duration = Duration::from_secs(4);
 
+/// The demo's config template; `@ERP_URL@` and friends are the sandbox systems' addresses.
+pub const CONFIG_TEMPLATE: &str = include_str!("../../../examples/demo/concord.toml");
+
 fn config_text(erp: &str, purchasing: &str, analytics: &str) -> String {
-    format!(
-        r#"# Written by `concord demo`: the hub's config for the sandbox estate.
-[delivery]
-max_attempts = 30
-base_backoff_ms = 100
-max_backoff_ms = 2000
-concurrency = 16
-lease_secs = 30
-poll_ms = 100
-
-[systems.clm]
-role = "clm"
-[systems.clm.inbound.contract]
-mapping = "mappings/clm/contract.in.jq"
-message_id_path = ".eventId"
-
-[systems.erp]
-role = "erp"
-base_url = "{erp}"
-timeout_ms = 3000
-rate_limit_per_sec = 500
-circuit_breaker = {{ failure_threshold = 3, open_ms = 1000 }}
-[systems.erp.outbound.contract]
-method = "POST"
-path = "/api/price-agreements"
-mapping = "mappings/erp/contract.out.jq"
-required = true
-[systems.erp.lookups.supplier]
-path = "/api/vendors"
-query_param = "taxId"
-mapping = "mappings/erp/supplier.lookup.jq"
-
-[systems.purchasing]
-role = "purchasing"
-base_url = "{purchasing}"
-[systems.purchasing.outbound.contract]
-method = "PUT"
-path = "/catalog/v2/contracts/{{id}}"
-mapping = "mappings/purchasing/contract.out.jq"
-required = true
-
-[systems.analytics]
-role = "analytics"
-base_url = "{analytics}"
-[systems.analytics.outbound.contract]
-path = "/ingest/events"
-mapping = "mappings/analytics/contract.out.jq"
-required = false
-"#
-    )
+    CONFIG_TEMPLATE.replace("@ERP_URL@", erp).replace("@PURCHASING_URL@", purchasing).replace("@ANALYTICS_URL@", analytics)
 }
 
 fn write_config(dir: &Path, sandbox: &Sandbox) -> Result<PathBuf> {

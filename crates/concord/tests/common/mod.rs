@@ -1,0 +1,190 @@
+//! Test harness in the zero-to-production style: a real hub (store, workers, HTTP on a random
+//! port) next to the real sandbox systems, talked to over HTTP. Each hub gets its own database
+//! (SQLite file or PostgreSQL schema).
+
+#![allow(dead_code)]
+
+use std::{path::PathBuf, time::Duration};
+
+use concord_engine::{Config, Hub, mapping::MappingRegistry};
+use concord_sandbox::{Sandbox, SandboxConfig};
+use concord_store::testing::{Backend, TestStore};
+use serde_json::{Value, json};
+
+pub const FACILITY_EAST: &str = "0614141000005";
+pub const FACILITY_WEST: &str = "0614141000012";
+pub const ITEM_1: &str = "00614141000012";
+pub const ITEM_2: &str = "00614141000029";
+pub const ITEM_3: &str = "00614141000036";
+pub const SUPPLIER_TIN: &str = "12-3456789";
+
+pub fn demo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo")
+}
+
+/// The demo config for these sandbox systems, with mapping paths resolved from the repository.
+pub fn demo_config_text(sandbox: &Sandbox) -> String {
+    std::fs::read_to_string(demo_dir().join("concord.toml"))
+        .expect("demo config template")
+        .replace("@ERP_URL@", &sandbox.erp.base_url)
+        .replace("@PURCHASING_URL@", &sandbox.purchasing.base_url)
+        .replace("@ANALYTICS_URL@", &sandbox.analytics.base_url)
+}
+
+pub struct TestHub {
+    pub url: String,
+    pub hub: Hub,
+    pub sandbox: Sandbox,
+    pub client: reqwest::Client,
+    store: Option<TestStore>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Starts the sandbox and a hub on `backend`; `None` when that backend is not configured.
+pub async fn spawn_hub(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestHub> {
+    let test_store = TestStore::new(backend).await.expect("test store")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = Sandbox::start(SandboxConfig { clm_webhook_url: Some(format!("{url}/v1/inbound/clm/contract")) }).await.unwrap();
+    let mut config = Config::parse_unchecked(&demo_config_text(&sandbox), &demo_dir()).unwrap();
+    // Fast retries so failure paths finish quickly.
+    config.delivery.base_backoff_ms = 20;
+    config.delivery.max_backoff_ms = 200;
+    config.delivery.poll_ms = 50;
+    for system in config.systems.values_mut() {
+        system.circuit_breaker.open_ms = 200;
+    }
+    tweak(&mut config);
+    assert!(config.check().is_empty(), "{:?}", config.check());
+    let mappings = MappingRegistry::build(&config).expect("mappings compile");
+    let hub = Hub::with_store(config, mappings, test_store.store.clone()).await.unwrap();
+    hub.start_workers();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(concord_api::serve(listener, hub.clone(), async move {
+        let _ = rx.await;
+    }));
+    Some(TestHub { url, hub, sandbox, client: reqwest::Client::new(), store: Some(test_store), stop: Some(tx) })
+}
+
+impl TestHub {
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let (s, v, _) = self.request(reqwest::Method::GET, path, None, &[]).await;
+        (s, v)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (s, v, _) = self.request(reqwest::Method::POST, path, Some(body), &[]).await;
+        (s, v)
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let (s, v, _) = self.request(reqwest::Method::PUT, path, Some(body), &[]).await;
+        (s, v)
+    }
+
+    /// Two facilities (east and west), supplier S-1, three items of one UNSPSC class, and the
+    /// ERP's vendor for S-1.
+    pub async fn seed(&self) {
+        for (gln, group) in [(FACILITY_EAST, "east"), (FACILITY_WEST, "west")] {
+            assert_eq!(self.put(&format!("/v1/facilities/{gln}"), json!({"gln": gln, "name": group, "groups": [group]})).await.0, 200);
+        }
+        assert_eq!(self.put("/v1/suppliers/S-1", json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN})).await.0, 200);
+        for (i, gtin) in [ITEM_1, ITEM_2, ITEM_3].iter().enumerate() {
+            let item = json!({"gtin": gtin, "description": format!("item {i}"), "unspsc": "42295105", "uom": "EA",
+                "vendor_part": format!("VP-{i}"), "supplier_id": "S-1"});
+            assert_eq!(self.put(&format!("/v1/items/{gtin}"), item).await.0, 200);
+        }
+        let vendor = json!({"vendorNumber": "100042", "vendorName": "ACME", "taxId": SUPPLIER_TIN});
+        let r = self.client.post(self.sandbox.erp.url("/api/vendors")).json(&vendor).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// Polls until `f` is true or the deadline passes.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut f: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::time::Instant::now() < deadline {
+            if f().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
+    pub async fn contract_status(&self, id: &str, version: u64) -> Option<String> {
+        let (status, view) = self.get(&format!("/v1/contracts/{id}")).await;
+        if status != 200 {
+            return None;
+        }
+        view["versions"].as_array()?.iter().find(|v| v["version"] == version).and_then(|v| v["status"].as_str()).map(str::to_string)
+    }
+
+    pub async fn wait_status(&self, id: &str, version: u64, expected: &str) {
+        self.eventually(&format!("{id} v{version} {expected}"), || async { self.contract_status(id, version).await.as_deref() == Some(expected) }).await;
+    }
+
+    pub async fn shutdown(mut self) {
+        self.hub.shutdown();
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(ts) = self.store.take() {
+            ts.cleanup().await;
+        }
+    }
+}
+
+/// A canonical contract for S-1.
+pub fn contract(id: &str, version: u32, lines: &[(&str, &str)], groups: &[&str]) -> Value {
+    json!({
+        "id": id, "version": version, "supplier_id": "S-1", "status": "approved",
+        "effective_date": "2026-01-01", "expiration_date": "2026-12-31",
+        "eligibility": {"facilities": [], "groups": groups},
+        "lines": lines.iter().map(|(gtin, price)| json!({"gtin": gtin, "uom": "EA", "price_breaks": [
+            {"min_quantity": 1, "unit_price": price}, {"min_quantity": 100, "unit_price": "1.00"}]})).collect::<Vec<_>>()
+    })
+}
+
+/// The CLM's native record for a contract of S-1's CLM vendor id.
+pub fn clm_record(number: &str, amendment: u32, gtin: &str, price: &str) -> Value {
+    json!({
+        "contractNumber": number, "amendmentNo": amendment,
+        "counterparty": {"clmVendorId": "V-0042", "legalName": "Acme", "taxId": SUPPLIER_TIN},
+        "term": {"start": "2026-01-01", "end": "2026-12-31"},
+        "coverage": {"facilityGlns": [], "facilityGroups": ["east"]},
+        "pricing": [{"itemGtin": gtin, "vendorPartNo": null, "unit": "EA", "tiers": [{"fromQty": 1, "price": price}]}]
+    })
+}
+
+/// Declares each test once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(concord_store::testing::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(concord_store::testing::Backend::Postgres).await })*
+        }
+    };
+}
