@@ -3,6 +3,7 @@
 //! This is the only place that uses `anyhow`: libraries return typed errors, the binary turns
 //! them into messages for people.
 
+mod bench;
 mod demo;
 mod seed;
 
@@ -47,11 +48,40 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Load harness: measure price lookups or the inbound-to-delivered pipeline on loopback
+    /// (build with --release; results go in BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Print the JSON Schemas of the canonical model.
     Schema {
         /// Write one file per schema into this folder instead of printing.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// GET /v1/prices against many active contracts.
+    Prices {
+        #[arg(long, default_value_t = 10_000)]
+        contracts: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+    },
+    /// POST /v1/contracts → commit → delivery to a loopback sink.
+    Pipeline {
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Messages per second (0 = as fast as possible).
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
     },
 }
 
@@ -86,6 +116,12 @@ fn main() -> Result<()> {
             Command::Demo { common, once } => demo::run(common.listen, common.data_dir, once).await,
             Command::Check { config } => check(&config),
             Command::Schema { out } => schema(out),
+            Command::Bench { what: BenchCommand::Prices { contracts, seconds, connections } } => {
+                bench::prices(contracts, std::time::Duration::from_secs(seconds), connections).await
+            }
+            Command::Bench { what: BenchCommand::Pipeline { messages, rate, connections } } => {
+                bench::pipeline(messages, rate, connections).await
+            }
         }
     })
 }

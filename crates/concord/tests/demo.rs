@@ -1,0 +1,22 @@
+//! `concord demo --once` as a new user runs it: the whole estate, every contract active, no
+//! duplicate effects, exit code 0.
+
+use std::process::Command;
+
+#[test]
+fn demo_once_ends_with_every_contract_active() {
+    let dir = std::env::temp_dir().join(format!("concord-demo-test-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["demo", "--once", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("CONCORD_LOG", "warn")
+        .output()
+        .expect("run concord demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("contracts active (latest version): all 100"), "{stdout}");
+    assert!(stdout.contains("duplicate effects at targets: 0"), "{stdout}");
+    assert!(stdout.contains("refused during the outage"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
