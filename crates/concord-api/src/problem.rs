@@ -13,14 +13,23 @@ use concord_model::FieldError;
 pub struct ApiError(pub Rejection);
 
 impl ApiError {
-    pub fn bad_request(kind: &'static str, detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+    pub fn bad_request(
+        kind: &'static str,
+        detail: impl Into<String>,
+        errors: Vec<FieldError>,
+    ) -> Self {
         let mut r = Rejection::new(400, kind, "The request is invalid", detail);
         r.errors = errors;
         ApiError(r)
     }
 
     pub fn field(status: u16, path: &str, rule: &str, message: String) -> Self {
-        let mut r = Rejection::new(status, "validation", "The request is invalid", message.clone());
+        let mut r = Rejection::new(
+            status,
+            "validation",
+            "The request is invalid",
+            message.clone(),
+        );
         r.errors = vec![FieldError::new(path, rule, message)];
         ApiError(r)
     }
@@ -38,7 +47,12 @@ impl From<EngineError> for ApiError {
             EngineError::Rejected(r) => ApiError(r),
             other => {
                 tracing::error!(error = %other, "request failed inside the hub");
-                ApiError(Rejection::new(500, "internal", "Internal error", "the hub could not complete the request; it is logged"))
+                ApiError(Rejection::new(
+                    500,
+                    "internal",
+                    "Internal error",
+                    "the hub could not complete the request; it is logged",
+                ))
             }
         }
     }
@@ -54,9 +68,10 @@ impl From<concord_store::Error> for ApiError {
 pub fn problem_response(status: u16, body: serde_json::Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     response
 }
 

@@ -63,36 +63,67 @@ async fn readyz(State(hub): State<Hub>) -> Response {
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string).filter(|s| !s.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
 }
 
 fn answer(a: InboundAnswer) -> Response {
     let mut response = if a.status >= 400 {
         problem_response(a.status, a.body)
     } else {
-        (StatusCode::from_u16(a.status).unwrap_or(StatusCode::ACCEPTED), Json(a.body)).into_response()
+        (
+            StatusCode::from_u16(a.status).unwrap_or(StatusCode::ACCEPTED),
+            Json(a.body),
+        )
+            .into_response()
     };
     if a.replayed {
-        response.headers_mut().insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
     }
     response
 }
 
 fn check_json_content_type(headers: &HeaderMap) -> ApiResult<String> {
     let content_type = header(headers, "content-type").unwrap_or_else(|| "application/json".into());
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     if essence == "application/json" || essence.ends_with("+json") {
         Ok(content_type)
     } else {
-        Err(ApiError(Rejection::new(415, "unsupported_media_type", "Unsupported media type", format!("expected application/json, got {content_type:?}"))))
+        Err(ApiError(Rejection::new(
+            415,
+            "unsupported_media_type",
+            "Unsupported media type",
+            format!("expected application/json, got {content_type:?}"),
+        )))
     }
 }
 
-async fn receive(hub: &Hub, system: String, message_type: String, headers: &HeaderMap, body: Bytes) -> ApiResult {
+async fn receive(
+    hub: &Hub,
+    system: String,
+    message_type: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let content_type = check_json_content_type(headers)?;
     let idempotency_key = header(headers, "idempotency-key");
     if idempotency_key.as_ref().is_some_and(|k| k.len() > 255) {
-        return Err(ApiError::field(400, "Idempotency-Key", "max_length", "Idempotency-Key must be at most 255 characters".into()));
+        return Err(ApiError::field(
+            400,
+            "Idempotency-Key",
+            "max_length",
+            "Idempotency-Key must be at most 255 characters".into(),
+        ));
     }
     let message = Inbound {
         system,
@@ -105,7 +136,12 @@ async fn receive(hub: &Hub, system: String, message_type: String, headers: &Head
     Ok(answer(hub.receive(message).await?))
 }
 
-async fn inbound(State(hub): State<Hub>, Path((system, message_type)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn inbound(
+    State(hub): State<Hub>,
+    Path((system, message_type)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     if system == API_SYSTEM {
         return Err(Rejection::not_found("the canonical API is POST /v1/contracts").into());
     }
@@ -126,73 +162,170 @@ async fn get_contract(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResu
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     check_json_content_type(headers)?;
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: line {}, column {}: {e}", e.line(), e.column()), vec![])
+        ApiError::bad_request(
+            "malformed_json",
+            format!(
+                "the body is not valid JSON: line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+            vec![],
+        )
     })
 }
 
 /// Upserts a master record whose key in the path must match the body.
-async fn put_master(hub: &Hub, entity: &str, key_field: &str, key: String, headers: &HeaderMap, body: Bytes) -> ApiResult {
+async fn put_master(
+    hub: &Hub,
+    entity: &str,
+    key_field: &str,
+    key: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let value = parse_body(headers, &body)?;
     let record = MasterRecord::parse(entity, &value).map_err(ApiError::from)?;
     if record.key() != key {
-        return Err(ApiError::field(422, key_field, "path_mismatch", format!("{key_field} {} in the body differs from {key} in the path", record.key())));
+        return Err(ApiError::field(
+            422,
+            key_field,
+            "path_mismatch",
+            format!(
+                "{key_field} {} in the body differs from {key} in the path",
+                record.key()
+            ),
+        ));
     }
     hub.upsert_master(record, vec![]).await?;
     Ok((StatusCode::OK, Json(value)).into_response())
 }
 
-async fn put_supplier(State(hub): State<Hub>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn put_supplier(
+    State(hub): State<Hub>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     put_master(&hub, "supplier", "id", id, &headers, body).await
 }
 
-async fn put_item(State(hub): State<Hub>, Path(gtin): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let gtin = Gtin::parse(&gtin).map_err(|e| ApiError::field(400, "gtin", "check_digit", format!("path: {e}")))?;
+async fn put_item(
+    State(hub): State<Hub>,
+    Path(gtin): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let gtin = Gtin::parse(&gtin)
+        .map_err(|e| ApiError::field(400, "gtin", "check_digit", format!("path: {e}")))?;
     put_master(&hub, "item", "gtin", gtin.to_string(), &headers, body).await
 }
 
-async fn put_facility(State(hub): State<Hub>, Path(gln): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let gln = Gln::parse(&gln).map_err(|e| ApiError::field(400, "gln", "check_digit", format!("path: {e}")))?;
+async fn put_facility(
+    State(hub): State<Hub>,
+    Path(gln): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let gln = Gln::parse(&gln)
+        .map_err(|e| ApiError::field(400, "gln", "check_digit", format!("path: {e}")))?;
     put_master(&hub, "facility", "gln", gln.to_string(), &headers, body).await
 }
 
 async fn get_price(State(hub): State<Hub>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
-    let required = |name: &str| q.get(name).ok_or_else(|| ApiError::field(400, name, "required", format!("query parameter {name} is required")));
-    let item = Gtin::parse(required("item")?).map_err(|e| ApiError::field(400, "item", "gtin", e.to_string()))?;
-    let facility = Gln::parse(required("facility")?).map_err(|e| ApiError::field(400, "facility", "gln", e.to_string()))?;
+    let required = |name: &str| {
+        q.get(name).ok_or_else(|| {
+            ApiError::field(
+                400,
+                name,
+                "required",
+                format!("query parameter {name} is required"),
+            )
+        })
+    };
+    let item = Gtin::parse(required("item")?)
+        .map_err(|e| ApiError::field(400, "item", "gtin", e.to_string()))?;
+    let facility = Gln::parse(required("facility")?)
+        .map_err(|e| ApiError::field(400, "facility", "gln", e.to_string()))?;
     let quantity = match q.get("quantity") {
         None => 1,
-        Some(n) => n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::field(400, "quantity", "positive_integer", format!("quantity {n:?} is not a positive whole number")))?,
+        Some(n) => n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ApiError::field(
+                400,
+                "quantity",
+                "positive_integer",
+                format!("quantity {n:?} is not a positive whole number"),
+            )
+        })?,
     };
     let date = match q.get("date") {
         None => Utc::now().date_naive(),
-        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| ApiError::field(400, "date", "date", format!("date {d:?} is not YYYY-MM-DD")))?,
+        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+            ApiError::field(400, "date", "date", format!("date {d:?} is not YYYY-MM-DD"))
+        })?,
     };
-    let answer = hub.prices().lookup(&PriceQuery { item, facility, quantity, date });
+    let answer = hub.prices().lookup(&PriceQuery {
+        item,
+        facility,
+        quantity,
+        date,
+    });
     match answer {
         Ok(a) => Ok(Json(a).into_response()),
-        Err(e @ LookupError::UnknownItem(_)) => Err(ApiError::field(404, "item", "unknown_item", e.to_string())),
-        Err(e @ LookupError::UnknownFacility(_)) => Err(ApiError::field(404, "facility", "unknown_facility", e.to_string())),
+        Err(e @ LookupError::UnknownItem(_)) => {
+            Err(ApiError::field(404, "item", "unknown_item", e.to_string()))
+        }
+        Err(e @ LookupError::UnknownFacility(_)) => Err(ApiError::field(
+            404,
+            "facility",
+            "unknown_facility",
+            e.to_string(),
+        )),
     }
 }
 
 fn limit(q: &HashMap<String, String>) -> ApiResult<u32> {
     match q.get("limit") {
         None => Ok(100),
-        Some(l) => l.parse::<u32>().ok().filter(|l| (1..=1000).contains(l)).ok_or_else(|| ApiError::field(400, "limit", "range", format!("limit {l:?} must be 1 to 1000"))),
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| {
+                ApiError::field(
+                    400,
+                    "limit",
+                    "range",
+                    format!("limit {l:?} must be 1 to 1000"),
+                )
+            }),
     }
 }
 
-async fn list_deliveries(State(hub): State<Hub>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+async fn list_deliveries(
+    State(hub): State<Hub>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
     let status = match q.get("status").map(String::as_str) {
         None | Some("") => None,
-        Some(s) => Some(s.parse::<DeliveryStatus>().map_err(|e| ApiError::field(400, "status", "enum", format!("{e}; expected pending, in_flight, delivered or dead")))?),
+        Some(s) => Some(s.parse::<DeliveryStatus>().map_err(|e| {
+            ApiError::field(
+                400,
+                "status",
+                "enum",
+                format!("{e}; expected pending, in_flight, delivered or dead"),
+            )
+        })?),
     };
     let deliveries = hub.store().list_deliveries(status, limit(&q)?).await?;
     Ok(Json(json!({"deliveries": deliveries})).into_response())
 }
 
 async fn get_delivery(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    let delivery = hub.store().delivery(&id).await?.ok_or_else(|| Rejection::not_found(format!("no delivery {id}")))?;
+    let delivery = hub
+        .store()
+        .delivery(&id)
+        .await?
+        .ok_or_else(|| Rejection::not_found(format!("no delivery {id}")))?;
     let attempts = hub.store().attempts(&id).await?;
     Ok(Json(json!({"delivery": delivery, "attempts": attempts})).into_response())
 }
@@ -205,32 +338,58 @@ async fn replay_delivery(State(hub): State<Hub>, Path(id): Path<String>) -> ApiR
 async fn get_transaction(State(hub): State<Hub>, Path(correlation_id): Path<String>) -> ApiResult {
     let timeline = hub.store().timeline(&correlation_id).await?;
     if timeline.is_empty() {
-        return Err(Rejection::not_found(format!("no transaction with correlation id {correlation_id}")).into());
+        return Err(Rejection::not_found(format!(
+            "no transaction with correlation id {correlation_id}"
+        ))
+        .into());
     }
     Ok(Json(json!({"correlation_id": correlation_id, "timeline": timeline})).into_response())
 }
 
-async fn list_exceptions(State(hub): State<Hub>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+async fn list_exceptions(
+    State(hub): State<Hub>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
     let status = q.get("status").map(String::as_str).unwrap_or("open");
     if !["open", "resolved"].contains(&status) {
-        return Err(ApiError::field(400, "status", "enum", format!("status {status:?} must be open or resolved")));
+        return Err(ApiError::field(
+            400,
+            "status",
+            "enum",
+            format!("status {status:?} must be open or resolved"),
+        ));
     }
     let exceptions = hub.store().exceptions(status, limit(&q)?).await?;
     Ok(Json(json!({"exceptions": exceptions})).into_response())
 }
 
-async fn list_quarantine(State(hub): State<Hub>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
-    let messages = hub.store().list_inbox(InboxStatus::Quarantined, limit(&q)?).await?;
+async fn list_quarantine(
+    State(hub): State<Hub>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let messages = hub
+        .store()
+        .list_inbox(InboxStatus::Quarantined, limit(&q)?)
+        .await?;
     Ok(Json(json!({"messages": messages})).into_response())
 }
 
 async fn get_quarantined(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    let message = hub.store().inbox(&id).await?.ok_or_else(|| Rejection::not_found(format!("no inbound message {id}")))?;
+    let message = hub
+        .store()
+        .inbox(&id)
+        .await?
+        .ok_or_else(|| Rejection::not_found(format!("no inbound message {id}")))?;
     Ok(Json(json!({"message": message})).into_response())
 }
 
 /// Replays a quarantined message; a JSON body, when given, replaces the message (the fix).
-async fn replay_quarantined(State(hub): State<Hub>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn replay_quarantined(
+    State(hub): State<Hub>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let fixed = if body.is_empty() {
         None
     } else {

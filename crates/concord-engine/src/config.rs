@@ -297,13 +297,26 @@ const METHODS: &[&str] = &["POST", "PUT", "PATCH"];
 impl Config {
     /// Reads and checks a config file, then applies environment overrides.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut config = Self::parse_unchecked(&text, &base_dir).map_err(|message| ConfigError::Syntax { path: path.to_path_buf(), message })?;
+        let mut config =
+            Self::parse_unchecked(&text, &base_dir).map_err(|message| ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message,
+            })?;
         config.apply_env(|k| std::env::var(k).ok());
         let problems = config.check();
-        if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid { path: path.to_path_buf(), problems }) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
     }
 
     /// Parses TOML text whose relative paths are resolved from `base_dir`; no checks, no

@@ -203,16 +203,33 @@ impl Hub {
     /// the outbound mapping as `.xref` so that mappings never query anything themselves.
     /// The inner `Err` is a failed lookup in the target: worth retrying, like a failed send.
     async fn references(&self, d: &DeliveryRecord) -> Result<Result<Value, String>> {
-        let Some(supplier_id) = d.payload.pointer("/contract/supplier_id").and_then(Value::as_str) else {
+        let Some(supplier_id) = d
+            .payload
+            .pointer("/contract/supplier_id")
+            .and_then(Value::as_str)
+        else {
             return Ok(Ok(json!({"supplier": null})));
         };
-        if let Some(external) = self.store().crosswalk_to_external(&d.target, "supplier", supplier_id).await? {
+        if let Some(external) = self
+            .store()
+            .crosswalk_to_external(&d.target, "supplier", supplier_id)
+            .await?
+        {
             return Ok(Ok(json!({"supplier": external})));
         }
         // No crosswalk yet: ask the target itself, by TIN, when it offers a supplier lookup, and
         // remember the answer so the next delivery does not ask again.
-        let route = self.config().systems.get(&d.target).and_then(|s| s.lookups.get("supplier")).cloned();
-        let tin = self.store().supplier(supplier_id).await?.and_then(|s| s.tin);
+        let route = self
+            .config()
+            .systems
+            .get(&d.target)
+            .and_then(|s| s.lookups.get("supplier"))
+            .cloned();
+        let tin = self
+            .store()
+            .supplier(supplier_id)
+            .await?
+            .and_then(|s| s.tin);
         if let (Some(route), Some(tin)) = (route, tin) {
             match self.lookup_supplier(&d.target, &route, &tin).await {
                 Ok(Some(found)) => {

@@ -137,16 +137,25 @@ impl Hub {
             content_type: msg.content_type.clone(),
             body,
         };
-        let id = record.id.clone();
-        match self.store().insert_inbox(record).await? {
+        match self.store().insert_inbox(record.clone()).await? {
             InboxInsert::Duplicate(first) => Ok(stored_answer(&first)),
             InboxInsert::Inserted => {
-                let record = self.store().inbox(&id).await?.ok_or_else(|| {
-                    EngineError::Store(concord_store::Error::Conflict(format!(
-                        "inbox message {id} vanished"
-                    )))
-                })?;
-                self.process(&record, msg.body.len()).await
+                let stored = InboxRecord {
+                    id: record.id,
+                    system: record.system,
+                    message_type: record.message_type,
+                    dedupe_key: record.dedupe_key,
+                    correlation_id: record.correlation_id,
+                    received_at: record.received_at,
+                    content_type: record.content_type,
+                    body: record.body,
+                    original_body: None,
+                    status: InboxStatus::Received,
+                    response_status: None,
+                    response_body: None,
+                    error: None,
+                };
+                self.process(&stored, msg.body.len()).await
             }
         }
     }

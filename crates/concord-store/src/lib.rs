@@ -98,7 +98,11 @@ impl Store {
     pub async fn open(options: StoreOptions) -> Result<Self> {
         install_default_drivers();
         let dialect = Dialect::of_url(&options.url)?;
-        let pool_options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        // No ping before each acquire: it doubles the round trips of every query, and a broken
+        // connection surfaces as an error on the query itself anyway.
+        let pool_options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false);
         let pool = match dialect {
             Dialect::Sqlite => {
                 pool_options

@@ -25,7 +25,13 @@ pub struct Report {
 impl Report {
     fn print(mut self) {
         self.latencies_us.sort_unstable();
-        let p = |q: f64| self.latencies_us.get(((self.latencies_us.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0) as f64 / 1000.0;
+        let p = |q: f64| {
+            self.latencies_us
+                .get(((self.latencies_us.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
         println!(
             "{}: {} in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             self.name,
@@ -47,7 +53,11 @@ async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir)> {
     let url = format!("http://{}", listener.local_addr()?);
     let hub = Hub::open(config).await?;
     hub.start_workers();
-    tokio::spawn(concord_api::serve(listener, hub.clone(), std::future::pending()));
+    tokio::spawn(concord_api::serve(
+        listener,
+        hub.clone(),
+        std::future::pending(),
+    ));
     Ok((hub, url, dir))
 }
 
@@ -56,7 +66,11 @@ mod tempdir {
     pub struct Dir(pub std::path::PathBuf);
     impl Dir {
         pub fn new() -> std::io::Result<Dir> {
-            let path = std::env::temp_dir().join(format!("concord-bench-{}-{}", std::process::id(), fastrand::u64(..)));
+            let path = std::env::temp_dir().join(format!(
+                "concord-bench-{}-{}",
+                std::process::id(),
+                fastrand::u64(..)
+            ));
             std::fs::create_dir_all(&path)?;
             Ok(Dir(path))
         }
@@ -72,13 +86,16 @@ mod tempdir {
 pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) -> Result<()> {
     let (hub, url, _dir) = start_hub(Config::default()).await?;
     for f in seed::facilities() {
-        hub.upsert_master(MasterRecord::parse("facility", &f)?, vec![]).await?;
+        hub.upsert_master(MasterRecord::parse("facility", &f)?, vec![])
+            .await?;
     }
     for s in seed::hub_suppliers() {
-        hub.upsert_master(MasterRecord::parse("supplier", &s)?, vec![]).await?;
+        hub.upsert_master(MasterRecord::parse("supplier", &s)?, vec![])
+            .await?;
     }
     for i in seed::items() {
-        hub.upsert_master(MasterRecord::parse("item", &i)?, vec![]).await?;
+        hub.upsert_master(MasterRecord::parse("item", &i)?, vec![])
+            .await?;
     }
     let started = Instant::now();
     for k in 0..n_contracts {
@@ -91,16 +108,37 @@ pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) 
                     {"min_quantity": 100, "unit_price": "4.00"}]})
             })
             .collect();
-        let groups = match k % 3 { 0 => json!([]), 1 => json!(["east"]), _ => json!(["west"]) };
+        let groups = match k % 3 {
+            0 => json!([]),
+            1 => json!(["east"]),
+            _ => json!(["west"]),
+        };
         let body = json!({"id": format!("B-{k}"), "version": 1, "supplier_id": seed::supplier_id(s), "status": "approved",
             "effective_date": "2026-01-01", "expiration_date": "2027-12-31", "eligibility": {"groups": groups}, "lines": lines});
         let answer = hub
-            .receive(Inbound { system: API_SYSTEM.into(), message_type: "contract".into(), idempotency_key: None, correlation_id: None, content_type: "application/json".into(), body: body.to_string().into_bytes() })
+            .receive(Inbound {
+                system: API_SYSTEM.into(),
+                message_type: "contract".into(),
+                idempotency_key: None,
+                correlation_id: None,
+                content_type: "application/json".into(),
+                body: body.to_string().into_bytes(),
+            })
             .await?;
-        anyhow::ensure!(answer.status == 202, "seeding contract {k} failed: {}", answer.body);
+        anyhow::ensure!(
+            answer.status == 202,
+            "seeding contract {k} failed: {}",
+            answer.body
+        );
     }
-    println!("seeded {} active contracts in {:.1} s", hub.prices().n_active_contracts(), started.elapsed().as_secs_f64());
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    println!(
+        "seeded {} active contracts in {:.1} s",
+        hub.prices().n_active_contracts(),
+        started.elapsed().as_secs_f64()
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -112,7 +150,12 @@ pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) 
             let mut i = worker;
             while Instant::now() < deadline {
                 i = i.wrapping_mul(31).wrapping_add(7);
-                let q = format!("{url}/v1/prices?item={}&facility={}&quantity={}&date=2026-06-01", seed::item_gtin(i % seed::N_ITEMS), seed::facility_gln(i % seed::N_FACILITIES), 1 + i % 150);
+                let q = format!(
+                    "{url}/v1/prices?item={}&facility={}&quantity={}&date=2026-06-01",
+                    seed::item_gtin(i % seed::N_ITEMS),
+                    seed::facility_gln(i % seed::N_FACILITIES),
+                    1 + i % 150
+                );
                 let t0 = Instant::now();
                 let r = client.get(q).send().await.expect("lookup");
                 assert!(r.status().is_success());
@@ -126,7 +169,13 @@ pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) 
     for t in tasks {
         latencies_us.extend(t.await?);
     }
-    Report { name: format!("price lookup ({n_contracts} contracts, {concurrency} connections)"), n: latencies_us.len(), elapsed: started.elapsed(), latencies_us }.print();
+    Report {
+        name: format!("price lookup ({n_contracts} contracts, {concurrency} connections)"),
+        n: latencies_us.len(),
+        elapsed: started.elapsed(),
+        latencies_us,
+    }
+    .print();
     Ok(())
 }
 
@@ -136,8 +185,15 @@ struct Sink {
 }
 
 async fn sink_accept(State(sink): State<Sink>, headers: HeaderMap) -> &'static str {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    sink.received.lock().expect("sink lock").push((key, Instant::now()));
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    sink.received
+        .lock()
+        .expect("sink lock")
+        .push((key, Instant::now()));
     "ok"
 }
 
@@ -147,7 +203,15 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
     let sink = Sink::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sink_addr: SocketAddr = listener.local_addr()?;
-    tokio::spawn(axum::serve(listener, Router::new().route("/sink", post(sink_accept)).with_state(sink.clone())).into_future());
+    tokio::spawn(
+        axum::serve(
+            listener,
+            Router::new()
+                .route("/sink", post(sink_accept))
+                .with_state(sink.clone()),
+        )
+        .into_future(),
+    );
     let dir = tempdir::Dir::new()?;
     let mapping = dir.0.join("identity.jq");
     std::fs::write(&mapping, ".contract")?;
@@ -157,10 +221,21 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
     );
     let config = Config::parse_unchecked(&text, &dir.0).map_err(anyhow::Error::msg)?;
     let (hub, url, _hub_dir) = start_hub(config).await?;
-    hub.upsert_master(MasterRecord::parse("facility", &seed::facilities()[0])?, vec![]).await?;
-    hub.upsert_master(MasterRecord::parse("supplier", &seed::hub_suppliers()[0])?, vec![]).await?;
-    hub.upsert_master(MasterRecord::parse("item", &seed::items()[0])?, vec![]).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    hub.upsert_master(
+        MasterRecord::parse("facility", &seed::facilities()[0])?,
+        vec![],
+    )
+    .await?;
+    hub.upsert_master(
+        MasterRecord::parse("supplier", &seed::hub_suppliers()[0])?,
+        vec![],
+    )
+    .await?;
+    hub.upsert_master(MasterRecord::parse("item", &seed::items()[0])?, vec![])
+        .await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let sent: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -196,10 +271,34 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
-    let sent: std::collections::HashMap<String, Instant> = sent.lock().expect("sent lock").iter().cloned().collect();
-    let latencies_us = sink.received.lock().expect("sink lock").iter().filter_map(|(k, at)| sent.get(k).map(|t0| at.duration_since(*t0).as_micros() as u64)).collect();
-    let name = if rate == 0 { format!("inbound → delivered, max rate ({concurrency} connections)") } else { format!("inbound → delivered at {rate}/s") };
-    Report { name, n, elapsed, latencies_us }.print();
-    let _ = hub.store().delivery_counts().await.context("reading delivery counts")?;
+    let sent: std::collections::HashMap<String, Instant> =
+        sent.lock().expect("sent lock").iter().cloned().collect();
+    let latencies_us = sink
+        .received
+        .lock()
+        .expect("sink lock")
+        .iter()
+        .filter_map(|(k, at)| {
+            sent.get(k)
+                .map(|t0| at.duration_since(*t0).as_micros() as u64)
+        })
+        .collect();
+    let name = if rate == 0 {
+        format!("inbound → delivered, max rate ({concurrency} connections)")
+    } else {
+        format!("inbound → delivered at {rate}/s")
+    };
+    Report {
+        name,
+        n,
+        elapsed,
+        latencies_us,
+    }
+    .print();
+    let _ = hub
+        .store()
+        .delivery_counts()
+        .await
+        .context("reading delivery counts")?;
     Ok(())
 }

@@ -17,11 +17,26 @@ use crate::seed;
 
 /// The demo's mapping files, shipped inside the binary and written next to the demo config.
 const MAPPINGS: &[(&str, &str)] = &[
-    ("clm/contract.in.jq", include_str!("../../../examples/demo/mappings/clm/contract.in.jq")),
-    ("erp/contract.out.jq", include_str!("../../../examples/demo/mappings/erp/contract.out.jq")),
-    ("erp/supplier.lookup.jq", include_str!("../../../examples/demo/mappings/erp/supplier.lookup.jq")),
-    ("purchasing/contract.out.jq", include_str!("../../../examples/demo/mappings/purchasing/contract.out.jq")),
-    ("analytics/contract.out.jq", include_str!("../../../examples/demo/mappings/analytics/contract.out.jq")),
+    (
+        "clm/contract.in.jq",
+        include_str!("../../../examples/demo/mappings/clm/contract.in.jq"),
+    ),
+    (
+        "erp/contract.out.jq",
+        include_str!("../../../examples/demo/mappings/erp/contract.out.jq"),
+    ),
+    (
+        "erp/supplier.lookup.jq",
+        include_str!("../../../examples/demo/mappings/erp/supplier.lookup.jq"),
+    ),
+    (
+        "purchasing/contract.out.jq",
+        include_str!("../../../examples/demo/mappings/purchasing/contract.out.jq"),
+    ),
+    (
+        "analytics/contract.out.jq",
+        include_str!("../../../examples/demo/mappings/analytics/contract.out.jq"),
+    ),
 ];
 
 /// How long `--once` waits for every contract to become active.
@@ -33,7 +48,10 @@ const ERP_OUTAGE: Duration = Duration::from_secs(4);
 pub const CONFIG_TEMPLATE: &str = include_str!("../../../examples/demo/concord.toml");
 
 fn config_text(erp: &str, purchasing: &str, analytics: &str) -> String {
-    CONFIG_TEMPLATE.replace("@ERP_URL@", erp).replace("@PURCHASING_URL@", purchasing).replace("@ANALYTICS_URL@", analytics)
+    CONFIG_TEMPLATE
+        .replace("@ERP_URL@", erp)
+        .replace("@PURCHASING_URL@", purchasing)
+        .replace("@ANALYTICS_URL@", analytics)
 }
 
 fn write_config(dir: &Path, sandbox: &Sandbox) -> Result<PathBuf> {
@@ -43,12 +61,29 @@ fn write_config(dir: &Path, sandbox: &Sandbox) -> Result<PathBuf> {
         std::fs::write(&path, text)?;
     }
     let path = dir.join("concord.toml");
-    std::fs::write(&path, config_text(&sandbox.erp.base_url, &sandbox.purchasing.base_url, &sandbox.analytics.base_url))?;
+    std::fs::write(
+        &path,
+        config_text(
+            &sandbox.erp.base_url,
+            &sandbox.purchasing.base_url,
+            &sandbox.analytics.base_url,
+        ),
+    )?;
     Ok(path)
 }
 
-async fn send(client: &reqwest::Client, method: reqwest::Method, url: String, body: &Value) -> Result<Value> {
-    let response = client.request(method, &url).json(body).send().await.with_context(|| format!("calling {url}"))?;
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: &Value,
+) -> Result<Value> {
+    let response = client
+        .request(method, &url)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("calling {url}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {
@@ -58,7 +93,10 @@ async fn send(client: &reqwest::Client, method: reqwest::Method, url: String, bo
 }
 
 /// Runs many requests, 16 at a time.
-async fn send_all(client: &reqwest::Client, requests: Vec<(reqwest::Method, String, Value)>) -> Result<Vec<Value>> {
+async fn send_all(
+    client: &reqwest::Client,
+    requests: Vec<(reqwest::Method, String, Value)>,
+) -> Result<Vec<Value>> {
     stream::iter(requests)
         .map(|(method, url, body)| async move { send(client, method, url, &body).await })
         .buffered(16)
@@ -73,20 +111,25 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./concord-data"));
     let dir = data_dir.join("demo");
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear the previous demo in {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot clear the previous demo in {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
     let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {listen} (is another hub running? try --listen 127.0.0.1:0)"))?;
+        .with_context(|| {
+            format!("cannot listen on {listen} (is another hub running? try --listen 127.0.0.1:0)")
+        })?;
     let addr = listener.local_addr()?;
     let hub_url = format!("http://{addr}");
 
-    let sandbox = Sandbox::start(SandboxConfig { clm_webhook_url: Some(format!("{hub_url}/v1/inbound/clm/contract")) })
-        .await
-        .context("starting the sandbox systems")?;
+    let sandbox = Sandbox::start(SandboxConfig {
+        clm_webhook_url: Some(format!("{hub_url}/v1/inbound/clm/contract")),
+    })
+    .await
+    .context("starting the sandbox systems")?;
     let config_path = write_config(&dir, &sandbox)?;
     let mut config = Config::load(&config_path)?;
     config.hub.data_dir = dir.clone();
@@ -101,8 +144,16 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     }));
 
     println!("Concord demo");
-    println!("  hub        {hub_url}  (store: SQLite in {})", dir.display());
-    for s in [&sandbox.erp, &sandbox.purchasing, &sandbox.clm, &sandbox.analytics] {
+    println!(
+        "  hub        {hub_url}  (store: SQLite in {})",
+        dir.display()
+    );
+    for s in [
+        &sandbox.erp,
+        &sandbox.purchasing,
+        &sandbox.clm,
+        &sandbox.analytics,
+    ] {
         println!("  {:<10} {}", s.name, s.base_url);
     }
     println!("  config     {}", config_path.display());
@@ -114,18 +165,45 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     // Master data: the hub's canonical API, and the ERP's own vendor table.
     let mut requests = Vec::new();
     for f in seed::facilities() {
-        requests.push((put.clone(), format!("{hub_url}/v1/facilities/{}", f["gln"].as_str().unwrap_or_default()), f));
+        requests.push((
+            put.clone(),
+            format!(
+                "{hub_url}/v1/facilities/{}",
+                f["gln"].as_str().unwrap_or_default()
+            ),
+            f,
+        ));
     }
     for s in seed::hub_suppliers() {
-        requests.push((put.clone(), format!("{hub_url}/v1/suppliers/{}", s["id"].as_str().unwrap_or_default()), s));
+        requests.push((
+            put.clone(),
+            format!(
+                "{hub_url}/v1/suppliers/{}",
+                s["id"].as_str().unwrap_or_default()
+            ),
+            s,
+        ));
     }
     for i in seed::items() {
-        requests.push((put.clone(), format!("{hub_url}/v1/items/{}", i["gtin"].as_str().unwrap_or_default()), i));
+        requests.push((
+            put.clone(),
+            format!(
+                "{hub_url}/v1/items/{}",
+                i["gtin"].as_str().unwrap_or_default()
+            ),
+            i,
+        ));
     }
     for v in seed::erp_vendors() {
-        requests.push((post.clone(), format!("{}/api/vendors", sandbox.erp.base_url), v));
+        requests.push((
+            post.clone(),
+            format!("{}/api/vendors", sandbox.erp.base_url),
+            v,
+        ));
     }
-    send_all(&client, requests).await.context("seeding master data")?;
+    send_all(&client, requests)
+        .await
+        .context("seeding master data")?;
     println!(
         "\nseeded {} hospitals in 2 groups, {} suppliers ({} known only to the ERP), {} items",
         seed::N_FACILITIES,
@@ -135,25 +213,57 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     );
 
     // The ERP goes down; the CLM approves every contract meanwhile.
-    send(&client, put.clone(), format!("{}/_sandbox/faults", sandbox.erp.base_url), &json!({"outage": true, "outage_for_ms": ERP_OUTAGE.as_millis() as u64})).await?;
+    send(
+        &client,
+        put.clone(),
+        format!("{}/_sandbox/faults", sandbox.erp.base_url),
+        &json!({"outage": true, "outage_for_ms": ERP_OUTAGE.as_millis() as u64}),
+    )
+    .await?;
     println!("ERP outage injected for {} s", ERP_OUTAGE.as_secs());
     let mut approvals = Vec::new();
     let mut records = Vec::new();
     for k in 0..seed::N_CONTRACTS {
-        records.push((post.clone(), format!("{}/api/contracts", sandbox.clm.base_url), seed::clm_contract(k, 0)));
-        approvals.push((post.clone(), format!("{}/api/contracts/{}/amendments/0/approve", sandbox.clm.base_url, seed::contract_id(k)), Value::Null));
+        records.push((
+            post.clone(),
+            format!("{}/api/contracts", sandbox.clm.base_url),
+            seed::clm_contract(k, 0),
+        ));
+        approvals.push((
+            post.clone(),
+            format!(
+                "{}/api/contracts/{}/amendments/0/approve",
+                sandbox.clm.base_url,
+                seed::contract_id(k)
+            ),
+            Value::Null,
+        ));
     }
     for k in 0..seed::N_AMENDED {
-        records.push((post.clone(), format!("{}/api/contracts", sandbox.clm.base_url), seed::clm_contract(k, 1)));
+        records.push((
+            post.clone(),
+            format!("{}/api/contracts", sandbox.clm.base_url),
+            seed::clm_contract(k, 1),
+        ));
     }
-    send_all(&client, records).await.context("storing contracts in the CLM")?;
+    send_all(&client, records)
+        .await
+        .context("storing contracts in the CLM")?;
     let mut answers = Vec::new();
     for (method, url, body) in approvals {
         // Approval makes the CLM call the hub's webhook; its answer carries the hub's receipt.
-        answers.push(send(&client, method, url, &body).await.context("approving a contract in the CLM")?);
+        answers.push(
+            send(&client, method, url, &body)
+                .await
+                .context("approving a contract in the CLM")?,
+        );
     }
     for k in 0..seed::N_AMENDED {
-        let url = format!("{}/api/contracts/{}/amendments/1/approve", sandbox.clm.base_url, seed::contract_id(k));
+        let url = format!(
+            "{}/api/contracts/{}/amendments/1/approve",
+            sandbox.clm.base_url,
+            seed::contract_id(k)
+        );
         answers.push(send(&client, post.clone(), url, &Value::Null).await?);
     }
     let quarantined: Vec<String> = answers
@@ -173,20 +283,28 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     tokio::time::sleep(ERP_OUTAGE + Duration::from_millis(500)).await;
     let mut replayed_ok = 0;
     for id in &quarantined {
-        let answer = client.post(format!("{hub_url}/v1/quarantine/{id}/replay")).send().await?;
+        let answer = client
+            .post(format!("{hub_url}/v1/quarantine/{id}/replay"))
+            .send()
+            .await?;
         if answer.status().is_success() {
             replayed_ok += 1;
         }
     }
     if !quarantined.is_empty() {
-        println!("ERP healed; replayed {replayed_ok}/{} quarantined messages", quarantined.len());
+        println!(
+            "ERP healed; replayed {replayed_ok}/{} quarantined messages",
+            quarantined.len()
+        );
     }
 
     // Wait until every contract's latest version is active.
     let expected = |k: usize| if k < seed::N_AMENDED { 2 } else { 1 };
     let deadline = Instant::now() + SCENARIO_DEADLINE;
     let all_active = loop {
-        let n_active = (0..seed::N_CONTRACTS).filter(|k| hub.prices().active_version(&seed::contract_id(*k)) == Some(expected(*k))).count();
+        let n_active = (0..seed::N_CONTRACTS)
+            .filter(|k| hub.prices().active_version(&seed::contract_id(*k)) == Some(expected(*k)))
+            .count();
         if n_active == seed::N_CONTRACTS {
             break true;
         }
@@ -196,7 +314,11 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     report(&hub, &sandbox, &answers, all_active, started.elapsed()).await?;
-    println!("\nTry:  curl '{hub_url}/v1/prices?item={}&facility={}&quantity=120'", seed::item_gtin(0), seed::facility_gln(0));
+    println!(
+        "\nTry:  curl '{hub_url}/v1/prices?item={}&facility={}&quantity=120'",
+        seed::item_gtin(0),
+        seed::facility_gln(0)
+    );
     println!("      curl {hub_url}/v1/contracts/{}", seed::contract_id(0));
     println!("      curl '{hub_url}/v1/deliveries?status=delivered&limit=5'");
 
@@ -211,7 +333,10 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         let _ = handle.await;
     }
     if once && !all_active {
-        bail!("not every contract became active within {} s", SCENARIO_DEADLINE.as_secs());
+        bail!(
+            "not every contract became active within {} s",
+            SCENARIO_DEADLINE.as_secs()
+        );
     }
     Ok(())
 }
@@ -223,21 +348,38 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn report(hub: &Hub, sandbox: &Sandbox, answers: &[Value], all_active: bool, elapsed: Duration) -> Result<()> {
+async fn report(
+    hub: &Hub,
+    sandbox: &Sandbox,
+    answers: &[Value],
+    all_active: bool,
+    elapsed: Duration,
+) -> Result<()> {
     let store = hub.store();
     let mut latencies = Vec::new();
     for answer in answers {
-        let Some(correlation) = answer["webhookBody"]["correlation_id"].as_str() else { continue };
+        let Some(correlation) = answer["webhookBody"]["correlation_id"].as_str() else {
+            continue;
+        };
         let timeline = store.timeline(correlation).await?;
-        let committed = timeline.iter().find(|e| e.step == "committed").map(|e| e.at);
-        let activated = timeline.iter().find(|e| e.step == "activated").map(|e| e.at);
+        let committed = timeline
+            .iter()
+            .find(|e| e.step == "committed")
+            .map(|e| e.at);
+        let activated = timeline
+            .iter()
+            .find(|e| e.step == "activated")
+            .map(|e| e.at);
         if let (Some(c), Some(a)) = (committed, activated) {
             latencies.push((a - c).num_milliseconds() as f64);
         }
     }
     latencies.sort_by(|a, b| a.total_cmp(b));
     println!("\nWhat happened ({:.1} s):", elapsed.as_secs_f64());
-    println!("  contracts active (latest version): {}", if all_active { "all 100" } else { "NOT ALL" });
+    println!(
+        "  contracts active (latest version): {}",
+        if all_active { "all 100" } else { "NOT ALL" }
+    );
     for (status, n) in store.contract_status_counts().await? {
         println!("  contract versions {status:<11} {n}");
     }
@@ -253,14 +395,25 @@ async fn report(hub: &Hub, sandbox: &Sandbox, answers: &[Value], all_active: boo
     );
     let erp_calls = sandbox.erp.calls();
     let refused = erp_calls.iter().filter(|c| c.status >= 500).count();
-    println!("  ERP calls {} ({} refused during the outage)", erp_calls.len(), refused);
+    println!(
+        "  ERP calls {} ({} refused during the outage)",
+        erp_calls.len(),
+        refused
+    );
     let open = store.exceptions("open", 1000).await?;
     let resolved = store.exceptions("resolved", 1000).await?;
-    println!("  exceptions open {}, resolved {}", open.len(), resolved.len());
+    println!(
+        "  exceptions open {}, resolved {}",
+        open.len(),
+        resolved.len()
+    );
     for e in open.iter().take(5) {
         println!("    - {} {}: {}", e.kind, e.subject, e.detail);
     }
-    let duplicates: Vec<String> = [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics].iter().flat_map(|s| s.duplicate_effects()).collect();
+    let duplicates: Vec<String> = [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics]
+        .iter()
+        .flat_map(|s| s.duplicate_effects())
+        .collect();
     println!("  duplicate effects at targets: {}", duplicates.len());
     Ok(())
 }

@@ -14,10 +14,14 @@ use clap::{Args, Parser, Subcommand};
 use concord_engine::{Config, Hub, mapping::MappingRegistry};
 
 #[derive(Parser)]
-#[command(name = "concord", version, about = "Concord: the integration hub that knows contract prices.",
+#[command(
+    name = "concord",
+    version,
+    about = "Concord: the integration hub that knows contract prices.",
     long_about = "Concord keeps a health system's ERP, purchasing suite, contract management, suppliers and \
 clinical systems in step.\n\nStart with `concord demo`: it runs the hub on an embedded SQLite store next to \
-simulated systems and shows a contract reaching every system.")]
+simulated systems and shows a contract reaching every system."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,27 +113,49 @@ impl CommonArgs {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { config, common } => serve(config, common).await,
             Command::Demo { common, once } => demo::run(common.listen, common.data_dir, once).await,
             Command::Check { config } => check(&config),
             Command::Schema { out } => schema(out),
-            Command::Bench { what: BenchCommand::Prices { contracts, seconds, connections } } => {
-                bench::prices(contracts, std::time::Duration::from_secs(seconds), connections).await
+            Command::Bench {
+                what:
+                    BenchCommand::Prices {
+                        contracts,
+                        seconds,
+                        connections,
+                    },
+            } => {
+                bench::prices(
+                    contracts,
+                    std::time::Duration::from_secs(seconds),
+                    connections,
+                )
+                .await
             }
-            Command::Bench { what: BenchCommand::Pipeline { messages, rate, connections } } => {
-                bench::pipeline(messages, rate, connections).await
-            }
+            Command::Bench {
+                what:
+                    BenchCommand::Pipeline {
+                        messages,
+                        rate,
+                        connections,
+                    },
+            } => bench::pipeline(messages, rate, connections).await,
         }
     })
 }
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("CONCORD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("CONCORD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("CONCORD_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
@@ -171,7 +197,8 @@ pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -184,16 +211,40 @@ pub(crate) async fn shutdown_signal() {
 }
 
 fn check(path: &std::path::Path) -> Result<()> {
-    let config = Config::load(path)?;
-    if let Err(problems) = MappingRegistry::build(&config) {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let base_dir = path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let mut config = Config::parse_unchecked(&text, &base_dir).map_err(|message| {
+        anyhow::anyhow!("config {} is not valid TOML: {message}", path.display())
+    })?;
+    config.apply_env(|k| std::env::var(k).ok());
+    // Config rules and mapping compilation both report, so one run shows every problem.
+    let mut problems = config.check();
+    if let Err(mut more) = MappingRegistry::build(&config) {
+        problems.retain(|p| !more.iter().any(|m| m.path == p.path));
+        problems.append(&mut more);
+    }
+    if !problems.is_empty() {
         let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-        anyhow::bail!("config {} has {} problem(s):\n{}", path.display(), problems.len(), lines.join("\n"));
+        anyhow::bail!(
+            "config {} has {} problem(s):\n{}",
+            path.display(),
+            problems.len(),
+            lines.join("\n")
+        );
     }
     println!(
         "config {} is valid: {} system(s), {} mapping(s) compiled",
         path.display(),
         config.systems.len(),
-        config.systems.values().map(|s| s.inbound.len() + s.outbound.len() + s.lookups.len()).sum::<usize>()
+        config
+            .systems
+            .values()
+            .map(|s| s.inbound.len() + s.outbound.len() + s.lookups.len())
+            .sum::<usize>()
     );
     Ok(())
 }
@@ -202,11 +253,15 @@ fn schema(out: Option<PathBuf>) -> Result<()> {
     let schemas = concord_model::schema::canonical_schemas();
     match out {
         None => {
-            let all: serde_json::Map<String, serde_json::Value> = schemas.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
+            let all: serde_json::Map<String, serde_json::Value> = schemas
+                .into_iter()
+                .map(|(n, s)| (n.to_string(), s))
+                .collect();
             println!("{}", serde_json::to_string_pretty(&all)?);
         }
         Some(dir) => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             for (name, schema) in schemas {
                 let path = dir.join(format!("{name}.schema.json"));
                 std::fs::write(&path, serde_json::to_string_pretty(&schema)?)?;

@@ -13,7 +13,10 @@ pub const N_AMENDED: usize = 10;
 /// Suppliers known to the ERP only: the hub finds them through the ERP's vendor lookup.
 pub const ERP_ONLY_SUPPLIERS: std::ops::RangeInclusive<usize> = 46..=50;
 const UOMS: [&str; 3] = ["EA", "BX", "CA"];
-const UNSPSC_CLASSES: [&str; 10] = ["422951", "422952", "422953", "421318", "421421", "423121", "422222", "421922", "424915", "421417"];
+const UNSPSC_CLASSES: [&str; 10] = [
+    "422951", "422952", "422953", "421318", "421421", "423121", "422222", "421922", "424915",
+    "421417",
+];
 
 fn with_check(body: &str) -> String {
     format!("{body}{}", gs1_check_digit(body.as_bytes()))
@@ -93,7 +96,10 @@ pub fn clm_contract(k: usize, amendment: u32) -> Value {
         0 => (vec![], vec![]),
         1 => (vec![], vec!["east"]),
         2 => (vec![], vec!["west"]),
-        _ => ((0..N_FACILITIES).step_by(3).map(facility_gln).collect(), vec![]),
+        _ => (
+            (0..N_FACILITIES).step_by(3).map(facility_gln).collect(),
+            vec![],
+        ),
     };
     let discount = i64::from(amendment) * 25; // amendments lower prices by 0.25
     let pricing: Vec<Value> = items_of(s)

@@ -20,12 +20,21 @@ on_both_backends!(
 );
 
 async fn clm_contract_reaches_every_target_and_activates(backend: Backend) {
-    let Some(t) = spawn_hub(backend, |_| {}).await else { return };
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
     t.seed().await;
     let clm = t.sandbox.clm_client();
-    clm.put_contract(clm_record("C-100", 0, ITEM_1, "12.50")).await.unwrap();
+    clm.put_contract(clm_record("C-100", 0, ITEM_1, "12.50"))
+        .await
+        .unwrap();
     let outcome = clm.approve("C-100", 0).await.unwrap();
-    assert_eq!(outcome.webhook_status, Some(202), "{:?}", outcome.webhook_body);
+    assert_eq!(
+        outcome.webhook_status,
+        Some(202),
+        "{:?}",
+        outcome.webhook_body
+    );
     let receipt = outcome.webhook_body.unwrap();
     t.wait_status("C-100", 1, "active").await;
 
@@ -35,31 +44,83 @@ async fn clm_contract_reaches_every_target_and_activates(backend: Backend) {
     for target in ["erp", "purchasing", "analytics"] {
         assert_eq!(targets[target]["state"], "acknowledged", "{view}");
     }
-    let erp: Value = t.client.get(t.sandbox.erp.url("/api/price-agreements/C-100")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(erp["vendorNumber"], "100042", "the ERP must get its own vendor number: {erp}");
+    let erp: Value = t
+        .client
+        .get(t.sandbox.erp.url("/api/price-agreements/C-100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        erp["vendorNumber"], "100042",
+        "the ERP must get its own vendor number: {erp}"
+    );
     assert_eq!(erp["validFrom"], "20260101");
     assert_eq!(erp["conditions"][0]["scales"][0]["amount"], "12.50");
-    let catalog: Value = t.client.get(t.sandbox.purchasing.url("/catalog/v2/contracts/C-100")).send().await.unwrap().json().await.unwrap();
+    let catalog: Value = t
+        .client
+        .get(t.sandbox.purchasing.url("/catalog/v2/contracts/C-100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(catalog["supplierRef"], "S-1");
     assert_eq!(catalog["eligibleRegions"], json!(["east"]));
     for system in [&t.sandbox.erp, &t.sandbox.purchasing, &t.sandbox.analytics] {
         assert!(system.duplicate_effects().is_empty());
-        assert_eq!(system.effects().iter().filter(|e| e.idempotency_key.as_deref().is_some_and(|k| k.contains("C-100"))).count(), 1, "{}", system.name);
+        assert_eq!(
+            system
+                .effects()
+                .iter()
+                .filter(|e| e
+                    .idempotency_key
+                    .as_deref()
+                    .is_some_and(|k| k.contains("C-100")))
+                .count(),
+            1,
+            "{}",
+            system.name
+        );
     }
 
     // Prices: on contract in the east, off contract in the west.
-    let (status, price) = t.get(&format!("/v1/prices?item={ITEM_1}&facility={FACILITY_EAST}&quantity=5&date=2026-06-01")).await;
+    let (status, price) = t
+        .get(&format!(
+            "/v1/prices?item={ITEM_1}&facility={FACILITY_EAST}&quantity=5&date=2026-06-01"
+        ))
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(price, json!({"status": "on_contract", "contract_id": "C-100", "version": 1, "unit_price": "12.50", "uom": "EA"}));
-    let (_, price) = t.get(&format!("/v1/prices?item={ITEM_1}&facility={FACILITY_WEST}&quantity=5&date=2026-06-01")).await;
+    assert_eq!(
+        price,
+        json!({"status": "on_contract", "contract_id": "C-100", "version": 1, "unit_price": "12.50", "uom": "EA"})
+    );
+    let (_, price) = t
+        .get(&format!(
+            "/v1/prices?item={ITEM_1}&facility={FACILITY_WEST}&quantity=5&date=2026-06-01"
+        ))
+        .await;
     assert_eq!(price["status"], "off_contract");
 
     // The lineage tells the whole story in order.
     let correlation = receipt["correlation_id"].as_str().unwrap();
     let (status, tx) = t.get(&format!("/v1/transactions/{correlation}")).await;
     assert_eq!(status, 200);
-    let steps: Vec<&str> = tx["timeline"].as_array().unwrap().iter().map(|e| e["step"].as_str().unwrap()).collect();
-    let position = |s: &str| steps.iter().position(|x| *x == s).unwrap_or_else(|| panic!("{s} missing in {steps:?}"));
+    let steps: Vec<&str> = tx["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    let position = |s: &str| {
+        steps
+            .iter()
+            .position(|x| *x == s)
+            .unwrap_or_else(|| panic!("{s} missing in {steps:?}"))
+    };
     assert!(position("received") < position("mapped"));
     assert!(position("mapped") < position("validated"));
     assert!(position("validated") < position("committed"));
@@ -69,12 +130,28 @@ async fn clm_contract_reaches_every_target_and_activates(backend: Backend) {
 }
 
 async fn repeated_inbound_returns_first_answer_and_has_one_effect(backend: Backend) {
-    let Some(t) = spawn_hub(backend, |_| {}).await else { return };
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
     t.seed().await;
     let body = contract("C-200", 1, &[(ITEM_1, "9.00")], &[]);
     let key = [("Idempotency-Key", "req-200")];
-    let (s1, first, _) = t.request(reqwest::Method::POST, "/v1/contracts", Some(body.clone()), &key).await;
-    let (s2, second, headers) = t.request(reqwest::Method::POST, "/v1/contracts", Some(body.clone()), &key).await;
+    let (s1, first, _) = t
+        .request(
+            reqwest::Method::POST,
+            "/v1/contracts",
+            Some(body.clone()),
+            &key,
+        )
+        .await;
+    let (s2, second, headers) = t
+        .request(
+            reqwest::Method::POST,
+            "/v1/contracts",
+            Some(body.clone()),
+            &key,
+        )
+        .await;
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(first, second, "a repeat must get the first answer");
     assert_eq!(headers.get("idempotent-replayed").unwrap(), "true");
@@ -84,51 +161,94 @@ async fn repeated_inbound_returns_first_answer_and_has_one_effect(backend: Backe
     assert_eq!(third["outcome"], "duplicate_version");
     t.wait_status("C-200", 1, "active").await;
     let (_, deliveries) = t.get("/v1/deliveries?limit=100").await;
-    assert_eq!(deliveries["deliveries"].as_array().unwrap().len(), 3, "one delivery per target, not per repeat");
+    assert_eq!(
+        deliveries["deliveries"].as_array().unwrap().len(),
+        3,
+        "one delivery per target, not per repeat"
+    );
     // Same id and version with other terms is a conflict, not an overwrite.
-    let (s4, problem) = t.post("/v1/contracts", contract("C-200", 1, &[(ITEM_1, "8.00")], &[])).await;
+    let (s4, problem) = t
+        .post(
+            "/v1/contracts",
+            contract("C-200", 1, &[(ITEM_1, "8.00")], &[]),
+        )
+        .await;
     assert_eq!(s4, 409);
-    assert_eq!(problem["type"], "https://concord.dev/problems/version_conflict");
+    assert_eq!(
+        problem["type"],
+        "https://concord.dev/problems/version_conflict"
+    );
     t.shutdown().await;
 }
 
 async fn dead_lettered_required_target_opens_exception_until_replayed(backend: Backend) {
-    let Some(t) = spawn_hub(backend, |c| c.delivery.max_attempts = 2).await else { return };
+    let Some(t) = spawn_hub(backend, |c| c.delivery.max_attempts = 2).await else {
+        return;
+    };
     t.seed().await;
-    t.sandbox.erp.set_faults(Faults { outage: true, ..Faults::default() });
-    let (status, _) = t.post("/v1/contracts", contract("C-300", 1, &[(ITEM_2, "5.00")], &[])).await;
+    t.sandbox.erp.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    let (status, _) = t
+        .post(
+            "/v1/contracts",
+            contract("C-300", 1, &[(ITEM_2, "5.00")], &[]),
+        )
+        .await;
     assert_eq!(status, 202);
     t.eventually("the ERP delivery is dead-lettered", || async {
         let (_, d) = t.get("/v1/deliveries?status=dead").await;
         d["deliveries"].as_array().is_some_and(|a| a.len() == 1)
     })
     .await;
-    assert_eq!(t.contract_status("C-300", 1).await.as_deref(), Some("pending"));
+    assert_eq!(
+        t.contract_status("C-300", 1).await.as_deref(),
+        Some("pending")
+    );
     let (_, exceptions) = t.get("/v1/exceptions").await;
     let open = exceptions["exceptions"].as_array().unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0]["kind"], "contract_propagation_failed");
-    let (_, price) = t.get(&format!("/v1/prices?item={ITEM_2}&facility={FACILITY_EAST}&date=2026-06-01")).await;
-    assert_eq!(price["status"], "off_contract", "a pending version must not price");
+    let (_, price) = t
+        .get(&format!(
+            "/v1/prices?item={ITEM_2}&facility={FACILITY_EAST}&date=2026-06-01"
+        ))
+        .await;
+    assert_eq!(
+        price["status"], "off_contract",
+        "a pending version must not price"
+    );
 
     // The ERP comes back; an operator replays the dead letter.
     t.sandbox.erp.set_faults(Faults::default());
     let (_, dead) = t.get("/v1/deliveries?status=dead").await;
     let id = dead["deliveries"][0]["id"].as_str().unwrap().to_string();
-    let (status, _) = t.post(&format!("/v1/deliveries/{id}/replay"), json!({})).await;
+    let (status, _) = t
+        .post(&format!("/v1/deliveries/{id}/replay"), json!({}))
+        .await;
     assert_eq!(status, 202);
     t.wait_status("C-300", 1, "active").await;
     let (_, exceptions) = t.get("/v1/exceptions").await;
-    assert!(exceptions["exceptions"].as_array().unwrap().is_empty(), "activation resolves the exception");
+    assert!(
+        exceptions["exceptions"].as_array().unwrap().is_empty(),
+        "activation resolves the exception"
+    );
     let (_, detail) = t.get(&format!("/v1/deliveries/{id}")).await;
     assert_eq!(detail["attempts"].as_array().unwrap().len(), 3);
-    assert_eq!(t.sandbox.erp.effects().len(), 2, "the vendor seed and one price agreement");
+    assert_eq!(
+        t.sandbox.erp.effects().len(),
+        2,
+        "the vendor seed and one price agreement"
+    );
     assert!(t.sandbox.erp.duplicate_effects().is_empty());
     t.shutdown().await;
 }
 
 async fn invalid_message_is_quarantined_with_field_errors_then_fixed(backend: Backend) {
-    let Some(t) = spawn_hub(backend, |_| {}).await else { return };
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
     t.seed().await;
     let bad = json!({"eventId": "evt-bad-1", "eventType": "CONTRACT_APPROVED", "contract": clm_record("C-400", 0, "00614141000013", "3.00")});
     let (status, problem) = t.post("/v1/inbound/clm/contract", bad.clone()).await;
@@ -137,57 +257,141 @@ async fn invalid_message_is_quarantined_with_field_errors_then_fixed(backend: Ba
     assert_eq!(problem["errors"][0]["rule"], "check_digit");
     let receipt = problem["receipt_id"].as_str().unwrap().to_string();
     // A missing required native field names the input path.
-    let (status, problem) = t.post("/v1/inbound/clm/contract", json!({"eventId": "evt-bad-2", "contract": {"amendmentNo": 0}})).await;
+    let (status, problem) = t
+        .post(
+            "/v1/inbound/clm/contract",
+            json!({"eventId": "evt-bad-2", "contract": {"amendmentNo": 0}}),
+        )
+        .await;
     assert_eq!(status, 422);
-    assert!(problem["detail"].as_str().unwrap().contains("contract.contractNumber"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("contract.contractNumber"),
+        "{problem}"
+    );
 
     let (_, listed) = t.get("/v1/quarantine").await;
     assert_eq!(listed["messages"].as_array().unwrap().len(), 2);
     // Sending the same bad message again stores nothing new and answers the same.
     let (status, again) = t.post("/v1/inbound/clm/contract", bad.clone()).await;
-    assert_eq!((status, again["receipt_id"].as_str()), (422, Some(receipt.as_str())));
+    assert_eq!(
+        (status, again["receipt_id"].as_str()),
+        (422, Some(receipt.as_str()))
+    );
 
     let mut fixed = bad;
     fixed["contract"]["pricing"][0]["itemGtin"] = json!(ITEM_1);
-    let (status, answer) = t.post(&format!("/v1/quarantine/{receipt}/replay"), fixed).await;
+    let (status, answer) = t
+        .post(&format!("/v1/quarantine/{receipt}/replay"), fixed)
+        .await;
     assert_eq!(status, 202, "{answer}");
     t.wait_status("C-400", 1, "active").await;
     let (_, message) = t.get(&format!("/v1/quarantine/{receipt}")).await;
     assert_eq!(message["message"]["status"], "processed");
-    assert!(message["message"]["original_body"].as_str().unwrap().contains("00614141000013"), "the original is kept");
+    assert!(
+        message["message"]["original_body"]
+            .as_str()
+            .unwrap()
+            .contains("00614141000013"),
+        "the original is kept"
+    );
     t.shutdown().await;
 }
 
 async fn amendment_supersedes_and_older_version_never_overrides(backend: Backend) {
-    let Some(t) = spawn_hub(backend, |_| {}).await else { return };
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
     t.seed().await;
-    assert_eq!(t.post("/v1/contracts", contract("C-500", 1, &[(ITEM_1, "10.00")], &[])).await.0, 202);
-    assert_eq!(t.post("/v1/contracts", contract("C-500", 3, &[(ITEM_1, "8.00")], &[])).await.0, 202);
+    assert_eq!(
+        t.post(
+            "/v1/contracts",
+            contract("C-500", 1, &[(ITEM_1, "10.00")], &[])
+        )
+        .await
+        .0,
+        202
+    );
+    assert_eq!(
+        t.post(
+            "/v1/contracts",
+            contract("C-500", 3, &[(ITEM_1, "8.00")], &[])
+        )
+        .await
+        .0,
+        202
+    );
     t.wait_status("C-500", 3, "active").await;
     t.wait_status("C-500", 1, "superseded").await;
     // Version 2 arrives late: kept for the record, never sent, never priced.
-    let (status, answer) = t.post("/v1/contracts", contract("C-500", 2, &[(ITEM_1, "9.00")], &[])).await;
-    assert_eq!((status, answer["outcome"].as_str()), (202, Some("superseded")));
-    let (_, price) = t.get(&format!("/v1/prices?item={ITEM_1}&facility={FACILITY_WEST}&date=2026-06-01")).await;
-    assert_eq!((price["version"].as_u64(), price["unit_price"].as_str()), (Some(3), Some("8.00")));
-    let erp: Value = t.client.get(t.sandbox.erp.url("/api/price-agreements/C-500")).send().await.unwrap().json().await.unwrap();
+    let (status, answer) = t
+        .post(
+            "/v1/contracts",
+            contract("C-500", 2, &[(ITEM_1, "9.00")], &[]),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (202, Some("superseded"))
+    );
+    let (_, price) = t
+        .get(&format!(
+            "/v1/prices?item={ITEM_1}&facility={FACILITY_WEST}&date=2026-06-01"
+        ))
+        .await;
+    assert_eq!(
+        (price["version"].as_u64(), price["unit_price"].as_str()),
+        (Some(3), Some("8.00"))
+    );
+    let erp: Value = t
+        .client
+        .get(t.sandbox.erp.url("/api/price-agreements/C-500"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(erp["revision"], 3, "the ERP ends on the newest version");
-    let revisions: Vec<String> = t.sandbox.erp.calls().iter().filter_map(|c| c.idempotency_key.clone()).filter(|k| k.contains("C-500")).collect();
-    assert!(!revisions.iter().any(|k| k.ends_with("-v2")), "version 2 must never be sent: {revisions:?}");
+    let revisions: Vec<String> = t
+        .sandbox
+        .erp
+        .calls()
+        .iter()
+        .filter_map(|c| c.idempotency_key.clone())
+        .filter(|k| k.contains("C-500"))
+        .collect();
+    assert!(
+        !revisions.iter().any(|k| k.ends_with("-v2")),
+        "version 2 must never be sent: {revisions:?}"
+    );
     t.shutdown().await;
 }
 
 async fn fallback_activates_when_named_targets_acknowledged(backend: Backend) {
     let Some(t) = spawn_hub(backend, |c| {
-        c.contracts.fallback = Some(concord_model::workflow::contract::FallbackPolicy { after_secs: 1, targets: vec!["purchasing".into()] });
+        c.contracts.fallback = Some(concord_model::workflow::contract::FallbackPolicy {
+            after_secs: 1,
+            targets: vec!["purchasing".into()],
+        });
     })
     .await
     else {
         return;
     };
     t.seed().await;
-    t.sandbox.erp.set_faults(Faults { outage: true, ..Faults::default() });
-    let (_, receipt) = t.post("/v1/contracts", contract("C-600", 1, &[(ITEM_3, "4.00")], &[])).await;
+    t.sandbox.erp.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    let (_, receipt) = t
+        .post(
+            "/v1/contracts",
+            contract("C-600", 1, &[(ITEM_3, "4.00")], &[]),
+        )
+        .await;
     t.wait_status("C-600", 1, "active").await;
     let (_, view) = t.get("/v1/contracts/C-600").await;
     let activation = &view["versions"][0]["propagation"]["activation"];
@@ -195,18 +399,35 @@ async fn fallback_activates_when_named_targets_acknowledged(backend: Backend) {
     assert_eq!(activation["missing"], json!(["erp"]));
     let correlation = receipt["correlation_id"].as_str().unwrap();
     let (_, tx) = t.get(&format!("/v1/transactions/{correlation}")).await;
-    assert!(tx["timeline"].as_array().unwrap().iter().any(|e| e["step"] == "fallback_timer"));
+    assert!(
+        tx["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["step"] == "fallback_timer")
+    );
     t.shutdown().await;
 }
 
 async fn unresolved_supplier_opens_exception(backend: Backend) {
-    let Some(t) = spawn_hub(backend, |_| {}).await else { return };
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
     t.seed().await;
     let mut record = clm_record("C-700", 0, ITEM_1, "1.00");
-    record["counterparty"] = json!({"clmVendorId": "V-9999", "legalName": "Nobody", "taxId": "98-7654321"});
-    let (status, problem) = t.post("/v1/inbound/clm/contract", json!({"eventId": "evt-700", "eventType": "CONTRACT_APPROVED", "contract": record})).await;
+    record["counterparty"] =
+        json!({"clmVendorId": "V-9999", "legalName": "Nobody", "taxId": "98-7654321"});
+    let (status, problem) = t
+        .post(
+            "/v1/inbound/clm/contract",
+            json!({"eventId": "evt-700", "eventType": "CONTRACT_APPROVED", "contract": record}),
+        )
+        .await;
     assert_eq!(status, 422);
-    assert_eq!(problem["type"], "https://concord.dev/problems/supplier_unresolved");
+    assert_eq!(
+        problem["type"],
+        "https://concord.dev/problems/supplier_unresolved"
+    );
     let (_, exceptions) = t.get("/v1/exceptions").await;
     assert_eq!(exceptions["exceptions"][0]["kind"], "supplier_unresolved");
     t.shutdown().await;

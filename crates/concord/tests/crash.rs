@@ -17,7 +17,11 @@ use serde_json::json;
 const N_CONTRACTS: usize = 40;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_hub(config: &std::path::Path, data_dir: &std::path::Path, port: u16) -> Child {
@@ -38,7 +42,12 @@ fn start_hub(config: &std::path::Path, data_dir: &std::path::Path, port: u16) ->
 async fn wait_healthy(client: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if client.get(format!("{url}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -47,7 +56,15 @@ async fn wait_healthy(client: &reqwest::Client, url: &str) {
 }
 
 fn contract_key_effects(system: &concord_sandbox::SystemHandle) -> usize {
-    system.effects().iter().filter(|e| e.idempotency_key.as_deref().is_some_and(|k| k.contains("-contract-"))).count()
+    system
+        .effects()
+        .iter()
+        .filter(|e| {
+            e.idempotency_key
+                .as_deref()
+                .is_some_and(|k| k.contains("-contract-"))
+        })
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +75,10 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
     std::fs::create_dir_all(&dir).unwrap();
     let mappings = demo_dir().join("mappings").canonicalize().unwrap();
     let config_text = demo_config_text(&sandbox)
-        .replace("mapping = \"mappings/", &format!("mapping = \"{}/", mappings.display()))
+        .replace(
+            "mapping = \"mappings/",
+            &format!("mapping = \"{}/", mappings.display()),
+        )
         .replace("lease_secs = 30", "lease_secs = 2");
     let config = dir.join("concord.toml");
     std::fs::write(&config, config_text).unwrap();
@@ -74,17 +94,53 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
     let put = |path: String, body: serde_json::Value| {
         let client = client.clone();
         let url = url.clone();
-        async move { assert!(client.put(format!("{url}{path}")).json(&body).send().await.unwrap().status().is_success()) }
+        async move {
+            assert!(
+                client
+                    .put(format!("{url}{path}"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .is_success()
+            )
+        }
     };
-    put(format!("/v1/facilities/{FACILITY_EAST}"), json!({"gln": FACILITY_EAST, "name": "East", "groups": ["east"]})).await;
-    put("/v1/suppliers/S-1".into(), json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN})).await;
-    put(format!("/v1/items/{ITEM_1}"), json!({"gtin": ITEM_1, "description": "x", "unspsc": "42295105", "uom": "EA"})).await;
-    client.post(sandbox.erp.url("/api/vendors")).json(&json!({"vendorNumber": "100042", "vendorName": "ACME", "taxId": SUPPLIER_TIN})).send().await.unwrap();
+    put(
+        format!("/v1/facilities/{FACILITY_EAST}"),
+        json!({"gln": FACILITY_EAST, "name": "East", "groups": ["east"]}),
+    )
+    .await;
+    put(
+        "/v1/suppliers/S-1".into(),
+        json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN}),
+    )
+    .await;
+    put(
+        format!("/v1/items/{ITEM_1}"),
+        json!({"gtin": ITEM_1, "description": "x", "unspsc": "42295105", "uom": "EA"}),
+    )
+    .await;
+    client
+        .post(sandbox.erp.url("/api/vendors"))
+        .json(&json!({"vendorNumber": "100042", "vendorName": "ACME", "taxId": SUPPLIER_TIN}))
+        .send()
+        .await
+        .unwrap();
     for system in [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics] {
-        system.set_faults(Faults { latency_ms: 60, ..Faults::default() });
+        system.set_faults(Faults {
+            latency_ms: 60,
+            ..Faults::default()
+        });
     }
     for k in 0..N_CONTRACTS {
-        let r = client.post(format!("{url}/v1/contracts")).json(&contract(&format!("K-{k}"), 1, &[(ITEM_1, "2.00")], &[])).send().await.unwrap();
+        let r = client
+            .post(format!("{url}/v1/contracts"))
+            .json(&contract(&format!("K-{k}"), 1, &[(ITEM_1, "2.00")], &[]))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 202);
     }
 
@@ -93,7 +149,10 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
     loop {
         let n = contract_key_effects(&sandbox.erp);
         if n >= 5 {
-            assert!(n < N_CONTRACTS, "propagation finished before the kill; slow the targets down");
+            assert!(
+                n < N_CONTRACTS,
+                "propagation finished before the kill; slow the targets down"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "no delivery reached the ERP");
@@ -112,7 +171,14 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
     loop {
         let mut n_active = 0;
         for k in 0..N_CONTRACTS {
-            let view: serde_json::Value = client.get(format!("{url}/v1/contracts/K-{k}")).send().await.unwrap().json().await.unwrap();
+            let view: serde_json::Value = client
+                .get(format!("{url}/v1/contracts/K-{k}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if view["active_version"] == 1 {
                 n_active += 1;
             }
@@ -120,7 +186,10 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
         if n_active == N_CONTRACTS {
             break;
         }
-        assert!(Instant::now() < deadline, "only {n_active}/{N_CONTRACTS} contracts active after restart");
+        assert!(
+            Instant::now() < deadline,
+            "only {n_active}/{N_CONTRACTS} contracts active after restart"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     child.kill().unwrap();
@@ -128,8 +197,18 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
 
     assert!(at_kill < N_CONTRACTS);
     for system in [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics] {
-        assert!(system.duplicate_effects().is_empty(), "{} applied a key twice: {:?}", system.name, system.duplicate_effects());
-        assert_eq!(contract_key_effects(system), N_CONTRACTS, "{} must have every contract exactly once", system.name);
+        assert!(
+            system.duplicate_effects().is_empty(),
+            "{} applied a key twice: {:?}",
+            system.name,
+            system.duplicate_effects()
+        );
+        assert_eq!(
+            contract_key_effects(system),
+            N_CONTRACTS,
+            "{} must have every contract exactly once",
+            system.name
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

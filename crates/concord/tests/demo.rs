@@ -14,9 +14,18 @@ fn demo_once_ends_with_every_contract_active() {
         .expect("run concord demo");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("contracts active (latest version): all 100"), "{stdout}");
-    assert!(stdout.contains("duplicate effects at targets: 0"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("contracts active (latest version): all 100"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("duplicate effects at targets: 0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("refused during the outage"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

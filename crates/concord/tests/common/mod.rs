@@ -45,7 +45,11 @@ pub async fn spawn_hub(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Opt
     let test_store = TestStore::new(backend).await.expect("test store")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let sandbox = Sandbox::start(SandboxConfig { clm_webhook_url: Some(format!("{url}/v1/inbound/clm/contract")) }).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig {
+        clm_webhook_url: Some(format!("{url}/v1/inbound/clm/contract")),
+    })
+    .await
+    .unwrap();
     let mut config = Config::parse_unchecked(&demo_config_text(&sandbox), &demo_dir()).unwrap();
     // Fast retries so failure paths finish quickly.
     config.delivery.base_backoff_ms = 20;
@@ -57,17 +61,32 @@ pub async fn spawn_hub(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Opt
     tweak(&mut config);
     assert!(config.check().is_empty(), "{:?}", config.check());
     let mappings = MappingRegistry::build(&config).expect("mappings compile");
-    let hub = Hub::with_store(config, mappings, test_store.store.clone()).await.unwrap();
+    let hub = Hub::with_store(config, mappings, test_store.store.clone())
+        .await
+        .unwrap();
     hub.start_workers();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(concord_api::serve(listener, hub.clone(), async move {
         let _ = rx.await;
     }));
-    Some(TestHub { url, hub, sandbox, client: reqwest::Client::new(), store: Some(test_store), stop: Some(tx) })
+    Some(TestHub {
+        url,
+        hub,
+        sandbox,
+        client: reqwest::Client::new(),
+        store: Some(test_store),
+        stop: Some(tx),
+    })
 }
 
 impl TestHub {
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, Value, reqwest::header::HeaderMap) {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
         let mut request = self.client.request(method, format!("{}{path}", self.url));
         if let Some(body) = body {
             request = request.json(&body);
@@ -79,7 +98,11 @@ impl TestHub {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -88,12 +111,16 @@ impl TestHub {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let (s, v, _) = self.request(reqwest::Method::POST, path, Some(body), &[]).await;
+        let (s, v, _) = self
+            .request(reqwest::Method::POST, path, Some(body), &[])
+            .await;
         (s, v)
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        let (s, v, _) = self.request(reqwest::Method::PUT, path, Some(body), &[]).await;
+        let (s, v, _) = self
+            .request(reqwest::Method::PUT, path, Some(body), &[])
+            .await;
         (s, v)
     }
 
@@ -101,16 +128,38 @@ impl TestHub {
     /// ERP's vendor for S-1.
     pub async fn seed(&self) {
         for (gln, group) in [(FACILITY_EAST, "east"), (FACILITY_WEST, "west")] {
-            assert_eq!(self.put(&format!("/v1/facilities/{gln}"), json!({"gln": gln, "name": group, "groups": [group]})).await.0, 200);
+            assert_eq!(
+                self.put(
+                    &format!("/v1/facilities/{gln}"),
+                    json!({"gln": gln, "name": group, "groups": [group]})
+                )
+                .await
+                .0,
+                200
+            );
         }
-        assert_eq!(self.put("/v1/suppliers/S-1", json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN})).await.0, 200);
+        assert_eq!(
+            self.put(
+                "/v1/suppliers/S-1",
+                json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN})
+            )
+            .await
+            .0,
+            200
+        );
         for (i, gtin) in [ITEM_1, ITEM_2, ITEM_3].iter().enumerate() {
             let item = json!({"gtin": gtin, "description": format!("item {i}"), "unspsc": "42295105", "uom": "EA",
                 "vendor_part": format!("VP-{i}"), "supplier_id": "S-1"});
             assert_eq!(self.put(&format!("/v1/items/{gtin}"), item).await.0, 200);
         }
         let vendor = json!({"vendorNumber": "100042", "vendorName": "ACME", "taxId": SUPPLIER_TIN});
-        let r = self.client.post(self.sandbox.erp.url("/api/vendors")).json(&vendor).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.sandbox.erp.url("/api/vendors"))
+            .json(&vendor)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success());
     }
 
@@ -135,11 +184,19 @@ impl TestHub {
         if status != 200 {
             return None;
         }
-        view["versions"].as_array()?.iter().find(|v| v["version"] == version).and_then(|v| v["status"].as_str()).map(str::to_string)
+        view["versions"]
+            .as_array()?
+            .iter()
+            .find(|v| v["version"] == version)
+            .and_then(|v| v["status"].as_str())
+            .map(str::to_string)
     }
 
     pub async fn wait_status(&self, id: &str, version: u64, expected: &str) {
-        self.eventually(&format!("{id} v{version} {expected}"), || async { self.contract_status(id, version).await.as_deref() == Some(expected) }).await;
+        self.eventually(&format!("{id} v{version} {expected}"), || async {
+            self.contract_status(id, version).await.as_deref() == Some(expected)
+        })
+        .await;
     }
 
     pub async fn shutdown(mut self) {

@@ -1,0 +1,74 @@
+//! The command line as a user meets it: `check` reports every problem with its path, `schema`
+//! prints the canonical schemas.
+
+use std::process::Command;
+
+fn concord(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(args)
+        .output()
+        .expect("run concord");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_accepts_the_demo_config_shape_and_reports_every_problem() {
+    let dir = std::env::temp_dir().join(format!("concord-cli-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("m")).unwrap();
+    std::fs::write(dir.join("m/ok.jq"), "{id: .contractNumber}").unwrap();
+    std::fs::write(dir.join("m/broken.jq"), "{id: .x,\n  name: (}").unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[systems.clm]\nrole = \"clm\"\n[systems.clm.inbound.contract]\nmapping = \"m/ok.jq\"\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = concord(&["check", "--config", good.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[delivery]\nmax_attempts = 0\n[systems.clm]\nrole = \"clm\"\n[systems.clm.inbound.contract]\nmapping = \"m/broken.jq\"\n\
+         [systems.erp]\nrole = \"erp\"\n[systems.erp.outbound.contract]\nmapping = \"m/missing.jq\"\npath = \"/x\"\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = concord(&["check", "--config", bad.to_str().unwrap()]);
+    assert!(!ok);
+    for expected in [
+        "delivery.max_attempts",
+        "systems.clm.inbound.contract.mapping",
+        "line 2",
+        "systems.erp.base_url",
+        "systems.erp.outbound.contract.mapping",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn schema_prints_canonical_schemas() {
+    let (ok, stdout, stderr) = concord(&["schema"]);
+    assert!(ok, "{stderr}");
+    let schemas: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for name in ["Supplier", "Item", "Facility", "Contract", "Price"] {
+        assert!(schemas.get(name).is_some(), "{name} missing");
+    }
+    assert_eq!(
+        schemas["Item"]["properties"]["gtin"]["$ref"]
+            .as_str()
+            .map(|r| r.ends_with("Gtin")),
+        Some(true),
+        "{}",
+        schemas["Item"]
+    );
+}
