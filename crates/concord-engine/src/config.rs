@@ -397,24 +397,24 @@ impl Config {
                     "required when the system has outbound routes or lookups".into(),
                 );
             }
-            if let Some(url) = &system.base_url {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    problem(
-                        format!("{at}.base_url"),
-                        format!("{url:?} is not an http(s) URL"),
-                    );
-                }
+            if let Some(url) = &system.base_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                problem(
+                    format!("{at}.base_url"),
+                    format!("{url:?} is not an http(s) URL"),
+                );
             }
             if system.timeout_ms == 0 {
                 problem(format!("{at}.timeout_ms"), "must be at least 1".into());
             }
-            if let Some(creds) = &system.credentials {
-                if creds.env.is_empty() {
-                    problem(
-                        format!("{at}.credentials.env"),
-                        "names no environment variable".into(),
-                    );
-                }
+            if let Some(creds) = &system.credentials
+                && creds.env.is_empty()
+            {
+                problem(
+                    format!("{at}.credentials.env"),
+                    "names no environment variable".into(),
+                );
             }
             for (message_type, route) in &system.inbound {
                 let at = format!("{at}.inbound.{message_type}");

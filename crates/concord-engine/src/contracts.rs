@@ -436,11 +436,10 @@ impl Hub {
             .get(format!("{base}{}", route.path))
             .query(&[(route.query_param.as_str(), tin)])
             .timeout(Duration::from_millis(system.timeout_ms));
-        if let Some(creds) = &system.credentials {
-            if let Ok(secret) = std::env::var(&creds.env) {
-                request =
-                    request.header(creds.header.as_str(), format!("{}{secret}", creds.prefix));
-            }
+        if let Some(creds) = &system.credentials
+            && let Ok(secret) = std::env::var(&creds.env)
+        {
+            request = request.header(creds.header.as_str(), format!("{}{secret}", creds.prefix));
         }
         let response = request
             .send()

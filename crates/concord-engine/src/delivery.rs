@@ -165,6 +165,12 @@ impl Hub {
         let mut input = d.payload.clone();
         input["target"] = json!(d.target);
         input["xref"] = xref;
+        // A redelivery must send the same bytes under the same key, so mappings get the time
+        // the delivery was created rather than reading a clock.
+        input["occurred_at"] = json!(
+            d.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        );
         let body = mapping.run(&input).map_err(|e| e.to_string())?;
         let id = d
             .payload

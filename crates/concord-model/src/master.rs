@@ -31,14 +31,14 @@ impl Validate for Supplier {
                 "supplier name must not be empty",
             ));
         }
-        if let Some(tin) = &self.tin {
-            if !is_ein(tin) {
-                errors.push(FieldError::new(
-                    "tin",
-                    "ein_format",
-                    format!("TIN {tin:?} is not an EIN of the form 12-3456789"),
-                ));
-            }
+        if let Some(tin) = &self.tin
+            && !is_ein(tin)
+        {
+            errors.push(FieldError::new(
+                "tin",
+                "ein_format",
+                format!("TIN {tin:?} is not an EIN of the form 12-3456789"),
+            ));
         }
         errors
     }

@@ -129,7 +129,7 @@ impl Store {
             .bind(m.dedupe_key)
             .fetch_one(&self.pool)
             .await?;
-        Ok(InboxInsert::Duplicate(inbox_row(&row)?))
+        Ok(InboxInsert::Duplicate(Box::new(inbox_row(&row)?)))
     }
 
     pub async fn inbox(&self, id: &str) -> Result<Option<InboxRecord>> {

@@ -56,7 +56,7 @@ fn ser_delivery_status<S: serde::Serializer>(
 pub enum InboxInsert {
     Inserted,
     /// The dedupe key was seen before: here is that first message.
-    Duplicate(InboxRecord),
+    Duplicate(Box<InboxRecord>),
 }
 
 /// A canonical event (CloudEvents attributes plus data).

@@ -192,6 +192,28 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let dead: serde_json::Value = client
+        .get(format!("{url}/v1/deliveries?status=dead"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        dead["deliveries"],
+        json!([]),
+        "every delivery must complete, none dead-lettered"
+    );
+    let pending: serde_json::Value = client
+        .get(format!("{url}/v1/deliveries?status=pending"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["deliveries"], json!([]), "nothing left pending");
     child.kill().unwrap();
     child.wait().unwrap();
 

@@ -219,11 +219,11 @@ pub fn apply(
             actions.extend(targets.iter().map(|t| ContractAction::Deliver {
                 system: t.system.clone(),
             }));
-            if let Some(policy) = &fallback {
-                if state.targets.values().any(|t| t.required) {
-                    let due = at + Duration::seconds(policy.after_secs.min(i64::MAX as u64) as i64);
-                    actions.push(ContractAction::ScheduleFallback { due });
-                }
+            if let Some(policy) = &fallback
+                && state.targets.values().any(|t| t.required)
+            {
+                let due = at + Duration::seconds(policy.after_secs.min(i64::MAX as u64) as i64);
+                actions.push(ContractAction::ScheduleFallback { due });
             }
             activate_if_ready(&mut state, at, &mut actions);
             state
@@ -284,25 +284,25 @@ pub fn apply(
             state
         }
         (Some(mut state), ContractEvent::FallbackDue { at }) => {
-            if state.status == VersionStatus::Pending {
-                if let Some(policy) = state.fallback.clone() {
-                    let acknowledged = |s: &String| {
-                        state
-                            .targets
-                            .get(s)
-                            .is_some_and(|t| t.state == TargetState::Acknowledged)
+            if state.status == VersionStatus::Pending
+                && let Some(policy) = state.fallback.clone()
+            {
+                let acknowledged = |s: &String| {
+                    state
+                        .targets
+                        .get(s)
+                        .is_some_and(|t| t.state == TargetState::Acknowledged)
+                };
+                if policy.targets.iter().all(acknowledged) {
+                    let (acked, missing): (Vec<_>, Vec<_>) = state
+                        .targets
+                        .iter()
+                        .partition(|(_, t)| t.state == TargetState::Acknowledged);
+                    let reason = ActivationReason::Fallback {
+                        acknowledged: acked.into_iter().map(|(s, _)| s.clone()).collect(),
+                        missing: missing.into_iter().map(|(s, _)| s.clone()).collect(),
                     };
-                    if policy.targets.iter().all(acknowledged) {
-                        let (acked, missing): (Vec<_>, Vec<_>) = state
-                            .targets
-                            .iter()
-                            .partition(|(_, t)| t.state == TargetState::Acknowledged);
-                        let reason = ActivationReason::Fallback {
-                            acknowledged: acked.into_iter().map(|(s, _)| s.clone()).collect(),
-                            missing: missing.into_iter().map(|(s, _)| s.clone()).collect(),
-                        };
-                        activate(&mut state, at, reason, &mut actions);
-                    }
+                    activate(&mut state, at, reason, &mut actions);
                 }
             }
             state

@@ -1,6 +1,7 @@
-# Canonical contract -> analytics event.
+# Canonical contract -> analytics event. Mappings must be deterministic: a redelivery sends the
+# same body under the same Idempotency-Key, so use .occurred_at, never `now`.
 {
   eventType: "contract_price",
-  occurredAt: (now | todate),
+  occurredAt: .occurred_at,
   payload: .contract
 }
