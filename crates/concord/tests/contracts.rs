@@ -17,6 +17,7 @@ on_both_backends!(
     amendment_supersedes_and_older_version_never_overrides,
     fallback_activates_when_named_targets_acknowledged,
     unresolved_supplier_opens_exception,
+    throttled_target_is_retried_after_retry_after,
 );
 
 async fn clm_contract_reaches_every_target_and_activates(backend: Backend) {
@@ -430,5 +431,56 @@ async fn unresolved_supplier_opens_exception(backend: Backend) {
     );
     let (_, exceptions) = t.get("/v1/exceptions").await;
     assert_eq!(exceptions["exceptions"][0]["kind"], "supplier_unresolved");
+    t.shutdown().await;
+}
+
+async fn throttled_target_is_retried_after_retry_after(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
+    t.seed().await;
+    // Every second call to the catalog answers 429 with Retry-After: 1.
+    t.sandbox.purchasing.set_faults(Faults {
+        throttle_every: 2,
+        retry_after_secs: 1,
+        ..Faults::default()
+    });
+    for k in 0..3 {
+        assert_eq!(
+            t.post(
+                "/v1/contracts",
+                contract(&format!("C-80{k}"), 1, &[(ITEM_1, "3.00")], &[])
+            )
+            .await
+            .0,
+            202
+        );
+    }
+    for k in 0..3 {
+        t.wait_status(&format!("C-80{k}"), 1, "active").await;
+    }
+    let statuses: Vec<u16> = t
+        .sandbox
+        .purchasing
+        .calls()
+        .iter()
+        .map(|c| c.status)
+        .collect();
+    assert!(
+        statuses.contains(&429),
+        "the throttle must have answered 429: {statuses:?}"
+    );
+    assert!(t.sandbox.purchasing.duplicate_effects().is_empty());
+    assert_eq!(
+        t.sandbox.purchasing.effects().len(),
+        3,
+        "each contract applied once despite the 429s"
+    );
+    let (_, dead) = t.get("/v1/deliveries?status=dead").await;
+    assert_eq!(
+        dead["deliveries"],
+        json!([]),
+        "429 is transient, never a dead letter"
+    );
     t.shutdown().await;
 }
