@@ -1,25 +1,34 @@
-//! A minimal migration runner: numbered SQL files per dialect, applied in order, each in its own
+//! A minimal migration runner: numbered SQL files, applied in order, each in its own
 //! transaction, recorded in `concord_migrations`.
 //!
-//! We do not use sqlx's migrator because the same logical migration exists twice (one file per
-//! dialect) and the runner must work through the `Any` driver.
+//! Each migration is written once for both databases. The one construct the dialects spell
+//! differently, an auto-numbered primary key, is written `{{SEQ_PRIMARY_KEY}}` and filled in
+//! here. We do not use sqlx's migrator because it cannot do that substitution and must work
+//! through the `Any` driver.
 
 use crate::{Dialect, Error, Result, Store};
 
 struct Migration {
     version: i64,
-    sqlite: &'static str,
-    postgres: &'static str,
+    sql: &'static str,
 }
 
 const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
-    postgres: include_str!("../migrations/postgres/0001_core.sql"),
+    sql: include_str!("../migrations/0001_core.sql"),
 }];
 
 /// The newest schema version this build knows.
 pub const LATEST: i64 = 1;
+
+/// A migration's SQL for one database.
+fn for_dialect(sql: &str, dialect: Dialect) -> String {
+    let seq_primary_key = match dialect {
+        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Dialect::Postgres => "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    };
+    sql.replace("{{SEQ_PRIMARY_KEY}}", seq_primary_key)
+}
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     sqlx::query(
@@ -42,11 +51,8 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         if applied.is_some() {
             continue;
         }
-        let sql = match store.dialect {
-            Dialect::Sqlite => migration.sqlite,
-            Dialect::Postgres => migration.postgres,
-        };
-        sqlx::raw_sql(sql)
+        let sql = for_dialect(migration.sql, store.dialect);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut *tx)
             .await
             .map_err(|source| Error::Migration {
@@ -71,5 +77,28 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(row.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_filled_for_both_dialects() {
+        for migration in MIGRATIONS {
+            for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+                let sql = for_dialect(migration.sql, dialect);
+                assert!(
+                    !sql.contains("{{"),
+                    "migration {} keeps a placeholder for {dialect:?}",
+                    migration.version
+                );
+            }
+        }
+        assert!(
+            for_dialect(MIGRATIONS[0].sql, Dialect::Postgres)
+                .contains("GENERATED ALWAYS AS IDENTITY")
+        );
     }
 }

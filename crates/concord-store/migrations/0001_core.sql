@@ -1,5 +1,7 @@
--- Concord core schema (SQLite dialect). Timestamps are BIGINT microseconds since the Unix epoch
+-- Concord core schema. Timestamps are BIGINT microseconds since the Unix epoch
 -- (UTC); money and canonical documents are TEXT (decimal strings, JSON).
+-- Written once for both databases: {{SEQ_PRIMARY_KEY}} is the only dialect difference and is
+-- filled in by the migration runner (src/migrate.rs).
 CREATE TABLE inbox (
     id TEXT NOT NULL PRIMARY KEY,
     system TEXT NOT NULL,
@@ -19,7 +21,7 @@ CREATE TABLE inbox (
 CREATE INDEX inbox_status ON inbox (status, received_at);
 
 CREATE TABLE events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {{SEQ_PRIMARY_KEY}},
     id TEXT NOT NULL UNIQUE,
     type TEXT NOT NULL,
     source TEXT NOT NULL,
@@ -30,7 +32,7 @@ CREATE TABLE events (
 );
 
 CREATE TABLE deliveries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {{SEQ_PRIMARY_KEY}},
     id TEXT NOT NULL UNIQUE,
     event_id TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -109,7 +111,7 @@ CREATE TABLE timers (
 CREATE INDEX timers_due ON timers (due_at);
 
 CREATE TABLE timeline (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {{SEQ_PRIMARY_KEY}},
     correlation_id TEXT NOT NULL,
     at BIGINT NOT NULL,
     step TEXT NOT NULL,
