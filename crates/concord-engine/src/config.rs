@@ -24,7 +24,7 @@ pub enum ConfigError {
     },
     #[error("config {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
-    #[error("config {path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("config {path} has {} problem(s):\n{}", problems.len(), format_problems(problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<ConfigProblem>,
@@ -36,6 +36,15 @@ pub enum ConfigError {
 pub struct ConfigProblem {
     pub path: String,
     pub message: String,
+}
+
+/// One indented line per problem, for people.
+pub fn format_problems(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl std::fmt::Display for ConfigProblem {

@@ -16,11 +16,10 @@ use concord_model::{
 use concord_store::{Crosswalk, NewDelivery, NewEvent, NewException, Timer, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::{
     error::{EngineError, Rejection, Result},
-    hub::{Hub, new_id, timeline},
+    hub::{Hub, new_id, sha256_hex, timeline},
     inbound::InboundContext,
     mapping::Direction,
 };
@@ -80,10 +79,6 @@ fn subject(contract_id: &str) -> String {
     format!("contract:{contract_id}")
 }
 
-fn digest(value: &Value) -> String {
-    hex::encode(Sha256::digest(value.to_string().as_bytes()))
-}
-
 impl Hub {
     /// Resolves, validates and stores a contract version, then starts its propagation.
     pub(crate) async fn submit_contract(
@@ -125,7 +120,7 @@ impl Hub {
             json!({"contract_id": contract.id, "version": contract.version}),
         ));
         let data = serde_json::to_value(&contract).expect("contracts serialise");
-        let digest = digest(&data);
+        let digest = sha256_hex(data.to_string().as_bytes());
         let _guard = self.lock_workflow(&contract.id).await;
         let existing = self.store().contract_versions(&contract.id).await?;
         if let Some(same) = existing.iter().find(|v| v.version == contract.version) {

@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::{sync::Notify, task::JoinHandle};
 
 use crate::{
-    breaker::{CircuitBreaker, CircuitState, RateLimiter},
+    breaker::{CircuitBreaker, RateLimiter},
     config::Config,
     error::Result,
     mapping::MappingRegistry,
@@ -49,7 +49,7 @@ pub(crate) struct HubInner {
 /// Why the hub could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("config is invalid:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("config is invalid:\n{}", crate::config::format_problems(.0))]
     Config(Vec<crate::config::ConfigProblem>),
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
@@ -203,32 +203,6 @@ impl Hub {
         self.inner.workflow_locks[stripe].lock().await
     }
 
-    /// Circuit state of each system that has been called, for health views.
-    pub fn circuit_states(&self) -> Vec<(String, String)> {
-        let now = Instant::now();
-        let mut states: Vec<_> = self
-            .inner
-            .breakers
-            .lock()
-            .iter()
-            .map(|(id, b)| {
-                let state = match b.state() {
-                    CircuitState::Closed { .. } => "closed".to_string(),
-                    CircuitState::HalfOpen => "half_open".to_string(),
-                    CircuitState::Open { until } => {
-                        format!(
-                            "open ({} ms left)",
-                            until.saturating_duration_since(now).as_millis()
-                        )
-                    }
-                };
-                (id.clone(), state)
-            })
-            .collect();
-        states.sort();
-        states
-    }
-
     pub(crate) fn breaker_allow(&self, system: &str) -> Result<(), Duration> {
         let config = &self.inner.config.systems[system].circuit_breaker;
         let now = Instant::now();
@@ -283,4 +257,11 @@ pub(crate) fn timeline(
 /// A new sortable unique id with a prefix, e.g. `rcpt_0190…`.
 pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Lower-case hex SHA-256: the dedupe key of a body without a message id, and the digest that
+/// tells a resent contract version from a changed one.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }

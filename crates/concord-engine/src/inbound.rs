@@ -5,11 +5,10 @@
 use chrono::Utc;
 use concord_store::{InboxInsert, InboxRecord, InboxStatus, NewException, NewInbound, Write};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::{
     error::{EngineError, Rejection, Result},
-    hub::{Hub, new_id, timeline},
+    hub::{Hub, new_id, sha256_hex, timeline},
     mapping::Direction,
 };
 
@@ -76,10 +75,6 @@ fn read_path<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
         .split('.')
         .filter(|s| !s.is_empty())
         .try_fold(doc, |v, key| v.get(key))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Rejection kinds that are about references the hub could not resolve: they open an exception
@@ -327,25 +322,19 @@ impl Hub {
             .inbox(id)
             .await?
             .ok_or_else(|| Rejection::not_found(format!("no inbound message {id}")))?;
-        self.commit(vec![
-            timeline(
-                &record.correlation_id,
-                Utc::now(),
-                "replayed",
-                json!({"receipt_id": id, "fixed": record.original_body.is_some()}),
-            ),
-            Write::ResolveExceptions {
-                kind: "supplier_unresolved".into(),
-                subject: format!("inbox:{id}"),
-                at: Utc::now(),
-            },
-            Write::ResolveExceptions {
-                kind: "item_unresolved".into(),
-                subject: format!("inbox:{id}"),
-                at: Utc::now(),
-            },
-        ])
-        .await?;
+        let now = Utc::now();
+        let mut writes = vec![timeline(
+            &record.correlation_id,
+            now,
+            "replayed",
+            json!({"receipt_id": id, "fixed": record.original_body.is_some()}),
+        )];
+        writes.extend(EXCEPTION_KINDS.iter().map(|kind| Write::ResolveExceptions {
+            kind: kind.to_string(),
+            subject: format!("inbox:{id}"),
+            at: now,
+        }));
+        self.commit(writes).await?;
         self.process(&record, record.body.len()).await
     }
 }

@@ -228,12 +228,11 @@ fn check(path: &std::path::Path) -> Result<()> {
         problems.append(&mut more);
     }
     if !problems.is_empty() {
-        let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         anyhow::bail!(
             "config {} has {} problem(s):\n{}",
             path.display(),
             problems.len(),
-            lines.join("\n")
+            concord_engine::config::format_problems(&problems)
         );
     }
     println!(
