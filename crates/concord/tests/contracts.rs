@@ -45,30 +45,18 @@ async fn clm_contract_reaches_every_target_and_activates(backend: Backend) {
     for target in ["erp", "purchasing", "analytics"] {
         assert_eq!(targets[target]["state"], "acknowledged", "{view}");
     }
-    let erp: Value = t
-        .client
-        .get(t.sandbox.erp.url("/api/price-agreements/C-100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let erp: Value = get_json(&t.client, t.sandbox.erp.url("/api/price-agreements/C-100")).await;
     assert_eq!(
         erp["vendorNumber"], "100042",
         "the ERP must get its own vendor number: {erp}"
     );
     assert_eq!(erp["validFrom"], "20260101");
     assert_eq!(erp["conditions"][0]["scales"][0]["amount"], "12.50");
-    let catalog: Value = t
-        .client
-        .get(t.sandbox.purchasing.url("/catalog/v2/contracts/C-100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let catalog: Value = get_json(
+        &t.client,
+        t.sandbox.purchasing.url("/catalog/v2/contracts/C-100"),
+    )
+    .await;
     assert_eq!(catalog["supplierRef"], "S-1");
     assert_eq!(catalog["eligibleRegions"], json!(["east"]));
     for system in [&t.sandbox.erp, &t.sandbox.purchasing, &t.sandbox.analytics] {
@@ -346,15 +334,7 @@ async fn amendment_supersedes_and_older_version_never_overrides(backend: Backend
         (price["version"].as_u64(), price["unit_price"].as_str()),
         (Some(3), Some("8.00"))
     );
-    let erp: Value = t
-        .client
-        .get(t.sandbox.erp.url("/api/price-agreements/C-500"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let erp: Value = get_json(&t.client, t.sandbox.erp.url("/api/price-agreements/C-500")).await;
     assert_eq!(erp["revision"], 3, "the ERP ends on the newest version");
     let revisions: Vec<String> = t
         .sandbox

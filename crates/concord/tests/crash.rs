@@ -171,14 +171,8 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
     loop {
         let mut n_active = 0;
         for k in 0..N_CONTRACTS {
-            let view: serde_json::Value = client
-                .get(format!("{url}/v1/contracts/K-{k}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let view: serde_json::Value =
+                get_json(&client, format!("{url}/v1/contracts/K-{k}")).await;
             if view["active_version"] == 1 {
                 n_active += 1;
             }
@@ -192,27 +186,15 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let dead: serde_json::Value = client
-        .get(format!("{url}/v1/deliveries?status=dead"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dead: serde_json::Value =
+        get_json(&client, format!("{url}/v1/deliveries?status=dead")).await;
     assert_eq!(
         dead["deliveries"],
         json!([]),
         "every delivery must complete, none dead-lettered"
     );
-    let pending: serde_json::Value = client
-        .get(format!("{url}/v1/deliveries?status=pending"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending: serde_json::Value =
+        get_json(&client, format!("{url}/v1/deliveries?status=pending")).await;
     assert_eq!(pending["deliveries"], json!([]), "nothing left pending");
     child.kill().unwrap();
     child.wait().unwrap();

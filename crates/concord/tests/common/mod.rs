@@ -211,6 +211,11 @@ impl TestHub {
     }
 }
 
+/// GETs a URL (the hub or a sandbox system) and parses the JSON answer.
+pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A canonical contract for S-1.
 pub fn contract(id: &str, version: u32, lines: &[(&str, &str)], groups: &[&str]) -> Value {
     json!({
