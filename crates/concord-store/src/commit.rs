@@ -4,11 +4,10 @@
 use chrono::{DateTime, Utc};
 use concord_model::{Facility, Item, Supplier};
 use serde_json::Value;
-use sqlx::{Any, Transaction};
 
 use crate::{
-    Crosswalk, DeliveryStatus, Error, InboxStatus, NewDelivery, NewEvent, NewException, Result,
-    Store, TimelineEntry, Timer, to_micros,
+    Crosswalk, DeliveryStatus, InboxStatus, NewDelivery, NewEvent, NewException, Result, Store,
+    TimelineEntry, Timer, db::Stmt, to_micros,
 };
 
 /// How one delivery attempt ended.
@@ -116,13 +115,21 @@ pub struct CommitReceipt {
 impl Store {
     /// Applies every write in one transaction.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<CommitReceipt> {
-        let mut tx = self.pool.begin().await?;
-        let mut receipt = CommitReceipt::default();
+        let mut stmts = Vec::with_capacity(writes.len() + 2);
+        let mut opens_exception = Vec::new();
         for write in writes {
-            apply(&mut tx, write, &mut receipt).await?;
+            if matches!(write, Write::OpenException(_)) {
+                opens_exception.push(stmts.len());
+            }
+            statements(write, &mut stmts);
         }
-        tx.commit().await?;
-        Ok(receipt)
+        let changed = self.db.transaction(stmts).await?;
+        Ok(CommitReceipt {
+            exceptions_opened: opens_exception
+                .into_iter()
+                .map(|i| changed[i] as usize)
+                .sum(),
+        })
     }
 }
 
@@ -134,30 +141,28 @@ fn ser<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("canonical types serialise")
 }
 
-async fn apply(
-    tx: &mut Transaction<'_, Any>,
-    write: Write,
-    receipt: &mut CommitReceipt,
-) -> Result<()> {
+/// The statements of one write, in order. `OpenException` is exactly one statement (its
+/// changed-row count says whether an exception was opened).
+fn statements(write: Write, out: &mut Vec<Stmt>) {
     match write {
         Write::Event(e) => {
-            sqlx::query(
-                "INSERT INTO events (id, type, source, subject, time, correlation_id, data) \
+            out.push(
+                Stmt::new(
+                    "INSERT INTO events (id, type, source, subject, time, correlation_id, data) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(e.id)
-            .bind(e.event_type)
-            .bind(e.source)
-            .bind(e.subject)
-            .bind(to_micros(e.time))
-            .bind(e.correlation_id)
-            .bind(json(&e.data))
-            .execute(&mut **tx)
-            .await?;
+                )
+                .bind(e.id)
+                .bind(e.event_type)
+                .bind(e.source)
+                .bind(e.subject)
+                .bind(to_micros(e.time))
+                .bind(e.correlation_id)
+                .bind(json(&e.data)),
+            );
         }
         Write::Delivery(d) => {
             let now = to_micros(Utc::now());
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO deliveries (id, event_id, target, message_type, subject, idempotency_key, \
                  correlation_id, required, payload, status, attempts, next_attempt_at, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $11)",
@@ -172,9 +177,7 @@ async fn apply(
             .bind(i64::from(d.required))
             .bind(json(&d.payload))
             .bind(to_micros(d.next_attempt_at))
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+            .bind(now));
         }
         Write::InsertContractVersion {
             contract_id,
@@ -185,7 +188,7 @@ async fn apply(
             correlation_id,
             at,
         } => {
-            let result = sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO contract_versions (contract_id, version, status, digest, data, correlation_id, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (contract_id, version) DO NOTHING",
             )
@@ -196,13 +199,9 @@ async fn apply(
             .bind(json(&data))
             .bind(correlation_id)
             .bind(to_micros(at))
-            .execute(&mut **tx)
-            .await?;
-            if result.rows_affected() == 0 {
-                return Err(Error::Conflict(format!(
-                    "contract {contract_id} version {version} is already stored"
-                )));
-            }
+            .must_change(format!(
+                "contract {contract_id} version {version} is already stored"
+            )));
         }
         Write::SetContractStatus {
             contract_id,
@@ -210,15 +209,13 @@ async fn apply(
             status,
             at,
         } => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "UPDATE contract_versions SET status = $1, updated_at = $2 WHERE contract_id = $3 AND version = $4",
             )
             .bind(status)
             .bind(to_micros(at))
             .bind(contract_id)
-            .bind(i64::from(version))
-            .execute(&mut **tx)
-            .await?;
+            .bind(i64::from(version)));
         }
         Write::Workflow {
             kind,
@@ -226,30 +223,26 @@ async fn apply(
             state,
             at,
         } => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO workflows (kind, id, state, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
             )
             .bind(kind)
             .bind(id)
             .bind(json(&state))
-            .bind(to_micros(at))
-            .execute(&mut **tx)
-            .await?;
+            .bind(to_micros(at)));
         }
         Write::Timeline(t) => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO timeline (correlation_id, at, step, detail) VALUES ($1, $2, $3, $4)",
             )
             .bind(t.correlation_id)
             .bind(to_micros(t.at))
             .bind(t.step)
-            .bind(json(&t.detail))
-            .execute(&mut **tx)
-            .await?;
+            .bind(json(&t.detail)));
         }
         Write::OpenException(e) => {
-            let result = sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO exceptions (id, kind, subject, status, correlation_id, detail, created_at) \
                  SELECT $1, $2, $3, 'open', $4, $5, $6 WHERE NOT EXISTS \
                  (SELECT 1 FROM exceptions WHERE kind = $2 AND subject = $3 AND status = 'open')",
@@ -259,24 +252,21 @@ async fn apply(
             .bind(e.subject)
             .bind(e.correlation_id)
             .bind(json(&e.detail))
-            .bind(to_micros(e.at))
-            .execute(&mut **tx)
-            .await?;
-            receipt.exceptions_opened += result.rows_affected() as usize;
+            .bind(to_micros(e.at)));
         }
         Write::ResolveExceptions { kind, subject, at } => {
-            sqlx::query(
-                "UPDATE exceptions SET status = 'resolved', resolved_at = $1 \
+            out.push(
+                Stmt::new(
+                    "UPDATE exceptions SET status = 'resolved', resolved_at = $1 \
                  WHERE kind = $2 AND subject = $3 AND status = 'open'",
-            )
-            .bind(to_micros(at))
-            .bind(kind)
-            .bind(subject)
-            .execute(&mut **tx)
-            .await?;
+                )
+                .bind(to_micros(at))
+                .bind(kind)
+                .bind(subject),
+            );
         }
         Write::Crosswalk(c, at) => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO crosswalks (system, entity_type, external_id, canonical_id, updated_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (system, entity_type, external_id) \
                  DO UPDATE SET canonical_id = excluded.canonical_id, updated_at = excluded.updated_at",
@@ -285,12 +275,10 @@ async fn apply(
             .bind(c.entity_type)
             .bind(c.external_id)
             .bind(c.canonical_id)
-            .bind(to_micros(at))
-            .execute(&mut **tx)
-            .await?;
+            .bind(to_micros(at)));
         }
         Write::Timer(t) => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO timers (id, due_at, kind, subject, correlation_id) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at",
             )
@@ -298,15 +286,10 @@ async fn apply(
             .bind(to_micros(t.due_at))
             .bind(t.kind)
             .bind(t.subject)
-            .bind(t.correlation_id)
-            .execute(&mut **tx)
-            .await?;
+            .bind(t.correlation_id));
         }
         Write::DeleteTimer { id } => {
-            sqlx::query("DELETE FROM timers WHERE id = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+            out.push(Stmt::new("DELETE FROM timers WHERE id = $1").bind(id));
         }
         Write::InboxDone {
             id,
@@ -316,7 +299,7 @@ async fn apply(
             error,
             at,
         } => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "UPDATE inbox SET status = $1, response_status = $2, response_body = $3, error = $4, updated_at = $5 \
                  WHERE id = $6",
             )
@@ -325,24 +308,20 @@ async fn apply(
             .bind(response_body)
             .bind(error)
             .bind(to_micros(at))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            .bind(id));
         }
         Write::UpsertSupplier(s, at) => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO suppliers (id, tin, data, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO UPDATE SET tin = excluded.tin, data = excluded.data, updated_at = excluded.updated_at",
             )
             .bind(s.id.clone())
             .bind(s.tin.clone())
             .bind(ser(&s))
-            .bind(to_micros(at))
-            .execute(&mut **tx)
-            .await?;
+            .bind(to_micros(at)));
         }
         Write::UpsertItem(i, at) => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO items (gtin, supplier_id, vendor_part, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (gtin) DO UPDATE SET supplier_id = excluded.supplier_id, \
                  vendor_part = excluded.vendor_part, data = excluded.data, updated_at = excluded.updated_at",
@@ -351,20 +330,16 @@ async fn apply(
             .bind(i.supplier_id.clone())
             .bind(i.vendor_part.clone())
             .bind(ser(&i))
-            .bind(to_micros(at))
-            .execute(&mut **tx)
-            .await?;
+            .bind(to_micros(at)));
         }
         Write::UpsertFacility(f, at) => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO facilities (gln, data, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (gln) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
             )
             .bind(f.gln.to_string())
             .bind(ser(&f))
-            .bind(to_micros(at))
-            .execute(&mut **tx)
-            .await?;
+            .bind(to_micros(at)));
         }
         Write::DeliveryResult {
             delivery_id,
@@ -376,7 +351,7 @@ async fn apply(
             error,
             next_attempt_at,
         } => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, status_code, latency_us, error) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
@@ -386,15 +361,13 @@ async fn apply(
             .bind(outcome.as_str())
             .bind(status_code.map(i64::from))
             .bind(latency_us)
-            .bind(error.clone())
-            .execute(&mut **tx)
-            .await?;
+            .bind(error.clone()));
             let status = match outcome {
                 DeliveryOutcome::Delivered => DeliveryStatus::Delivered,
                 DeliveryOutcome::Retry => DeliveryStatus::Pending,
                 DeliveryOutcome::Dead => DeliveryStatus::Dead,
             };
-            sqlx::query(
+            out.push(Stmt::new(
                 "UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
                  last_error = $4, updated_at = $5 WHERE id = $6",
             )
@@ -403,31 +376,24 @@ async fn apply(
             .bind(to_micros(next_attempt_at))
             .bind(error)
             .bind(to_micros(at))
-            .bind(delivery_id)
-            .execute(&mut **tx)
-            .await?;
+            .bind(delivery_id));
         }
         Write::Postpone { id, until, reason } => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, last_error = $2 \
                  WHERE id = $3",
             )
             .bind(to_micros(until))
             .bind(reason)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            .bind(id));
         }
         Write::ReplayDelivery { id, at } => {
-            sqlx::query(
+            out.push(Stmt::new(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, updated_at = $1 \
                  WHERE id = $2",
             )
             .bind(to_micros(at))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            .bind(id));
         }
     }
-    Ok(())
 }

@@ -1,31 +1,42 @@
 //! Concord's durable state, behind one interface with two real backends: SQLite (the embedded
 //! default, one file, WAL) and PostgreSQL (several hub instances sharing work).
 //!
-//! Only this crate knows SQL. The same statements run on both databases through sqlx's `Any`
-//! driver; where the dialects differ (identity columns, row locking) the difference is kept to the
-//! migrations and to [`Dialect`]. Every write that changes business state goes through
-//! [`Store::commit`], so a state change, its canonical event and its outbox rows land in one
-//! transaction or not at all.
+//! Only this crate knows SQL. Statements are written once, as data (`db::Stmt`), and run on
+//! either database: SQLite through rusqlite on a dedicated thread with group commit, PostgreSQL
+//! through a sqlx pool. Where the dialects differ (identity columns, row locking) the difference
+//! is kept to the migrations and to [`Dialect`]. Every write that changes business state goes
+//! through [`Store::commit`], so a state change, its canonical event and its outbox rows land in
+//! one transaction or not at all.
 
 mod commit;
+mod db;
 pub mod migrate;
 mod read;
 mod rows;
 pub mod testing;
 
-use std::{str::FromStr, time::Duration};
-
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use std::str::FromStr;
 
 pub use commit::{CommitReceipt, DeliveryOutcome, Write};
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use rows::*;
 
+use db::{Db, Stmt};
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] sqlx::Error),
+    /// The shared commit of a group of units failed; none of them took effect.
+    #[error("SQLite commit failed: {0}")]
+    GroupCommit(String),
+    #[error("the store is closed")]
+    Closed,
+    #[error("unexpected result from the database: {0}")]
+    Decode(String),
     #[error("unsupported store URL {0:?}: expected sqlite://… or postgres://…")]
     UnsupportedUrl(String),
     #[error("stored JSON in {table} is unreadable: {source}")]
@@ -33,8 +44,8 @@ pub enum Error {
         table: &'static str,
         source: serde_json::Error,
     },
-    #[error("migration {version} failed: {source}")]
-    Migration { version: i64, source: sqlx::Error },
+    #[error("migration {version} failed: {reason}")]
+    Migration { version: i64, reason: String },
     #[error("{0}")]
     Conflict(String),
 }
@@ -67,8 +78,7 @@ pub struct StoreOptions {
     pub url: String,
     /// PostgreSQL only: the schema to create and use (tests use one each).
     pub schema: Option<String>,
-    /// PostgreSQL pool size. SQLite always uses one connection: SQLite has one writer at a
-    /// time anyway, and a single connection rules out `SQLITE_BUSY` on lock upgrades.
+    /// PostgreSQL pool size. SQLite always uses one connection on one thread (see `db::sqlite`).
     pub max_connections: u32,
 }
 
@@ -89,76 +99,26 @@ impl StoreOptions {
 /// A handle on the store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: sqlx::AnyPool,
+    db: Db,
     dialect: Dialect,
 }
 
 impl Store {
     /// Connects, applies pragmas or the search path, and runs pending migrations.
     pub async fn open(options: StoreOptions) -> Result<Self> {
-        install_default_drivers();
         let dialect = Dialect::of_url(&options.url)?;
-        // No ping before each acquire: it doubles the round trips of every query, and a broken
-        // connection surfaces as an error on the query itself anyway.
-        let pool_options = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false);
-        let pool = match dialect {
-            Dialect::Sqlite => {
-                pool_options
-                    .max_connections(1)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            for pragma in [
-                                "PRAGMA journal_mode = WAL",
-                                "PRAGMA synchronous = NORMAL",
-                                "PRAGMA busy_timeout = 10000",
-                                "PRAGMA foreign_keys = ON",
-                            ] {
-                                sqlx::query(pragma).execute(&mut *conn).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(&options.url)
-                    .await?
-            }
-            Dialect::Postgres => {
-                if let Some(schema) = &options.schema {
-                    // Create the schema with a short-lived connection before the pool points
-                    // every connection's search path at it.
-                    let bootstrap = AnyPoolOptions::new()
-                        .max_connections(1)
-                        .connect(&options.url)
-                        .await?;
-                    let create = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
-                    sqlx::query(sqlx::AssertSqlSafe(create))
-                        .execute(&bootstrap)
-                        .await?;
-                    bootstrap.close().await;
-                }
-                let search_path = options
-                    .schema
-                    .as_ref()
-                    .map(|schema| format!("SET search_path TO {}", quote_ident(schema)));
-                pool_options
-                    .max_connections(options.max_connections.max(2))
-                    .after_connect(move |conn, _meta| {
-                        let search_path = search_path.clone();
-                        Box::pin(async move {
-                            if let Some(sql) = search_path {
-                                sqlx::query(sqlx::AssertSqlSafe(sql))
-                                    .execute(&mut *conn)
-                                    .await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(&options.url)
-                    .await?
-            }
+        let db = match dialect {
+            Dialect::Sqlite => Db::Sqlite(db::sqlite::Sqlite::open(&options.url)?),
+            Dialect::Postgres => Db::Postgres(
+                db::postgres::Postgres::connect(
+                    &options.url,
+                    options.schema.as_deref(),
+                    options.max_connections,
+                )
+                .await?,
+            ),
         };
-        let store = Store { pool, dialect };
+        let store = Store { db, dialect };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -169,30 +129,19 @@ impl Store {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.db.fetch(Stmt::new("SELECT 1 AS one")).await?;
         Ok(())
     }
 
+    /// Finishes queued work and closes the connections.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
 
     /// Drops a PostgreSQL schema created for a test.
     pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
-        install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(url)
-            .await?;
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema));
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await?;
-        pool.close().await;
-        Ok(())
+        db::postgres::Postgres::drop_schema(url, schema).await
     }
-}
-
-fn quote_ident(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 /// Microseconds since the Unix epoch, the store's time representation (always UTC).

@@ -3,10 +3,10 @@
 //!
 //! Each migration is written once for both databases. The one construct the dialects spell
 //! differently, an auto-numbered primary key, is written `{{SEQ_PRIMARY_KEY}}` and filled in
-//! here. We do not use sqlx's migrator because it cannot do that substitution and must work
-//! through the `Any` driver.
+//! here. We do not use sqlx's migrator: it cannot do that substitution, and SQLite does not
+//! run through sqlx.
 
-use crate::{Dialect, Error, Result, Store};
+use crate::{Dialect, Result, Store, db::Stmt};
 
 struct Migration {
     version: i64,
@@ -31,40 +31,11 @@ fn for_dialect(sql: &str, dialect: Dialect) -> String {
 }
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS concord_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&store.pool)
-    .await?;
     for migration in MIGRATIONS {
-        let mut tx = store.pool.begin().await?;
-        // Serialise concurrent starters on PostgreSQL: the second waits, then sees the row.
-        if store.dialect == Dialect::Postgres {
-            sqlx::query("LOCK TABLE concord_migrations IN EXCLUSIVE MODE")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let applied = sqlx::query("SELECT version FROM concord_migrations WHERE version = $1")
-            .bind(migration.version)
-            .fetch_optional(&mut *tx)
+        store
+            .db
+            .migrate(migration.version, for_dialect(migration.sql, store.dialect))
             .await?;
-        if applied.is_some() {
-            continue;
-        }
-        let sql = for_dialect(migration.sql, store.dialect);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(|source| Error::Migration {
-                version: migration.version,
-                source,
-            })?;
-        sqlx::query("INSERT INTO concord_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(migration.version)
-            .bind(chrono::Utc::now().timestamp_micros())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
     }
     Ok(())
 }
@@ -72,11 +43,13 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
 impl Store {
     /// The highest applied migration, for readiness checks.
     pub async fn schema_version(&self) -> Result<i64> {
-        let row: (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM concord_migrations")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(row.0)
+        let rows = self
+            .db
+            .fetch(Stmt::new(
+                "SELECT COALESCE(MAX(version), 0) AS version FROM concord_migrations",
+            ))
+            .await?;
+        rows.first().map_or(Ok(0), |r| r.int("version"))
     }
 }
 

@@ -1,0 +1,168 @@
+//! PostgreSQL through a sqlx connection pool: the scale-out store several hub instances share.
+
+use std::{borrow::Cow, sync::Arc, time::Duration};
+
+use sqlx::{
+    AssertSqlSafe, Column, Executor, PgPool, Row as _, TypeInfo,
+    postgres::{PgArguments, PgPoolOptions, PgRow},
+    query::Query,
+};
+
+use super::{
+    MIGRATION_APPLIED, MIGRATION_RECORD, MIGRATIONS_TABLE, Row, Stmt, Value, check_changed,
+};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub(crate) struct Postgres {
+    pool: PgPool,
+}
+
+fn query(stmt: &Stmt) -> Query<'_, sqlx::Postgres, PgArguments> {
+    let sql: Cow<'static, str> = stmt.sql.clone();
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for value in &stmt.params {
+        q = match value {
+            Value::Int(v) => q.bind(*v),
+            Value::Text(v) => q.bind(v.clone()),
+        };
+    }
+    q
+}
+
+fn decode(row: &PgRow, names: &Arc<[String]>) -> Result<Row> {
+    let mut values = Vec::with_capacity(names.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        values.push(match column.type_info().name() {
+            "INT8" => Value::Int(row.try_get::<Option<i64>, _>(i)?),
+            "INT4" => Value::Int(row.try_get::<Option<i32>, _>(i)?.map(i64::from)),
+            "INT2" => Value::Int(row.try_get::<Option<i16>, _>(i)?.map(i64::from)),
+            "TEXT" | "VARCHAR" | "NAME" | "BPCHAR" => Value::Text(row.try_get(i)?),
+            other => {
+                return Err(Error::Decode(format!(
+                    "column {:?} has type {other}, expected an integer or text",
+                    column.name()
+                )));
+            }
+        });
+    }
+    Ok(Row {
+        names: names.clone(),
+        values,
+    })
+}
+
+fn decode_all(rows: &[PgRow]) -> Result<Vec<Row>> {
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let names: Arc<[String]> = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    rows.iter().map(|r| decode(r, &names)).collect()
+}
+
+impl Postgres {
+    /// Connects a pool whose every connection uses `schema` (created first) when one is given.
+    pub async fn connect(url: &str, schema: Option<&str>, max_connections: u32) -> Result<Self> {
+        if let Some(schema) = schema {
+            // Create the schema with a short-lived connection before the pool points every
+            // connection's search path at it.
+            let bootstrap = PgPoolOptions::new().max_connections(1).connect(url).await?;
+            let create = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
+            sqlx::query(AssertSqlSafe(create))
+                .execute(&bootstrap)
+                .await?;
+            bootstrap.close().await;
+        }
+        let search_path = schema.map(|s| format!("SET search_path TO {}", quote_ident(s)));
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(30))
+            // No ping before each acquire: it doubles the round trips of every query, and a
+            // broken connection surfaces as an error on the query itself anyway.
+            .test_before_acquire(false)
+            .max_connections(max_connections.max(2))
+            .after_connect(move |conn, _meta| {
+                let search_path = search_path.clone();
+                Box::pin(async move {
+                    if let Some(sql) = search_path {
+                        conn.execute(AssertSqlSafe(sql)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn fetch(&self, stmt: Stmt) -> Result<Vec<Row>> {
+        let rows = query(&stmt).fetch_all(&self.pool).await?;
+        decode_all(&rows)
+    }
+
+    pub async fn execute(&self, stmt: Stmt) -> Result<u64> {
+        Ok(query(&stmt).execute(&self.pool).await?.rows_affected())
+    }
+
+    pub async fn transaction(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = Vec::with_capacity(stmts.len());
+        for stmt in &stmts {
+            let n = query(stmt).execute(&mut *tx).await?.rows_affected();
+            check_changed(stmt, n)?; // dropping `tx` rolls back
+            changed.push(n);
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    pub async fn migrate(&self, version: i64, script: String) -> Result<bool> {
+        sqlx::query(MIGRATIONS_TABLE).execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        // Serialise concurrent starters: the second waits, then sees the row.
+        sqlx::query("LOCK TABLE concord_migrations IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let applied = sqlx::query(MIGRATION_APPLIED)
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if applied.is_some() {
+            return Ok(false);
+        }
+        sqlx::raw_sql(AssertSqlSafe(script))
+            .execute(&mut *tx)
+            .await
+            .map_err(|source| Error::Migration {
+                version,
+                reason: source.to_string(),
+            })?;
+        sqlx::query(MIGRATION_RECORD)
+            .bind(version)
+            .bind(chrono::Utc::now().timestamp_micros())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Drops a schema (made for a test) with a short-lived connection.
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema));
+        sqlx::query(AssertSqlSafe(sql)).execute(&pool).await?;
+        pool.close().await;
+        Ok(())
+    }
+}
+
+fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
