@@ -123,7 +123,9 @@ pub struct DeliveryConfig {
     pub base_backoff_ms: u64,
     #[serde(default = "default_max_backoff")]
     pub max_backoff_ms: u64,
-    /// Deliveries in flight at once, across all targets.
+    /// Deliveries in flight at once, across all targets. Each mostly waits (on the target and
+    /// on its commit), so this is set well above the core count; per-target rate limits and
+    /// circuit breakers still apply.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// How long a claimed delivery stays leased to this instance.
@@ -144,7 +146,7 @@ fn default_max_backoff() -> u64 {
     30_000
 }
 fn default_concurrency() -> usize {
-    16
+    128
 }
 fn default_lease() -> u64 {
     60

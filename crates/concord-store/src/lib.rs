@@ -30,9 +30,6 @@ pub enum Error {
     Sqlite(#[from] rusqlite::Error),
     #[error("PostgreSQL error: {0}")]
     Postgres(#[from] sqlx::Error),
-    /// The shared commit of a group of units failed; none of them took effect.
-    #[error("SQLite commit failed: {0}")]
-    GroupCommit(String),
     #[error("the store is closed")]
     Closed,
     #[error("unexpected result from the database: {0}")]

@@ -198,7 +198,8 @@ impl Store {
 
     // ---- deliveries --------------------------------------------------------------------------
 
-    /// Claims up to `limit` deliveries that are due, leasing them until `lease_until`.
+    /// Claims up to `limit` deliveries that are due, plus up to `limit` whose lease expired,
+    /// leasing them until `lease_until`; returned in commit order.
     ///
     /// A delivery is due when it is pending and its next attempt time has come, or in flight
     /// with an expired lease (its worker died). It is held back while an earlier delivery to the
@@ -215,14 +216,17 @@ impl Store {
             Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
             Dialect::Sqlite => "",
         };
-        // One statement, so the choice and the lease are atomic on both databases.
+        // One statement, so the choice and the lease are atomic on both databases. Each branch
+        // walks an index in the order it takes rows and stops at the limit.
+        let earlier_open = "NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.target = d.target \
+            AND e.subject = d.subject AND e.seq < d.seq AND e.status IN ('pending', 'in_flight'))";
         let sql = format!(
             "UPDATE deliveries SET status = 'in_flight', lease_until = $3, updated_at = $1 WHERE id IN \
-             (SELECT d.id FROM deliveries d WHERE \
-              ((d.status = 'pending' AND d.next_attempt_at <= $1) OR (d.status = 'in_flight' AND d.lease_until <= $1)) \
-              AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.target = d.target AND e.subject = d.subject \
-                AND e.seq < d.seq AND e.status IN ('pending', 'in_flight')) \
-              ORDER BY d.seq LIMIT $2{lock}) \
+             (SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+              AND {earlier_open} ORDER BY d.next_attempt_at, d.seq LIMIT $2{lock}) \
+             OR id IN \
+             (SELECT d.id FROM deliveries d WHERE d.status = 'in_flight' AND d.lease_until <= $1 \
+              AND {earlier_open} ORDER BY d.lease_until, d.seq LIMIT $2{lock}) \
              RETURNING {DELIVERY_COLS}"
         );
         let rows = self

@@ -216,7 +216,7 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
     let mapping = dir.0.join("identity.jq");
     std::fs::write(&mapping, ".contract")?;
     let text = format!(
-        "[delivery]\nconcurrency = 32\npoll_ms = 20\n[systems.sink]\nrole = \"analytics\"\nbase_url = \"http://{sink_addr}\"\n[systems.sink.outbound.contract]\npath = \"/sink\"\nmapping = \"{}\"\n",
+        "[delivery]\nconcurrency = 256\npoll_ms = 20\n[systems.sink]\nrole = \"analytics\"\nbase_url = \"http://{sink_addr}\"\n[systems.sink.outbound.contract]\npath = \"/sink\"\nmapping = \"{}\"\n",
         mapping.display()
     );
     let config = Config::parse_unchecked(&text, &dir.0).map_err(anyhow::Error::msg)?;
