@@ -4,7 +4,7 @@
 //! `PriceCatalog` holds the active contract versions and the master data they refer to. The hub
 //! keeps one in memory, in step with commits, so lookups never touch the store.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -69,9 +69,10 @@ pub struct PriceCatalog {
     items: HashMap<Gtin, Item>,
     facilities: HashMap<Gln, Facility>,
     /// The active version of each contract id.
-    contracts: HashMap<String, Contract>,
-    /// Contract ids with a line for each GTIN.
-    contracts_by_gtin: HashMap<Gtin, Vec<String>>,
+    contracts: HashMap<String, Arc<Contract>>,
+    /// For each GTIN, the active contracts with a line for it and that line's index: a lookup
+    /// touches only these, with no further map or line search.
+    contracts_by_gtin: HashMap<Gtin, Vec<(Arc<Contract>, usize)>>,
     /// GTINs of items per UNSPSC class (first six digits).
     items_by_class: HashMap<String, Vec<Gtin>>,
 }
@@ -98,11 +99,12 @@ impl PriceCatalog {
     /// Makes `contract` the active version of its id, replacing any other version.
     pub fn activate(&mut self, contract: Contract) {
         self.deactivate(&contract.id);
-        for line in &contract.lines {
+        let contract = Arc::new(contract);
+        for (i, line) in contract.lines.iter().enumerate() {
             self.contracts_by_gtin
                 .entry(line.gtin.clone())
                 .or_default()
-                .push(contract.id.clone());
+                .push((contract.clone(), i));
         }
         self.contracts.insert(contract.id.clone(), contract);
     }
@@ -111,8 +113,8 @@ impl PriceCatalog {
     pub fn deactivate(&mut self, contract_id: &str) {
         if let Some(old) = self.contracts.remove(contract_id) {
             for line in &old.lines {
-                if let Some(ids) = self.contracts_by_gtin.get_mut(&line.gtin) {
-                    ids.retain(|id| id != contract_id);
+                if let Some(entries) = self.contracts_by_gtin.get_mut(&line.gtin) {
+                    entries.retain(|(c, _)| c.id != contract_id);
                 }
             }
         }
@@ -144,13 +146,13 @@ impl PriceCatalog {
         quantity: u32,
         date: NaiveDate,
     ) -> Option<(&Contract, Decimal, &Uom)> {
-        let ids = self.contracts_by_gtin.get(gtin)?;
-        ids.iter()
-            .filter_map(|id| self.contracts.get(id))
-            .filter(|c| c.in_force_on(date) && c.eligibility.admits(facility))
-            .filter_map(|c| {
-                let line = c.line_for(gtin)?;
-                Some((c, line.unit_price_for(quantity)?, &line.uom))
+        let entries = self.contracts_by_gtin.get(gtin)?;
+        entries
+            .iter()
+            .filter(|(c, _)| c.in_force_on(date) && c.eligibility.admits(facility))
+            .filter_map(|(c, i)| {
+                let line = &c.lines[*i];
+                Some((&**c, line.unit_price_for(quantity)?, &line.uom))
             })
             .min_by(|(a, pa, _), (b, pb, _)| {
                 pa.cmp(pb)

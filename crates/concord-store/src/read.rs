@@ -410,7 +410,7 @@ impl Store {
         .bind(system)
         .bind(entity_type)
         .bind(external_id)).await?;
-        Ok(row.map(|r| r.text("canonical_id")).transpose()?)
+        row.map(|r| r.text("canonical_id")).transpose()
     }
 
     /// The id `system` knows a canonical entity by.
@@ -427,7 +427,7 @@ impl Store {
         .bind(system)
         .bind(entity_type)
         .bind(canonical_id)).await?;
-        Ok(row.map(|r| r.text("external_id")).transpose()?)
+        row.map(|r| r.text("external_id")).transpose()
     }
 
     pub async fn supplier(&self, id: &str) -> Result<Option<Supplier>> {

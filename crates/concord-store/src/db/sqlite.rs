@@ -274,10 +274,11 @@ fn run_unit(conn: &Connection, work: &Work) -> Result<Output> {
             if !applied.is_empty() {
                 return Ok(Output::Migrated(false));
             }
-            conn.execute_batch(script).map_err(|source| Error::Migration {
-                version: *version,
-                reason: source.to_string(),
-            })?;
+            conn.execute_batch(script)
+                .map_err(|source| Error::Migration {
+                    version: *version,
+                    reason: source.to_string(),
+                })?;
             execute(
                 conn,
                 &Stmt::new(MIGRATION_RECORD)
