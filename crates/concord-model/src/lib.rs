@@ -5,6 +5,8 @@
 //! Nothing in this crate does I/O. That is what makes the rules testable exhaustively: a rule is a
 //! function of its inputs, and a workflow step is `apply(state, event) -> (state, actions)`.
 
+pub mod access;
+pub mod audit;
 pub mod contract;
 pub mod error;
 pub mod ids;

@@ -97,6 +97,18 @@ pub enum Write {
         id: String,
         at: DateTime<Utc>,
     },
+    /// Stores a new API key: only its SHA-256 is kept.
+    InsertApiKey {
+        key: crate::ApiKeyRecord,
+        hash: String,
+    },
+    /// Revokes a key (kept for the audit trail, refused from now on).
+    RevokeApiKey {
+        id: String,
+        at: DateTime<Utc>,
+    },
+    /// Appends an audit entry; the sealer chains it shortly after.
+    Audit(crate::NewAuditEntry),
     /// Hands a claimed delivery back without an attempt (circuit open), to be tried at `until`.
     Postpone {
         id: String,
@@ -386,6 +398,45 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
             .bind(to_micros(until))
             .bind(reason)
             .bind(id));
+        }
+        Write::InsertApiKey { key, hash } => {
+            out.push(
+                Stmt::new(
+                    "INSERT INTO api_keys (id, hash, name, role, system, created_at, created_by, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                )
+                .bind(key.id)
+                .bind(hash)
+                .bind(key.name)
+                .bind(key.role)
+                .bind(key.system)
+                .bind(to_micros(key.created_at))
+                .bind(key.created_by)
+                .bind(key.expires_at.map(to_micros)),
+            );
+        }
+        Write::RevokeApiKey { id, at } => {
+            out.push(
+                Stmt::new("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(to_micros(at))
+                    .bind(id),
+            );
+        }
+        Write::Audit(a) => {
+            out.push(
+                Stmt::new(
+                    "INSERT INTO audit_log (at, actor, action, subject, correlation_id, before_digest, after_digest, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(to_micros(a.at))
+                .bind(a.actor)
+                .bind(a.action)
+                .bind(a.subject)
+                .bind(a.correlation_id)
+                .bind(a.before_digest)
+                .bind(a.after_digest)
+                .bind(json(&a.detail)),
+            );
         }
         Write::ReplayDelivery { id, at } => {
             out.push(Stmt::new(

@@ -10,6 +10,7 @@
 
 mod commit;
 mod db;
+mod governance;
 pub mod migrate;
 mod read;
 mod rows;
@@ -18,6 +19,7 @@ pub mod testing;
 use std::str::FromStr;
 
 pub use commit::{CommitReceipt, DeliveryOutcome, Write};
+pub use governance::{ApiKeyRecord, AuditChain, AuditFilter, AuditRecord, NewAuditEntry};
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use rows::*;
 

@@ -22,10 +22,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../migrations/0002_claim_indexes.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../migrations/0003_governance.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// A migration's SQL for one database.
 fn for_dialect(sql: &str, dialect: Dialect) -> String {

@@ -87,6 +87,12 @@ impl TestStore {
         options
     }
 
+    /// Runs raw SQL against the store, as an attacker with database access would (tamper
+    /// tests). Not for anything else: everything real goes through `Store`'s methods.
+    pub async fn tamper(&self, sql: &'static str) -> Result<u64> {
+        self.store.db.execute(crate::db::Stmt::new(sql)).await
+    }
+
     pub async fn cleanup(self) {
         self.store.close().await;
         if let Some(schema) = &self.schema {

@@ -3,8 +3,9 @@
 
 use chrono::{Duration, Utc};
 use concord_model::{Gtin, Item, Supplier, Unspsc, Uom};
+use concord_model::audit::{Finding, verify};
 use concord_store::{
-    Crosswalk, DeliveryOutcome, DeliveryStatus, InboxInsert, InboxStatus, NewDelivery, NewEvent,
+    ApiKeyRecord, NewAuditEntry, Crosswalk, DeliveryOutcome, DeliveryStatus, InboxInsert, InboxStatus, NewDelivery, NewEvent,
     NewException, NewInbound, Store, TimelineEntry, Timer, Write,
     testing::{Backend, TestStore},
 };
@@ -31,7 +32,122 @@ conformance!(
     crosswalks_and_master_data,
     timeline_and_timers,
     replay_requeues_dead_delivery,
+    api_keys_are_found_by_hash_and_revoked,
 );
+
+/// The audit tamper test, on each backend: edit, delete and reorder are each found.
+macro_rules! tamper_case {
+    ($($name:ident: $sql:expr => $expect:expr;)*) => {
+        mod tamper_sqlite {
+            use super::Finding;
+            $(#[tokio::test] async fn $name() { super::tampered(concord_store::testing::Backend::Sqlite, $sql, $expect).await })*
+        }
+        mod tamper_postgres {
+            use super::Finding;
+            $(#[tokio::test] async fn $name() { super::tampered(concord_store::testing::Backend::Postgres, $sql, $expect).await })*
+        }
+    };
+}
+
+tamper_case! {
+    intact: ["UPDATE audit_log SET actor = actor WHERE 1 = 0"] => vec![];
+    edited_actor: ["UPDATE audit_log SET actor = 'mallory' WHERE chain_seq = 3"]
+        => vec![Finding::Edited { chain_seq: 3 }];
+    edited_detail: ["UPDATE audit_log SET detail = '{\"n\":99}' WHERE chain_seq = 5"]
+        => vec![Finding::Edited { chain_seq: 5 }];
+    deleted_middle: ["DELETE FROM audit_log WHERE chain_seq = 4"]
+        => vec![Finding::Deleted { from: 4, to: 4 }];
+    deleted_tail: ["DELETE FROM audit_log WHERE chain_seq >= 5"]
+        => vec![Finding::TailDeleted { from: 5, to: 6 }];
+    reordered: [
+        "UPDATE audit_log SET chain_seq = -2 WHERE chain_seq = 2",
+        "UPDATE audit_log SET chain_seq = 2 WHERE chain_seq = 3",
+        "UPDATE audit_log SET chain_seq = 3 WHERE chain_seq = -2",
+    ] => vec![
+            // Position 2 now holds the old third entry, which follows what is now at 3 …
+            Finding::Reordered { chain_seq: 2, links_to: 3 },
+            Finding::Reordered { chain_seq: 3, links_to: 1 },
+            Finding::Reordered { chain_seq: 4, links_to: 2 },
+        ];
+}
+
+async fn tampered<const N: usize>(backend: Backend, sql: [&'static str; N], expect: Vec<Finding>) {
+    let Some(ts) = TestStore::new(backend).await.expect("open test store") else {
+        eprintln!("skipping {backend:?}: CONCORD_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let store = &ts.store;
+    for i in 1..=4 {
+        store.commit(vec![audit(i)]).await.unwrap();
+    }
+    assert_eq!(store.seal_audit(3).await.unwrap(), 3, "sealing stops at its limit");
+    for i in 5..=6 {
+        store.commit(vec![audit(i)]).await.unwrap();
+    }
+    assert_eq!(store.seal_audit(100).await.unwrap(), 3);
+    assert_eq!(store.seal_audit(100).await.unwrap(), 0, "nothing left to seal");
+    let before = store.audit_chain().await.unwrap();
+    assert_eq!((before.entries.len(), before.head_seq, before.unsealed), (6, 6, 0));
+    assert_eq!(verify(&before.entries, before.head_seq, &before.head_hash), vec![]);
+    for statement in sql {
+        ts.tamper(statement).await.unwrap();
+    }
+    let after = store.audit_chain().await.unwrap();
+    assert_eq!(verify(&after.entries, after.head_seq, &after.head_hash), expect);
+    ts.cleanup().await;
+}
+
+fn audit(i: i64) -> Write {
+    Write::Audit(NewAuditEntry {
+        at: Utc::now(),
+        actor: "k_test(admin)".into(),
+        action: "key.created".into(),
+        subject: format!("key:k_{i}"),
+        correlation_id: None,
+        before_digest: None,
+        after_digest: Some(format!("digest-{i}")),
+        detail: json!({"n": i}),
+    })
+}
+
+async fn api_keys_are_found_by_hash_and_revoked(store: Store) {
+    let now = Utc::now();
+    let key = ApiKeyRecord {
+        id: "k_1".into(),
+        name: "clm webhook".into(),
+        role: "integration".into(),
+        system: Some("clm".into()),
+        created_at: now,
+        created_by: "bootstrap".into(),
+        expires_at: Some(now + Duration::days(30)),
+        revoked_at: None,
+    };
+    store
+        .commit(vec![Write::InsertApiKey {
+            key: key.clone(),
+            hash: "h1".into(),
+        }])
+        .await
+        .unwrap();
+    let found = store.api_key_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!((found.id.as_str(), found.system.as_deref()), ("k_1", Some("clm")));
+    assert!(store.api_key_by_hash("h2").await.unwrap().is_none());
+    // The same hash twice is refused: one secret, one key.
+    let again = store
+        .commit(vec![Write::InsertApiKey {
+            key: ApiKeyRecord { id: "k_2".into(), ..key },
+            hash: "h1".into(),
+        }])
+        .await;
+    assert!(again.is_err());
+    store
+        .commit(vec![Write::RevokeApiKey { id: "k_1".into(), at: now }])
+        .await
+        .unwrap();
+    let revoked = store.api_key("k_1").await.unwrap().unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(store.api_keys().await.unwrap().len(), 1);
+}
 
 async fn run<F, Fut>(backend: Backend, test: F)
 where
