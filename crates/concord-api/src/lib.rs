@@ -1,6 +1,8 @@
 //! Concord's HTTP API. Only this crate knows wire JSON and status codes; handlers are thin:
 //! parse and check the request at the edge, call the hub, shape the answer.
 
+pub mod access;
+mod governance;
 pub mod problem;
 mod routes;
 

@@ -5,44 +5,70 @@ use std::collections::HashMap;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, Path, Query, State},
+    extract::{DefaultBodyLimit, Extension, Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode},
+    middleware,
     response::{IntoResponse, Response},
-    routing::{get, post, put},
+    routing::{MethodRouter, delete, get, post, put},
 };
 use chrono::{NaiveDate, Utc};
 use concord_engine::{API_SYSTEM, Hub, Inbound, InboundAnswer, MasterRecord, Rejection};
-use concord_model::{Gln, Gtin, PriceQuery, price::LookupError};
+use concord_model::{Gln, Gtin, PriceQuery, access::Principal, price::LookupError};
 use concord_store::{DeliveryStatus, InboxStatus};
 use serde_json::{Value, json};
 
-use crate::problem::{ApiError, problem_response};
+use crate::{
+    access::{self, Gate, ROUTES, RouteSpec},
+    governance,
+    problem::{ApiError, problem_response},
+};
 
-type ApiResult<T = Response> = Result<T, ApiError>;
+pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 
 pub fn router(hub: Hub) -> Router {
     let max_body = hub.config().hub.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/v1/inbound/{system}/{message_type}", post(inbound))
-        .route("/v1/contracts", post(post_contract))
-        .route("/v1/contracts/{id}", get(get_contract))
-        .route("/v1/suppliers/{id}", put(put_supplier))
-        .route("/v1/items/{gtin}", put(put_item))
-        .route("/v1/facilities/{gln}", put(put_facility))
-        .route("/v1/prices", get(get_price))
-        .route("/v1/deliveries", get(list_deliveries))
-        .route("/v1/deliveries/{id}", get(get_delivery))
-        .route("/v1/deliveries/{id}/replay", post(replay_delivery))
-        .route("/v1/transactions/{correlation_id}", get(get_transaction))
-        .route("/v1/exceptions", get(list_exceptions))
-        .route("/v1/quarantine", get(list_quarantine))
-        .route("/v1/quarantine/{id}", get(get_quarantined))
-        .route("/v1/quarantine/{id}/replay", post(replay_quarantined))
+    let mut router = Router::new();
+    for spec in ROUTES {
+        router = router.route(spec.path, handler(spec));
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(
+            Gate::new(hub.clone()),
+            access::gate,
+        ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(hub)
+}
+
+/// The handler of each route in the table. A table entry without a handler panics here, when
+/// the router is built: every test builds it.
+fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
+    match (spec.method.as_str(), spec.path) {
+        ("GET", "/healthz") => get(healthz),
+        ("GET", "/readyz") => get(readyz),
+        ("POST", "/v1/inbound/{system}/{message_type}") => post(inbound),
+        ("POST", "/v1/contracts") => post(post_contract),
+        ("GET", "/v1/contracts/{id}") => get(get_contract),
+        ("PUT", "/v1/suppliers/{id}") => put(put_supplier),
+        ("PUT", "/v1/items/{gtin}") => put(put_item),
+        ("PUT", "/v1/facilities/{gln}") => put(put_facility),
+        ("GET", "/v1/prices") => get(get_price),
+        ("GET", "/v1/deliveries") => get(list_deliveries),
+        ("GET", "/v1/deliveries/{id}") => get(get_delivery),
+        ("POST", "/v1/deliveries/{id}/replay") => post(replay_delivery),
+        ("GET", "/v1/transactions/{correlation_id}") => get(get_transaction),
+        ("GET", "/v1/exceptions") => get(list_exceptions),
+        ("GET", "/v1/quarantine") => get(list_quarantine),
+        ("GET", "/v1/quarantine/{id}") => get(get_quarantined),
+        ("POST", "/v1/quarantine/{id}/replay") => post(replay_quarantined),
+        ("POST", "/v1/keys") => post(governance::create_key),
+        ("GET", "/v1/keys") => get(governance::list_keys),
+        ("DELETE", "/v1/keys/{id}") => delete(governance::revoke_key),
+        ("GET", "/v1/audit") => get(governance::list_audit),
+        ("GET", "/v1/audit/verify") => get(governance::verify_audit),
+        (method, path) => panic!("the route table names {method} {path}, which has no handler"),
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -110,6 +136,7 @@ fn check_json_content_type(headers: &HeaderMap) -> ApiResult<String> {
 
 async fn receive(
     hub: &Hub,
+    principal: &Principal,
     system: String,
     message_type: String,
     headers: &HeaderMap,
@@ -132,12 +159,14 @@ async fn receive(
         correlation_id: header(headers, "x-correlation-id").filter(|c| c.len() <= 128),
         content_type,
         body: body.to_vec(),
+        actor: Some(principal.actor()),
     };
     Ok(answer(hub.receive(message).await?))
 }
 
 async fn inbound(
     State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
     Path((system, message_type)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -145,11 +174,24 @@ async fn inbound(
     if system == API_SYSTEM {
         return Err(Rejection::not_found("the canonical API is POST /v1/contracts").into());
     }
-    receive(&hub, system, message_type, &headers, body).await
+    receive(&hub, &principal, system, message_type, &headers, body).await
 }
 
-async fn post_contract(State(hub): State<Hub>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    receive(&hub, API_SYSTEM.into(), "contract".into(), &headers, body).await
+async fn post_contract(
+    State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    receive(
+        &hub,
+        &principal,
+        API_SYSTEM.into(),
+        "contract".into(),
+        &headers,
+        body,
+    )
+    .await
 }
 
 async fn get_contract(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
@@ -159,7 +201,7 @@ async fn get_contract(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResu
     }
 }
 
-fn parse_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+pub(crate) fn parse_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     check_json_content_type(headers)?;
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
@@ -177,6 +219,7 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
 /// Upserts a master record whose key in the path must match the body.
 async fn put_master(
     hub: &Hub,
+    principal: &Principal,
     entity: &str,
     key_field: &str,
     key: String,
@@ -196,39 +239,61 @@ async fn put_master(
             ),
         ));
     }
-    hub.upsert_master(record, vec![]).await?;
+    hub.upsert_master(record, vec![], &principal.actor())
+        .await?;
     Ok((StatusCode::OK, Json(value)).into_response())
 }
 
 async fn put_supplier(
     State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    put_master(&hub, "supplier", "id", id, &headers, body).await
+    put_master(&hub, &principal, "supplier", "id", id, &headers, body).await
 }
 
 async fn put_item(
     State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
     Path(gtin): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let gtin = Gtin::parse(&gtin)
         .map_err(|e| ApiError::field(400, "gtin", "check_digit", format!("path: {e}")))?;
-    put_master(&hub, "item", "gtin", gtin.to_string(), &headers, body).await
+    put_master(
+        &hub,
+        &principal,
+        "item",
+        "gtin",
+        gtin.to_string(),
+        &headers,
+        body,
+    )
+    .await
 }
 
 async fn put_facility(
     State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
     Path(gln): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let gln = Gln::parse(&gln)
         .map_err(|e| ApiError::field(400, "gln", "check_digit", format!("path: {e}")))?;
-    put_master(&hub, "facility", "gln", gln.to_string(), &headers, body).await
+    put_master(
+        &hub,
+        &principal,
+        "facility",
+        "gln",
+        gln.to_string(),
+        &headers,
+        body,
+    )
+    .await
 }
 
 async fn get_price(State(hub): State<Hub>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
@@ -283,7 +348,7 @@ async fn get_price(State(hub): State<Hub>, Query(q): Query<HashMap<String, Strin
     }
 }
 
-fn limit(q: &HashMap<String, String>) -> ApiResult<u32> {
+pub(crate) fn limit(q: &HashMap<String, String>) -> ApiResult<u32> {
     match q.get("limit") {
         None => Ok(100),
         Some(l) => l
@@ -330,8 +395,12 @@ async fn get_delivery(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResu
     Ok(Json(json!({"delivery": delivery, "attempts": attempts})).into_response())
 }
 
-async fn replay_delivery(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    let delivery = hub.replay_delivery(&id).await?;
+async fn replay_delivery(
+    State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let delivery = hub.replay_delivery(&id, &principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"delivery": delivery}))).into_response())
 }
 
@@ -386,6 +455,7 @@ async fn get_quarantined(State(hub): State<Hub>, Path(id): Path<String>) -> ApiR
 /// Replays a quarantined message; a JSON body, when given, replaces the message (the fix).
 async fn replay_quarantined(
     State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -396,5 +466,7 @@ async fn replay_quarantined(
         let value = parse_body(&headers, &body)?;
         Some(value.to_string())
     };
-    Ok(answer(hub.replay_inbox(&id, fixed).await?))
+    Ok(answer(
+        hub.replay_inbox(&id, fixed, &principal.actor()).await?,
+    ))
 }

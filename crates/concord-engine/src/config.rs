@@ -60,6 +60,8 @@ pub struct Config {
     #[serde(default)]
     pub hub: HubConfig,
     #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
     pub delivery: DeliveryConfig,
     #[serde(default)]
     pub contracts: ContractsConfig,
@@ -107,6 +109,42 @@ impl Default for HubConfig {
             data_dir: default_data_dir(),
             store_url: None,
             max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// Limits on API callers. A limit of 0 means unlimited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Requests per second for each principal (bursts up to the same number).
+    #[serde(default = "default_principal_rate")]
+    pub rate_limit_per_principal: u32,
+    /// Requests per second for each connected system, summed over all its credentials.
+    #[serde(default = "default_system_rate")]
+    pub rate_limit_per_system: u32,
+    /// A request that takes longer is answered 503 (the work it started is not undone: every
+    /// write is a transaction, and repeats are deduplicated).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_principal_rate() -> u32 {
+    500
+}
+fn default_system_rate() -> u32 {
+    1000
+}
+fn default_request_timeout() -> u64 {
+    30_000
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_principal: default_principal_rate(),
+            rate_limit_per_system: default_system_rate(),
+            request_timeout_ms: default_request_timeout(),
         }
     }
 }
@@ -384,6 +422,9 @@ impl Config {
                 "delivery.base_backoff_ms".into(),
                 "must not exceed delivery.max_backoff_ms".into(),
             );
+        }
+        if self.api.request_timeout_ms == 0 {
+            problem("api.request_timeout_ms".into(), "must be at least 1".into());
         }
         if self.delivery.concurrency == 0 {
             problem("delivery.concurrency".into(), "must be at least 1".into());

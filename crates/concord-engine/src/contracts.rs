@@ -174,6 +174,15 @@ impl Hub {
             correlation_id: ctx.correlation_id.clone(),
             data: json!({"contract": data, "source_system": ctx.source_system}),
         }));
+        writes.push(crate::governance::audit(
+            &ctx.actor,
+            "contract.version.submitted",
+            format!("{}:v{}", subject(&contract.id), contract.version),
+            Some(&ctx.correlation_id),
+            None,
+            Some(digest.clone()),
+            json!({"source_system": ctx.source_system, "active_version": active_version}),
+        ));
         writes.push(Write::InsertContractVersion {
             contract_id: contract.id.clone(),
             version: contract.version,
@@ -583,6 +592,15 @@ impl Hub {
                 "activated",
                 json!({"contract_id": contract.id, "version": contract.version, "activation": reason}),
             ),
+            crate::governance::audit(
+                crate::governance::SYSTEM_ACTOR,
+                "contract.activated",
+                format!("{}:v{}", subject(&contract.id), contract.version),
+                Some(correlation_id),
+                None,
+                Some(crate::governance::digest_of(contract)),
+                json!({"activation": reason}),
+            ),
         ];
         writes.push(Write::DeleteTimer {
             id: format!(
@@ -632,6 +650,15 @@ impl Hub {
                 state: serde_json::to_value(&state).expect("state serialises"),
                 at,
             });
+            writes.push(crate::governance::audit(
+                crate::governance::SYSTEM_ACTOR,
+                "contract.superseded",
+                format!("{}:v{}", subject(&contract.id), older.version),
+                Some(&older.correlation_id),
+                Some(older.digest.clone()),
+                None,
+                json!({"by_version": contract.version}),
+            ));
             writes.push(timeline(&older.correlation_id, at, "superseded", json!({"contract_id": contract.id, "version": older.version, "by_version": contract.version})));
         }
         Ok(writes)

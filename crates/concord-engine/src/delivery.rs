@@ -400,7 +400,7 @@ impl Hub {
     }
 
     /// Puts a delivery back in the queue (same idempotency key), e.g. after a dead letter.
-    pub async fn replay_delivery(&self, id: &str) -> Result<DeliveryRecord> {
+    pub async fn replay_delivery(&self, id: &str, actor: &str) -> Result<DeliveryRecord> {
         let d = self
             .store()
             .delivery(id)
@@ -419,6 +419,15 @@ impl Hub {
         self.commit(vec![
             Write::ReplayDelivery { id: id.to_string(), at: now },
             timeline(&d.correlation_id, now, "delivery_replayed", json!({"delivery_id": id, "target": d.target, "previous_status": d.status.as_str()})),
+            crate::governance::audit(
+                actor,
+                "delivery.replayed",
+                format!("delivery:{id}"),
+                Some(&d.correlation_id),
+                Some(crate::governance::digest_of(&d)),
+                None,
+                json!({"target": d.target, "previous_status": d.status.as_str(), "attempts": d.attempts}),
+            ),
         ])
         .await?;
         Ok(self.store().delivery(id).await?.unwrap_or(d))

@@ -44,6 +44,8 @@ pub(crate) struct HubInner {
     pub workflow_locks: Vec<tokio::sync::Mutex<()>>,
     pub stopping: AtomicBool,
     pub stop: Notify,
+    /// API keys checked recently (see `governance::KEY_CACHE_TTL`).
+    pub keys: Mutex<crate::governance::KeyCache>,
 }
 
 /// Why the hub could not start.
@@ -119,6 +121,7 @@ impl Hub {
                     .collect(),
                 stopping: AtomicBool::new(false),
                 stop: Notify::new(),
+                keys: Mutex::new(Default::default()),
             }),
         };
         hub.reload_price_index().await?;
@@ -168,6 +171,8 @@ impl Hub {
         handles.push(tokio::spawn(async move {
             crate::contracts::run_timers(hub).await
         }));
+        let hub = self.clone();
+        handles.push(tokio::spawn(crate::governance::run_sealer(hub)));
         let hub = self.clone();
         handles.push(tokio::spawn(async move {
             if let Err(e) = crate::inbound::recover(&hub).await {

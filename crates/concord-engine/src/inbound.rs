@@ -24,6 +24,8 @@ pub struct Inbound {
     pub correlation_id: Option<String>,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// Who posted it (the principal's actor name), kept with the message for the audit log.
+    pub actor: Option<String>,
 }
 
 /// What the sender is told: the same answer for every repeat of a message.
@@ -41,6 +43,8 @@ pub struct InboundContext {
     pub inbox_id: String,
     pub correlation_id: String,
     pub source_system: String,
+    /// Who the resulting changes are recorded against in the audit log.
+    pub actor: String,
 }
 
 impl InboundContext {
@@ -131,6 +135,7 @@ impl Hub {
             received_at: Utc::now(),
             content_type: msg.content_type.clone(),
             body,
+            received_by: msg.actor.clone(),
         };
         match self.store().insert_inbox(record.clone()).await? {
             InboxInsert::Duplicate(first) => Ok(stored_answer(&first)),
@@ -149,6 +154,7 @@ impl Hub {
                     response_status: None,
                     response_body: None,
                     error: None,
+                    received_by: record.received_by,
                 };
                 self.process(&stored, msg.body.len()).await
             }
@@ -165,6 +171,10 @@ impl Hub {
             inbox_id: record.id.clone(),
             correlation_id: record.correlation_id.clone(),
             source_system: record.system.clone(),
+            actor: record
+                .received_by
+                .clone()
+                .unwrap_or_else(|| format!("system:{}", record.system)),
         };
         let received = timeline(
             &ctx.correlation_id,
@@ -186,6 +196,15 @@ impl Hub {
                         now,
                         "quarantined",
                         json!({"problem": problem}),
+                    ),
+                    crate::governance::audit(
+                        &ctx.actor,
+                        "inbound.quarantined",
+                        format!("inbox:{}", record.id),
+                        Some(&ctx.correlation_id),
+                        None,
+                        Some(crate::hub::sha256_hex(record.body.as_bytes())),
+                        json!({"system": record.system, "message_type": record.message_type, "kind": rejection.kind, "status": rejection.status}),
                     ),
                     Write::InboxDone {
                         id: record.id.clone(),
@@ -299,6 +318,7 @@ impl Hub {
         &self,
         id: &str,
         fixed_body: Option<String>,
+        actor: &str,
     ) -> Result<InboundAnswer> {
         let record = self
             .store()
@@ -314,6 +334,7 @@ impl Hub {
             )
             .into());
         }
+        let before_digest = crate::hub::sha256_hex(record.body.as_bytes());
         if let Some(body) = fixed_body {
             self.store().fix_inbox_body(id, body).await?;
         }
@@ -323,12 +344,23 @@ impl Hub {
             .await?
             .ok_or_else(|| Rejection::not_found(format!("no inbound message {id}")))?;
         let now = Utc::now();
-        let mut writes = vec![timeline(
-            &record.correlation_id,
-            now,
-            "replayed",
-            json!({"receipt_id": id, "fixed": record.original_body.is_some()}),
-        )];
+        let mut writes = vec![
+            timeline(
+                &record.correlation_id,
+                now,
+                "replayed",
+                json!({"receipt_id": id, "fixed": record.original_body.is_some()}),
+            ),
+            crate::governance::audit(
+                actor,
+                "inbound.replayed",
+                format!("inbox:{id}"),
+                Some(&record.correlation_id),
+                Some(before_digest),
+                Some(crate::hub::sha256_hex(record.body.as_bytes())),
+                json!({"fixed": record.original_body.is_some()}),
+            ),
+        ];
         writes.extend(EXCEPTION_KINDS.iter().map(|kind| Write::ResolveExceptions {
             kind: kind.to_string(),
             subject: format!("inbox:{id}"),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod contracts;
 pub mod delivery;
 pub mod error;
+pub mod governance;
 pub mod hub;
 pub mod inbound;
 pub mod mapping;

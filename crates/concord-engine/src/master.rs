@@ -53,9 +53,29 @@ impl MasterRecord {
 }
 
 impl Hub {
-    /// Stores a master-data record (with `extra` writes in the same transaction).
-    pub async fn upsert_master(&self, record: MasterRecord, mut extra: Vec<Write>) -> Result<()> {
+    /// Stores a master-data record (with `extra` writes in the same transaction), audited
+    /// against `actor`.
+    pub async fn upsert_master(
+        &self,
+        record: MasterRecord,
+        mut extra: Vec<Write>,
+        actor: &str,
+    ) -> Result<()> {
         let now = Utc::now();
+        let after = match &record {
+            MasterRecord::Supplier(s) => crate::governance::digest_of(s),
+            MasterRecord::Item(i) => crate::governance::digest_of(i),
+            MasterRecord::Facility(f) => crate::governance::digest_of(f),
+        };
+        extra.push(crate::governance::audit(
+            actor,
+            "master.upserted",
+            format!("{}:{}", record.entity(), record.key()),
+            None,
+            None,
+            Some(after),
+            json!({"entity": record.entity()}),
+        ));
         let write = match &record {
             MasterRecord::Supplier(s) => Write::UpsertSupplier(s.clone(), now),
             MasterRecord::Item(i) => Write::UpsertItem(i.clone(), now),
@@ -89,7 +109,7 @@ impl Hub {
             json!({"subject": subject}),
         ));
         lineage.push(ctx.done(202, &body));
-        self.upsert_master(record, lineage).await?;
+        self.upsert_master(record, lineage, &ctx.actor).await?;
         Ok(InboundAnswer {
             status: 202,
             body,

@@ -75,11 +75,17 @@ impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Finding::Edited { chain_seq } => {
-                write!(f, "entry {chain_seq} was edited: its content does not match its hash")
+                write!(
+                    f,
+                    "entry {chain_seq} was edited: its content does not match its hash"
+                )
             }
             Finding::Deleted { from, to } if from == to => write!(f, "entry {from} was deleted"),
             Finding::Deleted { from, to } => write!(f, "entries {from} to {to} were deleted"),
-            Finding::Reordered { chain_seq, links_to } => write!(
+            Finding::Reordered {
+                chain_seq,
+                links_to,
+            } => write!(
                 f,
                 "entry {chain_seq} is out of order: it follows entry {links_to} in the chain"
             ),
@@ -233,14 +239,8 @@ mod tests {
         let (mut entries, seq, hash) = chain(6);
         // Swap the positions of entries 3 and 4 (what swapping their chain_seq does).
         let (a, b) = (entries[2].clone(), entries[3].clone());
-        entries[2] = SealedEntry {
-            chain_seq: 3,
-            ..b
-        };
-        entries[3] = SealedEntry {
-            chain_seq: 4,
-            ..a
-        };
+        entries[2] = SealedEntry { chain_seq: 3, ..b };
+        entries[3] = SealedEntry { chain_seq: 4, ..a };
         // Each moved entry, and the one after them, names the position it really follows.
         assert_eq!(
             verify(&entries, seq, &hash),

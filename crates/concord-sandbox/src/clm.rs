@@ -140,6 +140,8 @@ struct Clm {
     common: Arc<SystemState>,
     records: Mutex<BTreeMap<(String, u32), StoredRecord>>,
     webhook_url: Mutex<Option<String>>,
+    /// The hub credential the CLM presents (`Authorization: Bearer …`), when the hub wants one.
+    webhook_key: Mutex<Option<String>>,
     http: reqwest::Client,
 }
 
@@ -182,6 +184,7 @@ impl ClmClient {
                 common,
                 records: Mutex::default(),
                 webhook_url: Mutex::new(webhook_url),
+                webhook_key: Mutex::new(None),
                 http,
             }),
         }
@@ -195,6 +198,11 @@ impl ClmClient {
     /// after the sandbox started.
     pub fn set_webhook_url(&self, url: String) {
         *self.inner.webhook_url.lock() = Some(url);
+    }
+
+    /// The API key the CLM sends with each webhook from now on.
+    pub fn set_webhook_key(&self, key: String) {
+        *self.inner.webhook_key.lock() = Some(key);
     }
 
     pub fn webhook_url(&self) -> Option<String> {
@@ -315,14 +323,14 @@ impl Clm {
             url: url.clone(),
             message: error_chain(&err),
         };
-        let response = self
+        let mut request = self
             .http
             .post(&url)
-            .header("Idempotency-Key", &event.event_id)
-            .json(event)
-            .send()
-            .await
-            .map_err(unreachable)?;
+            .header("Idempotency-Key", &event.event_id);
+        if let Some(key) = self.webhook_key.lock().clone() {
+            request = request.bearer_auth(key);
+        }
+        let response = request.json(event).send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(unreachable)?;
         let body = (!text.trim().is_empty())

@@ -38,3 +38,6 @@ CREATE TABLE audit_head (
     hash TEXT NOT NULL
 );
 INSERT INTO audit_head (id, chain_seq, hash) VALUES (1, 0, 'genesis');
+
+-- Who posted each inbound message (the principal's actor name), for the audit trail.
+ALTER TABLE inbox ADD COLUMN received_by TEXT;

@@ -417,9 +417,11 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
         }
         Write::RevokeApiKey { id, at } => {
             out.push(
-                Stmt::new("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(to_micros(at))
-                    .bind(id),
+                Stmt::new(
+                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(to_micros(at))
+                .bind(id),
             );
         }
         Write::Audit(a) => {

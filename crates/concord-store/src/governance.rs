@@ -76,8 +76,7 @@ pub struct AuditChain {
     pub unsealed: i64,
 }
 
-const KEY_COLS: &str =
-    "id, name, role, system, created_at, created_by, expires_at, revoked_at";
+const KEY_COLS: &str = "id, name, role, system, created_at, created_by, expires_at, revoked_at";
 
 fn key_row(r: &Row) -> Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
@@ -153,7 +152,12 @@ impl Store {
 
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys ORDER BY created_at, id");
-        self.db.fetch(Stmt::new(sql)).await?.iter().map(key_row).collect()
+        self.db
+            .fetch(Stmt::new(sql))
+            .await?
+            .iter()
+            .map(key_row)
+            .collect()
     }
 
     /// Newest first.

@@ -22,7 +22,7 @@ fn opt_u16(row: &Row, col: &str) -> Result<Option<u16>> {
 }
 
 const INBOX_COLS: &str = "id, system, message_type, dedupe_key, correlation_id, received_at, content_type, body, \
-    original_body, status, response_status, response_body, error";
+    original_body, status, response_status, response_body, error, received_by";
 
 fn inbox_row(row: &Row) -> Result<InboxRecord> {
     let status: String = row.text("status")?;
@@ -40,6 +40,7 @@ fn inbox_row(row: &Row) -> Result<InboxRecord> {
         response_status: opt_u16(row, "response_status")?,
         response_body: row.opt_text("response_body")?,
         error: row.opt_text("error")?,
+        received_by: row.opt_text("received_by")?,
     })
 }
 
@@ -106,7 +107,7 @@ impl Store {
         let at = to_micros(m.received_at);
         let inserted = self.db.execute(Stmt::new(
             "INSERT INTO inbox (id, system, message_type, dedupe_key, correlation_id, received_at, content_type, \
-             body, status, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $6) \
+             body, status, updated_at, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $6, $9) \
              ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(m.id)
@@ -116,7 +117,8 @@ impl Store {
         .bind(m.correlation_id)
         .bind(at)
         .bind(m.content_type)
-        .bind(m.body)).await?;
+        .bind(m.body)
+        .bind(m.received_by)).await?;
         if inserted == 1 {
             return Ok(InboxInsert::Inserted);
         }

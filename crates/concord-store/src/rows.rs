@@ -19,6 +19,8 @@ pub struct NewInbound {
     pub received_at: DateTime<Utc>,
     pub content_type: String,
     pub body: String,
+    /// The principal that posted it (`None` for messages from before part 2).
+    pub received_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +40,7 @@ pub struct InboxRecord {
     pub response_status: Option<u16>,
     pub response_body: Option<String>,
     pub error: Option<String>,
+    pub received_by: Option<String>,
 }
 
 fn ser_inbox_status<S: serde::Serializer>(s: &InboxStatus, ser: S) -> Result<S::Ok, S::Error> {

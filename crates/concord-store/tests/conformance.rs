@@ -2,11 +2,12 @@
 //! `CONCORD_TEST_POSTGRES_URL` is set (CI sets it). Each test gets a fresh database or schema.
 
 use chrono::{Duration, Utc};
-use concord_model::{Gtin, Item, Supplier, Unspsc, Uom};
 use concord_model::audit::{Finding, verify};
+use concord_model::{Gtin, Item, Supplier, Unspsc, Uom};
 use concord_store::{
-    ApiKeyRecord, NewAuditEntry, Crosswalk, DeliveryOutcome, DeliveryStatus, InboxInsert, InboxStatus, NewDelivery, NewEvent,
-    NewException, NewInbound, Store, TimelineEntry, Timer, Write,
+    ApiKeyRecord, Crosswalk, DeliveryOutcome, DeliveryStatus, InboxInsert, InboxStatus,
+    NewAuditEntry, NewDelivery, NewEvent, NewException, NewInbound, Store, TimelineEntry, Timer,
+    Write,
     testing::{Backend, TestStore},
 };
 use serde_json::json;
@@ -80,20 +81,37 @@ async fn tampered<const N: usize>(backend: Backend, sql: [&'static str; N], expe
     for i in 1..=4 {
         store.commit(vec![audit(i)]).await.unwrap();
     }
-    assert_eq!(store.seal_audit(3).await.unwrap(), 3, "sealing stops at its limit");
+    assert_eq!(
+        store.seal_audit(3).await.unwrap(),
+        3,
+        "sealing stops at its limit"
+    );
     for i in 5..=6 {
         store.commit(vec![audit(i)]).await.unwrap();
     }
     assert_eq!(store.seal_audit(100).await.unwrap(), 3);
-    assert_eq!(store.seal_audit(100).await.unwrap(), 0, "nothing left to seal");
+    assert_eq!(
+        store.seal_audit(100).await.unwrap(),
+        0,
+        "nothing left to seal"
+    );
     let before = store.audit_chain().await.unwrap();
-    assert_eq!((before.entries.len(), before.head_seq, before.unsealed), (6, 6, 0));
-    assert_eq!(verify(&before.entries, before.head_seq, &before.head_hash), vec![]);
+    assert_eq!(
+        (before.entries.len(), before.head_seq, before.unsealed),
+        (6, 6, 0)
+    );
+    assert_eq!(
+        verify(&before.entries, before.head_seq, &before.head_hash),
+        vec![]
+    );
     for statement in sql {
         ts.tamper(statement).await.unwrap();
     }
     let after = store.audit_chain().await.unwrap();
-    assert_eq!(verify(&after.entries, after.head_seq, &after.head_hash), expect);
+    assert_eq!(
+        verify(&after.entries, after.head_seq, &after.head_hash),
+        expect
+    );
     ts.cleanup().await;
 }
 
@@ -130,18 +148,27 @@ async fn api_keys_are_found_by_hash_and_revoked(store: Store) {
         .await
         .unwrap();
     let found = store.api_key_by_hash("h1").await.unwrap().unwrap();
-    assert_eq!((found.id.as_str(), found.system.as_deref()), ("k_1", Some("clm")));
+    assert_eq!(
+        (found.id.as_str(), found.system.as_deref()),
+        ("k_1", Some("clm"))
+    );
     assert!(store.api_key_by_hash("h2").await.unwrap().is_none());
     // The same hash twice is refused: one secret, one key.
     let again = store
         .commit(vec![Write::InsertApiKey {
-            key: ApiKeyRecord { id: "k_2".into(), ..key },
+            key: ApiKeyRecord {
+                id: "k_2".into(),
+                ..key
+            },
             hash: "h1".into(),
         }])
         .await;
     assert!(again.is_err());
     store
-        .commit(vec![Write::RevokeApiKey { id: "k_1".into(), at: now }])
+        .commit(vec![Write::RevokeApiKey {
+            id: "k_1".into(),
+            at: now,
+        }])
         .await
         .unwrap();
     let revoked = store.api_key("k_1").await.unwrap().unwrap();
@@ -172,6 +199,7 @@ fn inbound(id: &str, key: &str) -> NewInbound {
         received_at: Utc::now(),
         content_type: "application/json".into(),
         body: r#"{"a":1}"#.into(),
+        received_by: Some("k_test(integration:clm)".into()),
     }
 }
 

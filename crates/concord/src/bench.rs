@@ -10,7 +10,8 @@ use std::{
 
 use anyhow::{Context, Result};
 use axum::{Router, extract::State, http::HeaderMap, routing::post};
-use concord_engine::{API_SYSTEM, Config, Hub, Inbound, MasterRecord};
+use concord_engine::{API_SYSTEM, Config, Hub, Inbound, MasterRecord, governance::NewKey};
+use concord_model::access::Role;
 use serde_json::json;
 
 use crate::seed;
@@ -45,10 +46,14 @@ impl Report {
     }
 }
 
-async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir)> {
+/// A hub on a fresh store with API limits off (the harness measures throughput, not limits),
+/// and the admin key its requests carry (authentication stays on).
+async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir, HeaderMap)> {
     let dir = tempdir::Dir::new()?;
     let mut config = config;
     config.hub.data_dir = dir.0.clone();
+    config.api.rate_limit_per_principal = 0;
+    config.api.rate_limit_per_system = 0;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let hub = Hub::open(config).await?;
@@ -58,7 +63,23 @@ async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir)> {
         hub.clone(),
         std::future::pending(),
     ));
-    Ok((hub, url, dir))
+    let key = hub
+        .create_key(
+            NewKey {
+                name: "bench".into(),
+                role: Role::Admin,
+                system: None,
+                expires_at: None,
+            },
+            "bench",
+        )
+        .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", key.key).parse()?,
+    );
+    Ok((hub, url, dir, headers))
 }
 
 mod tempdir {
@@ -84,17 +105,17 @@ mod tempdir {
 
 /// Price lookups over HTTP against `n_contracts` active contracts.
 pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) -> Result<()> {
-    let (hub, url, _dir) = start_hub(Config::default()).await?;
+    let (hub, url, _dir, auth) = start_hub(Config::default()).await?;
     for f in seed::facilities() {
-        hub.upsert_master(MasterRecord::parse("facility", &f)?, vec![])
+        hub.upsert_master(MasterRecord::parse("facility", &f)?, vec![], "bench")
             .await?;
     }
     for s in seed::hub_suppliers() {
-        hub.upsert_master(MasterRecord::parse("supplier", &s)?, vec![])
+        hub.upsert_master(MasterRecord::parse("supplier", &s)?, vec![], "bench")
             .await?;
     }
     for i in seed::items() {
-        hub.upsert_master(MasterRecord::parse("item", &i)?, vec![])
+        hub.upsert_master(MasterRecord::parse("item", &i)?, vec![], "bench")
             .await?;
     }
     let started = Instant::now();
@@ -123,6 +144,7 @@ pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) 
                 correlation_id: None,
                 content_type: "application/json".into(),
                 body: body.to_string().into_bytes(),
+                actor: Some("bench".into()),
             })
             .await?;
         anyhow::ensure!(
@@ -138,6 +160,7 @@ pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) 
     );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
+        .default_headers(auth)
         .build()?;
     let deadline = Instant::now() + duration;
     let started = Instant::now();
@@ -220,21 +243,28 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
         mapping.display()
     );
     let config = Config::parse_unchecked(&text, &dir.0).map_err(anyhow::Error::msg)?;
-    let (hub, url, _hub_dir) = start_hub(config).await?;
+    let (hub, url, _hub_dir, auth) = start_hub(config).await?;
     hub.upsert_master(
         MasterRecord::parse("facility", &seed::facilities()[0])?,
         vec![],
+        "bench",
     )
     .await?;
     hub.upsert_master(
         MasterRecord::parse("supplier", &seed::hub_suppliers()[0])?,
         vec![],
+        "bench",
     )
     .await?;
-    hub.upsert_master(MasterRecord::parse("item", &seed::items()[0])?, vec![])
-        .await?;
+    hub.upsert_master(
+        MasterRecord::parse("item", &seed::items()[0])?,
+        vec![],
+        "bench",
+    )
+    .await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
+        .default_headers(auth)
         .build()?;
     let sent: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let started = Instant::now();

@@ -8,7 +8,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use concord_engine::{Config, Hub};
+use concord_engine::{Config, Hub, governance::NewKey};
+use concord_model::access::Role;
 use concord_sandbox::{Sandbox, SandboxConfig};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
@@ -72,24 +73,38 @@ fn write_config(dir: &Path, sandbox: &Sandbox) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Sends one request; a 429 is waited out as its `Retry-After` says, like a good client.
 async fn send(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,
     body: &Value,
 ) -> Result<Value> {
-    let response = client
-        .request(method, &url)
-        .json(body)
-        .send()
-        .await
-        .with_context(|| format!("calling {url}"))?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{url} answered {status}: {text}");
+    for _ in 0..10 {
+        let response = client
+            .request(method.clone(), &url)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("calling {url}"))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            continue;
+        }
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{url} answered {status}: {text}");
+        }
+        return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
     }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    bail!("{url} kept answering 429 Too Many Requests")
 }
 
 /// Runs many requests, 16 at a time.
@@ -104,6 +119,35 @@ async fn send_all(
         .await
         .into_iter()
         .collect()
+}
+
+struct DemoKeys {
+    admin: String,
+    auditor: String,
+    clm: String,
+}
+
+/// The keys the demo uses: an admin for its own calls, an auditor to show, and the CLM's.
+async fn demo_keys(hub: &Hub) -> Result<DemoKeys> {
+    let make = |name: &'static str, role: Role, system: Option<&str>| {
+        let new = NewKey {
+            name: name.into(),
+            role,
+            system: system.map(str::to_string),
+            expires_at: None,
+        };
+        async move {
+            hub.create_key(new, "demo")
+                .await
+                .map(|k| k.key)
+                .map_err(|e| anyhow::anyhow!("creating the {name} key: {e}"))
+        }
+    };
+    Ok(DemoKeys {
+        admin: make("demo admin", Role::Admin, None).await?,
+        auditor: make("demo auditor", Role::Auditor, None).await?,
+        clm: make("clm webhook", Role::Integration, Some("clm")).await?,
+    })
 }
 
 pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bool) -> Result<()> {
@@ -136,6 +180,8 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     config.hub.listen = addr;
     config.hub.store_url = None;
     let hub = Hub::open(config).await?;
+    let keys = demo_keys(&hub).await?;
+    sandbox.clm_client().set_webhook_key(keys.clm.clone());
     let workers = hub.start_workers();
     let stop = hub.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -157,8 +203,20 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         println!("  {:<10} {}", s.name, s.base_url);
     }
     println!("  config     {}", config_path.display());
+    println!("\nAPI keys made for this demo (shown once; only their hashes are stored):");
+    println!("  admin                 {}", keys.admin);
+    println!("  auditor               {}", keys.auditor);
+    println!(
+        "  integration (clm)     {}  (the CLM sandbox sends it)",
+        keys.clm
+    );
 
-    let client = reqwest::Client::new();
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", keys.admin).parse()?,
+    );
+    let client = reqwest::Client::builder().default_headers(auth).build()?;
     let put = reqwest::Method::PUT;
     let post = reqwest::Method::POST;
 
@@ -314,13 +372,21 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     report(&hub, &sandbox, &answers, all_active, started.elapsed()).await?;
+    println!("\nTry (every /v1 route needs a key):");
+    println!("      export KEY={}", keys.admin);
     println!(
-        "\nTry:  curl '{hub_url}/v1/prices?item={}&facility={}&quantity=120'",
+        "      curl -H \"Authorization: Bearer $KEY\" '{hub_url}/v1/prices?item={}&facility={}&quantity=120'",
         seed::item_gtin(0),
         seed::facility_gln(0)
     );
-    println!("      curl {hub_url}/v1/contracts/{}", seed::contract_id(0));
-    println!("      curl '{hub_url}/v1/deliveries?status=delivered&limit=5'");
+    println!(
+        "      curl -H \"Authorization: Bearer $KEY\" {hub_url}/v1/contracts/{}",
+        seed::contract_id(0)
+    );
+    println!(
+        "      curl -H \"Authorization: Bearer {}\" '{hub_url}/v1/audit?action=contract.activated&limit=3'",
+        keys.auditor
+    );
 
     if !once {
         println!("\nServing until Ctrl-C.");

@@ -3,6 +3,7 @@
 //! This is the only place that uses `anyhow`: libraries return typed errors, the binary turns
 //! them into messages for people.
 
+mod admin;
 mod bench;
 mod demo;
 mod seed;
@@ -58,12 +59,57 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Manage API keys in the store (works before any key exists).
+    Keys {
+        #[command(subcommand)]
+        what: KeysCommand,
+        #[arg(long, env = "CONCORD_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+        #[arg(long, env = "CONCORD_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Print the JSON Schemas of the canonical model.
     Schema {
         /// Write one file per schema into this folder instead of printing.
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (once; only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, integration, operator, buyer, approver, ap_clerk, auditor or viewer.
+        #[arg(long)]
+        role: String,
+        /// For integration keys: the configured system the key speaks for.
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exit non-zero and name every edited, deleted or reordered entry.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -121,6 +167,28 @@ fn main() -> Result<()> {
             Command::Serve { config, common } => serve(config, common).await,
             Command::Demo { common, once } => demo::run(common.listen, common.data_dir, once).await,
             Command::Check { config } => check(&config),
+            Command::Keys {
+                what,
+                config,
+                common,
+            } => {
+                let config = load_config(config.as_ref(), &common)?;
+                match what {
+                    KeysCommand::Create {
+                        name,
+                        role,
+                        system,
+                        expires_in_days,
+                    } => admin::keys_create(config, name, &role, system, expires_in_days).await,
+                    KeysCommand::List => admin::keys_list(config).await,
+                    KeysCommand::Revoke { id } => admin::keys_revoke(config, &id).await,
+                }
+            }
+            Command::Audit {
+                what: AuditCommand::Verify,
+                config,
+                common,
+            } => admin::audit_verify(load_config(config.as_ref(), &common)?).await,
             Command::Schema { out } => schema(out),
             Command::Bench {
                 what:
@@ -163,8 +231,10 @@ fn init_tracing() {
     }
 }
 
-async fn serve(config_path: Option<PathBuf>, common: CommonArgs) -> Result<()> {
-    let mut config = match &config_path {
+/// The config file, or the embedded defaults with the environment's overrides; then the
+/// command line's.
+fn load_config(path: Option<&PathBuf>, common: &CommonArgs) -> Result<Config> {
+    let mut config = match path {
         Some(path) => Config::load(path)?,
         None => {
             let mut config = Config::default();
@@ -173,10 +243,28 @@ async fn serve(config_path: Option<PathBuf>, common: CommonArgs) -> Result<()> {
         }
     };
     common.apply(&mut config);
+    Ok(config)
+}
+
+async fn serve(config_path: Option<PathBuf>, common: CommonArgs) -> Result<()> {
+    let config = load_config(config_path.as_ref(), &common)?;
     let listener = tokio::net::TcpListener::bind(config.hub.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.hub.listen))?;
     let hub = Hub::open(config).await?;
+    if let Ok(key) = std::env::var("CONCORD_BOOTSTRAP_ADMIN_KEY")
+        && !key.is_empty()
+    {
+        hub.install_bootstrap_key(&key)
+            .await
+            .map_err(|e| anyhow::anyhow!("CONCORD_BOOTSTRAP_ADMIN_KEY: {e}"))?;
+    }
+    if hub.store().api_keys().await?.is_empty() {
+        tracing::warn!(
+            "no API keys exist, so every /v1 route answers 401: set CONCORD_BOOTSTRAP_ADMIN_KEY \
+             (32+ characters) or run `concord keys create --name admin --role admin`"
+        );
+    }
     let workers = hub.start_workers();
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Concord is serving; API at http://{addr}/v1");

@@ -24,6 +24,9 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The admin key the child hub installs at start-up, as a fresh install would.
+const BOOTSTRAP_KEY: &str = "ck_crash-test-bootstrap-admin-key-0123456789";
+
 fn start_hub(config: &std::path::Path, data_dir: &std::path::Path, port: u16) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_concord"));
     command
@@ -32,6 +35,7 @@ fn start_hub(config: &std::path::Path, data_dir: &std::path::Path, port: u16) ->
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)
         .env("CONCORD_LOG", "warn")
+        .env("CONCORD_BOOTSTRAP_ADMIN_KEY", BOOTSTRAP_KEY)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     // The crash test always uses the embedded store: it is about the process, not the backend.
@@ -86,7 +90,15 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
 
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {BOOTSTRAP_KEY}").parse().unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(auth)
+        .build()
+        .unwrap();
     let mut child = start_hub(&config, &data_dir, port);
     wait_healthy(&client, &url).await;
 

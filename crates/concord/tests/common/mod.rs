@@ -6,7 +6,8 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use concord_engine::{Config, Hub, mapping::MappingRegistry};
+use concord_engine::{Config, Hub, governance::NewKey, mapping::MappingRegistry};
+use concord_model::access::Role;
 use concord_sandbox::{Sandbox, SandboxConfig};
 use concord_store::testing::{Backend, TestStore};
 use serde_json::{Value, json};
@@ -35,6 +36,8 @@ pub struct TestHub {
     pub url: String,
     pub hub: Hub,
     pub sandbox: Sandbox,
+    /// Sent by `client` with every request.
+    pub admin_key: String,
     pub client: reqwest::Client,
     store: Option<TestStore>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -64,19 +67,48 @@ pub async fn spawn_hub(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Opt
     let hub = Hub::with_store(config, mappings, test_store.store.clone())
         .await
         .unwrap();
+    let admin_key = make_key(&hub, Role::Admin, None).await;
+    sandbox
+        .clm_client()
+        .set_webhook_key(make_key(&hub, Role::Integration, Some("clm")).await);
     hub.start_workers();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(concord_api::serve(listener, hub.clone(), async move {
         let _ = rx.await;
     }));
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {admin_key}").parse().unwrap(),
+    );
     Some(TestHub {
         url,
         hub,
         sandbox,
-        client: reqwest::Client::new(),
+        admin_key,
+        client: reqwest::Client::builder()
+            .default_headers(auth)
+            .build()
+            .unwrap(),
         store: Some(test_store),
         stop: Some(tx),
     })
+}
+
+/// A new API key with `role` (integration keys name their system).
+pub async fn make_key(hub: &Hub, role: Role, system: Option<&str>) -> String {
+    hub.create_key(
+        NewKey {
+            name: format!("test {role}"),
+            role,
+            system: system.map(str::to_string),
+            expires_at: None,
+        },
+        "test",
+    )
+    .await
+    .expect("create key")
+    .key
 }
 
 impl TestHub {

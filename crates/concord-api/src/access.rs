@@ -1,0 +1,366 @@
+//! The door: the one table of every route and what it needs ([`ROUTES`]), and the middleware
+//! that authenticates, authorises, rate-limits and times every request against it.
+//!
+//! The router is built from this table (see `routes::router`), so a route cannot exist without
+//! an entry here; an entry without a handler panics when the router is built, which every test
+//! does. Only health and readiness are open.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axum::{
+    extract::{MatchedPath, RawPathParams, Request, State},
+    http::{HeaderValue, Method, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use concord_engine::{Hub, Rejection, breaker::RateLimiter, governance::AuthError};
+use concord_model::access::{Access, Principal, Scope, authorize};
+use parking_lot::Mutex;
+
+use crate::problem::problem_response;
+
+/// One route: its method and path (axum syntax), what it requires, and what it does.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+}
+
+const fn route(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+        summary,
+    }
+}
+
+use Access::{Open, OwnInbound, Scope as Needs};
+
+/// Every route of the API.
+pub const ROUTES: &[RouteSpec] = &[
+    route(Method::GET, "/healthz", Open, "Liveness"),
+    route(
+        Method::GET,
+        "/readyz",
+        Open,
+        "Readiness: store reachable and migrated",
+    ),
+    route(
+        Method::POST,
+        "/v1/inbound/{system}/{message_type}",
+        OwnInbound,
+        "A connected system's native message",
+    ),
+    route(
+        Method::POST,
+        "/v1/contracts",
+        Needs(Scope::ContractsWrite),
+        "Submit a canonical contract version",
+    ),
+    route(
+        Method::GET,
+        "/v1/contracts/{id}",
+        Needs(Scope::ContractsRead),
+        "A contract's versions and propagation",
+    ),
+    route(
+        Method::PUT,
+        "/v1/suppliers/{id}",
+        Needs(Scope::MasterWrite),
+        "Upsert a supplier",
+    ),
+    route(
+        Method::PUT,
+        "/v1/items/{gtin}",
+        Needs(Scope::MasterWrite),
+        "Upsert an item",
+    ),
+    route(
+        Method::PUT,
+        "/v1/facilities/{gln}",
+        Needs(Scope::MasterWrite),
+        "Upsert a facility",
+    ),
+    route(
+        Method::GET,
+        "/v1/prices",
+        Needs(Scope::PricesRead),
+        "The contract price for an item at a facility",
+    ),
+    route(
+        Method::GET,
+        "/v1/deliveries",
+        Needs(Scope::DeliveriesRead),
+        "Outbox rows, by status",
+    ),
+    route(
+        Method::GET,
+        "/v1/deliveries/{id}",
+        Needs(Scope::DeliveriesRead),
+        "One delivery and its attempts",
+    ),
+    route(
+        Method::POST,
+        "/v1/deliveries/{id}/replay",
+        Needs(Scope::DeliveriesReplay),
+        "Queue a delivery again",
+    ),
+    route(
+        Method::GET,
+        "/v1/transactions/{correlation_id}",
+        Needs(Scope::TransactionsRead),
+        "A transaction's lineage",
+    ),
+    route(
+        Method::GET,
+        "/v1/exceptions",
+        Needs(Scope::ExceptionsRead),
+        "Open or resolved exceptions",
+    ),
+    route(
+        Method::GET,
+        "/v1/quarantine",
+        Needs(Scope::QuarantineRead),
+        "Quarantined inbound messages",
+    ),
+    route(
+        Method::GET,
+        "/v1/quarantine/{id}",
+        Needs(Scope::QuarantineRead),
+        "One quarantined message",
+    ),
+    route(
+        Method::POST,
+        "/v1/quarantine/{id}/replay",
+        Needs(Scope::QuarantineReplay),
+        "Replay a quarantined message, optionally fixed",
+    ),
+    route(
+        Method::POST,
+        "/v1/keys",
+        Needs(Scope::KeysManage),
+        "Create an API key (shown once)",
+    ),
+    route(
+        Method::GET,
+        "/v1/keys",
+        Needs(Scope::KeysManage),
+        "List API keys (never their secrets)",
+    ),
+    route(
+        Method::DELETE,
+        "/v1/keys/{id}",
+        Needs(Scope::KeysManage),
+        "Revoke an API key",
+    ),
+    route(
+        Method::GET,
+        "/v1/audit",
+        Needs(Scope::AuditRead),
+        "The audit log, newest first, filterable",
+    ),
+    route(
+        Method::GET,
+        "/v1/audit/verify",
+        Needs(Scope::AuditRead),
+        "Verify the audit hash chain",
+    ),
+];
+
+/// The table entry for a matched route.
+pub fn spec(method: &Method, path: &str) -> Option<&'static RouteSpec> {
+    ROUTES
+        .iter()
+        .find(|r| r.method == *method && r.path == path)
+}
+
+/// The middleware's state: the hub and the token buckets per principal and per system.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    pub hub: Hub,
+    limiters: Arc<Mutex<HashMap<String, RateLimiter>>>,
+}
+
+impl Gate {
+    pub fn new(hub: Hub) -> Self {
+        Self {
+            hub,
+            limiters: Arc::default(),
+        }
+    }
+
+    /// Takes a token from each bucket the principal draws on; on refusal, how long to wait.
+    fn take(&self, principal: &Principal) -> Result<(), Duration> {
+        let limits = &self.hub.config().api;
+        let now = std::time::Instant::now();
+        let mut buckets = vec![(
+            format!("principal:{}", principal.id),
+            limits.rate_limit_per_principal,
+        )];
+        if let Some(system) = &principal.system {
+            buckets.push((format!("system:{system}"), limits.rate_limit_per_system));
+        }
+        let mut limiters = self.limiters.lock();
+        if limiters.len() > 100_000 {
+            limiters.clear(); // bounded memory; a cleared bucket starts full
+        }
+        for (key, rate) in buckets {
+            limiters
+                .entry(key)
+                .or_insert_with(|| RateLimiter::new(rate, now))
+                .take(now)?;
+        }
+        Ok(())
+    }
+}
+
+fn refuse(status: u16, kind: &'static str, title: &str, detail: String) -> Response {
+    let mut response = problem_response(
+        status,
+        Rejection::new(status, kind, title, detail).to_problem(),
+    );
+    if status == 401 {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"concord\""),
+        );
+    }
+    response
+}
+
+fn bearer(request: &Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Authenticates, authorises, rate-limits and bounds the time of one request.
+pub(crate) async fn gate(
+    State(gate): State<Gate>,
+    matched: MatchedPath,
+    params: RawPathParams,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(spec) = spec(request.method(), matched.as_str()) else {
+        // Unreachable while the router is built from ROUTES; refuse rather than open a door.
+        return refuse(
+            403,
+            "route_not_in_table",
+            "Forbidden",
+            format!(
+                "{} {} has no access rule",
+                request.method(),
+                matched.as_str()
+            ),
+        );
+    };
+    let route = format!("{} {}", spec.method, spec.path);
+    if spec.access != Access::Open {
+        let principal = match bearer(&request) {
+            None => {
+                return refuse(
+                    401,
+                    "unauthenticated",
+                    "Authentication required",
+                    AuthError::Missing.to_string(),
+                );
+            }
+            Some(token) => match gate.hub.authenticate(token).await {
+                Ok(p) => p,
+                Err(e) => {
+                    gate.hub
+                        .audit_denied("anonymous", &route, 401, &e.to_string())
+                        .await;
+                    return refuse(
+                        401,
+                        "unauthenticated",
+                        "Authentication failed",
+                        e.to_string(),
+                    );
+                }
+            },
+        };
+        let system = params
+            .iter()
+            .find(|(name, _)| *name == "system")
+            .map(|(_, value)| value);
+        if let Err(denied) = authorize(&principal, spec.access, system) {
+            gate.hub
+                .audit_denied(&principal.actor(), &route, 403, &denied.to_string())
+                .await;
+            return refuse(403, "forbidden", "Forbidden", denied.to_string());
+        }
+        if let Err(wait) = gate.take(&principal) {
+            let mut response = refuse(
+                429,
+                "rate_limited",
+                "Too many requests",
+                format!(
+                    "{} is over its request rate; retry after the Retry-After delay",
+                    principal.id
+                ),
+            );
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+        request.extensions_mut().insert(principal);
+    }
+    let limit = Duration::from_millis(gate.hub.config().api.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => refuse(
+            503,
+            "request_timeout",
+            "The request took too long",
+            format!(
+                "no answer within {} ms; a repeat with the same Idempotency-Key is safe",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_table_once_and_only_health_is_open() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(
+                seen.insert((r.method.clone(), r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+            assert_eq!(
+                r.access == Access::Open,
+                ["/healthz", "/readyz"].contains(&r.path),
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
+    }
+}

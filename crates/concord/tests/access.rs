@@ -1,0 +1,345 @@
+//! The role × route matrix over HTTP: every route in the table, called with no credential, a bad
+//! one, and a key of every role, must answer exactly 401, 401, and 403 or 2xx as the table
+//! below says. The expectations are written out here by hand, apart from the code they check.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use concord_api::access::ROUTES;
+use concord_model::access::Role;
+use concord_store::testing::Backend;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    every_route_and_role_gets_exactly_its_answer,
+    integration_keys_post_only_as_their_system
+);
+
+/// Who may call each route (besides admin, who may call all). Written by hand on purpose.
+fn allowed(method: &Method, path: &str) -> &'static [Role] {
+    use Role::*;
+    const READERS: &[Role] = &[Operator, Buyer, Approver, ApClerk, Auditor, Viewer];
+    match (method.as_str(), path) {
+        ("GET", "/healthz" | "/readyz") => &[],
+        ("POST", "/v1/inbound/{system}/{message_type}") => &[Integration],
+        ("POST", "/v1/contracts") => &[Approver],
+        ("GET", "/v1/contracts/{id}" | "/v1/prices" | "/v1/transactions/{correlation_id}") => {
+            READERS
+        }
+        ("GET", "/v1/exceptions") => READERS,
+        ("PUT", _) => &[Operator],
+        ("GET", "/v1/deliveries" | "/v1/deliveries/{id}") => &[Operator, ApClerk, Auditor, Viewer],
+        ("POST", "/v1/deliveries/{id}/replay" | "/v1/quarantine/{id}/replay") => &[Operator],
+        ("GET", "/v1/quarantine" | "/v1/quarantine/{id}") => &[Operator, Auditor, Viewer],
+        (_, "/v1/keys" | "/v1/keys/{id}") => &[],
+        ("GET", "/v1/audit" | "/v1/audit/verify") => &[Auditor],
+        (method, path) => panic!("{method} {path} is new: add it to this test's table"),
+    }
+}
+
+/// Ids the fixtures need, found once the hub holds some data.
+struct Fixtures {
+    correlation_id: String,
+    delivery_id: String,
+    quarantined_id: String,
+}
+
+/// A concrete request for a route, and whether an allowed caller must get a 2xx (some calls,
+/// like replaying a message that is still invalid, are refused by the handler, never 401/403).
+async fn request_for(
+    t: &TestHub,
+    f: &Fixtures,
+    method: &Method,
+    path: &str,
+) -> (String, Option<Value>, bool) {
+    let fresh_key = || async {
+        t.hub
+            .create_key(
+                concord_engine::governance::NewKey {
+                    name: "to revoke".into(),
+                    role: Role::Viewer,
+                    system: None,
+                    expires_at: None,
+                },
+                "test",
+            )
+            .await
+            .unwrap()
+            .record
+            .id
+    };
+    match (method.as_str(), path) {
+        ("GET", p) if !p.contains('{') && p != "/v1/prices" => (p.to_string(), None, true),
+        ("GET", "/v1/prices") => (
+            format!("/v1/prices?item={ITEM_1}&facility={FACILITY_EAST}"),
+            None,
+            true,
+        ),
+        ("POST", "/v1/inbound/{system}/{message_type}") => (
+            "/v1/inbound/clm/contract".into(),
+            Some(
+                json!({"eventType": "CONTRACT_APPROVED", "eventId": format!("E-{}", fastrand::u64(..))}),
+            ),
+            false,
+        ),
+        ("POST", "/v1/contracts") => (
+            "/v1/contracts".into(),
+            Some(contract("C-M", 1, &[(ITEM_1, "3.00")], &[])),
+            true,
+        ),
+        ("GET", "/v1/contracts/{id}") => ("/v1/contracts/C-M".into(), None, true),
+        ("PUT", "/v1/suppliers/{id}") => (
+            "/v1/suppliers/S-1".into(),
+            Some(json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN})),
+            true,
+        ),
+        ("PUT", "/v1/items/{gtin}") => (
+            format!("/v1/items/{ITEM_2}"),
+            Some(
+                json!({"gtin": ITEM_2, "description": "Glove", "unspsc": "42132203", "uom": "BX"}),
+            ),
+            true,
+        ),
+        ("PUT", "/v1/facilities/{gln}") => (
+            format!("/v1/facilities/{FACILITY_WEST}"),
+            Some(json!({"gln": FACILITY_WEST, "name": "West", "groups": ["west"]})),
+            true,
+        ),
+        ("GET", "/v1/deliveries/{id}") => (format!("/v1/deliveries/{}", f.delivery_id), None, true),
+        ("POST", "/v1/deliveries/{id}/replay") => (
+            format!("/v1/deliveries/{}/replay", f.delivery_id),
+            None,
+            false,
+        ),
+        ("GET", "/v1/transactions/{correlation_id}") => {
+            (format!("/v1/transactions/{}", f.correlation_id), None, true)
+        }
+        ("GET", "/v1/quarantine/{id}") => {
+            (format!("/v1/quarantine/{}", f.quarantined_id), None, true)
+        }
+        ("POST", "/v1/quarantine/{id}/replay") => (
+            format!("/v1/quarantine/{}/replay", f.quarantined_id),
+            None,
+            false,
+        ),
+        ("POST", "/v1/keys") => (
+            "/v1/keys".into(),
+            Some(json!({"name": "made in the matrix", "role": "viewer", "expires_in_days": 1})),
+            true,
+        ),
+        ("DELETE", "/v1/keys/{id}") => (format!("/v1/keys/{}", fresh_key().await), None, true),
+        (method, path) => panic!("no fixture for {method} {path}"),
+    }
+}
+
+async fn call(
+    t: &TestHub,
+    method: &Method,
+    path: &str,
+    body: Option<&Value>,
+    key: Option<&str>,
+) -> u16 {
+    // A client without the harness's default admin key.
+    let client = reqwest::Client::new();
+    let mut request = client.request(method.clone(), format!("{}{path}", t.url));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn every_route_and_role_gets_exactly_its_answer(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
+    t.seed().await;
+    let (status, posted) = t
+        .post(
+            "/v1/contracts",
+            contract("C-M", 1, &[(ITEM_1, "3.00")], &[]),
+        )
+        .await;
+    assert_eq!(status, 202, "{posted}");
+    let (status, bad) = t.post("/v1/contracts", json!({"id": "C-BAD"})).await;
+    assert_eq!(status, 422, "{bad}");
+    let (_, deliveries) = t.get("/v1/deliveries").await;
+    let fixtures = Fixtures {
+        correlation_id: posted["correlation_id"].as_str().unwrap().to_string(),
+        delivery_id: deliveries["deliveries"][0]["id"]
+            .as_str()
+            .expect("a delivery")
+            .to_string(),
+        quarantined_id: bad["receipt_id"].as_str().unwrap().to_string(),
+    };
+    let mut keys: HashMap<Role, String> = HashMap::new();
+    for role in Role::ALL {
+        let system = (role == Role::Integration).then_some("clm");
+        keys.insert(role, make_key(&t.hub, role, system).await);
+    }
+
+    let mut failures = Vec::new();
+    for spec in ROUTES {
+        let open = ["/healthz", "/readyz"].contains(&spec.path);
+        let (path, body, must_succeed) = request_for(&t, &fixtures, &spec.method, spec.path).await;
+        let mut check = |who: &str, got: u16, want: &str| {
+            let ok = match want {
+                "401" => got == 401,
+                "403" => got == 403,
+                "2xx" => (200..300).contains(&got),
+                _ => got != 401 && got != 403,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} {path} as {who}: got {got}, want {want}",
+                    spec.method
+                ));
+            }
+        };
+        if open {
+            check(
+                "nobody",
+                call(&t, &spec.method, &path, body.as_ref(), None).await,
+                "2xx",
+            );
+            continue;
+        }
+        check(
+            "nobody",
+            call(&t, &spec.method, &path, body.as_ref(), None).await,
+            "401",
+        );
+        check(
+            "a bad key",
+            call(
+                &t,
+                &spec.method,
+                &path,
+                body.as_ref(),
+                Some("ck_k_nope_0000"),
+            )
+            .await,
+            "401",
+        );
+        for role in Role::ALL {
+            let may = role == Role::Admin || allowed(&spec.method, spec.path).contains(&role);
+            let want = match (may, must_succeed) {
+                (false, _) => "403",
+                (true, true) => "2xx",
+                (true, false) => "not 401/403",
+            };
+            let got = call(&t, &spec.method, &path, body.as_ref(), Some(&keys[&role])).await;
+            check(role.as_str(), got, want);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} wrong answers:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Refusals are witnessed: bad keys and missing scopes are in the audit log.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (status, audit) = t.get("/v1/audit?action=access.denied&limit=1000").await;
+    assert_eq!(status, 200);
+    let denied = audit["entries"].as_array().unwrap();
+    assert!(
+        denied.iter().any(|e| e["actor"] == "anonymous"),
+        "bad keys are audited"
+    );
+    assert!(
+        denied
+            .iter()
+            .any(|e| e["actor"].as_str().unwrap().contains("(viewer)")
+                && e["subject"] == "POST /v1/keys"),
+        "a viewer creating a key is audited"
+    );
+    let (status, verified) = t.get("/v1/audit/verify").await;
+    assert_eq!(status, 200);
+    assert_eq!(verified["intact"], true, "{verified}");
+    assert!(verified["sealed"].as_u64().unwrap() > 10, "{verified}");
+    t.shutdown().await;
+}
+
+async fn integration_keys_post_only_as_their_system(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
+    let clm = make_key(&t.hub, Role::Integration, Some("clm")).await;
+    let body = json!({"eventType": "CONTRACT_APPROVED"});
+    for system in ["erp", "purchasing", "api"] {
+        let got = call(
+            &t,
+            &Method::POST,
+            &format!("/v1/inbound/{system}/contract"),
+            Some(&body),
+            Some(&clm),
+        )
+        .await;
+        assert_eq!(got, 403, "a clm key posting as {system}");
+    }
+    assert_eq!(
+        call(&t, &Method::POST, "/v1/contracts", Some(&body), Some(&clm)).await,
+        403
+    );
+    // Revoked and expired keys stop working at once.
+    let viewer = t
+        .hub
+        .create_key(
+            concord_engine::governance::NewKey {
+                name: "v".into(),
+                role: Role::Viewer,
+                system: None,
+                expires_at: None,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&t, &Method::GET, "/v1/exceptions", None, Some(&viewer.key)).await,
+        200
+    );
+    let (status, _, _) = t
+        .request(
+            Method::DELETE,
+            &format!("/v1/keys/{}", viewer.record.id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        call(&t, &Method::GET, "/v1/exceptions", None, Some(&viewer.key)).await,
+        401
+    );
+    let expired = t
+        .hub
+        .create_key(
+            concord_engine::governance::NewKey {
+                name: "e".into(),
+                role: Role::Viewer,
+                system: None,
+                expires_at: Some(chrono::Utc::now() - chrono::Duration::seconds(1)),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&t, &Method::GET, "/v1/exceptions", None, Some(&expired.key)).await,
+        401
+    );
+    // The secret is shown once and never listed.
+    let (status, listed) = t.get("/v1/keys").await;
+    assert_eq!(status, 200);
+    assert!(!listed.to_string().contains(&viewer.key));
+    assert!(viewer.key.starts_with("ck_k_"));
+    t.shutdown().await;
+}
