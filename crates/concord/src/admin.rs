@@ -50,8 +50,17 @@ pub async fn keys_create(
             .map(|s| format!(", system {s}"))
             .unwrap_or_default()
     );
-    hub.store().close().await;
+    seal_and_close(&hub).await;
     Ok(())
+}
+
+/// Seals what this command appended to the audit log (no hub may be running to do it), then
+/// closes the store.
+async fn seal_and_close(hub: &Hub) {
+    if let Err(e) = hub.store().seal_audit(10_000).await {
+        eprintln!("warning: the audit entry was stored but not sealed yet: {e}");
+    }
+    hub.store().close().await;
 }
 
 pub async fn keys_list(config: Config) -> Result<()> {
@@ -96,7 +105,7 @@ pub async fn keys_revoke(config: Config, id: &str) -> Result<()> {
         key.name,
         concord_engine::governance::KEY_CACHE_TTL.as_secs()
     );
-    hub.store().close().await;
+    seal_and_close(&hub).await;
     Ok(())
 }
 

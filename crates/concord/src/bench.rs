@@ -332,3 +332,34 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
         .context("reading delivery counts")?;
     Ok(())
 }
+
+/// The cost the door adds to a request: checking a key (SHA-256 of the token, the cache
+/// lookup) and the scope decision, measured per call over `iterations` calls.
+pub async fn auth(iterations: usize) -> Result<()> {
+    let (hub, _url, _dir, headers) = start_hub(Config::default()).await?;
+    let token = headers[reqwest::header::AUTHORIZATION]
+        .to_str()?
+        .trim_start_matches("Bearer ")
+        .to_string();
+    let access = concord_model::access::Access::Scope(concord_model::access::Scope::PricesRead);
+    hub.authenticate(&token).await.map_err(anyhow::Error::msg)?;
+    let mut nanos = Vec::with_capacity(iterations);
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let t0 = Instant::now();
+        let principal = hub.authenticate(&token).await.map_err(anyhow::Error::msg)?;
+        concord_model::access::authorize(&principal, access, None)?;
+        nanos.push(t0.elapsed().as_nanos() as u64);
+    }
+    let elapsed = started.elapsed();
+    nanos.sort_unstable();
+    let p = |q: f64| nanos[((nanos.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    println!(
+        "authenticate + authorize: {iterations} calls in {:.2} s; per call p50 {:.2} µs, p99 {:.2} µs, max {:.2} µs",
+        elapsed.as_secs_f64(),
+        p(0.5),
+        p(0.99),
+        p(1.0)
+    );
+    Ok(())
+}

@@ -133,15 +133,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         connections: usize,
     },
+    /// What authentication and authorisation add to each request (in-process, per call).
+    Auth {
+        #[arg(long, default_value_t = 200_000)]
+        iterations: usize,
+    },
 }
 
 #[derive(Args, Clone)]
 struct CommonArgs {
     /// API listen address, e.g. 127.0.0.1:8080 (port 0 picks a free one).
-    #[arg(long)]
+    #[arg(long, global = true)]
     listen: Option<SocketAddr>,
     /// Folder for the embedded SQLite store.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
 }
 
@@ -213,6 +218,9 @@ fn main() -> Result<()> {
                         connections,
                     },
             } => bench::pipeline(messages, rate, connections).await,
+            Command::Bench {
+                what: BenchCommand::Auth { iterations },
+            } => bench::auth(iterations).await,
         }
     })
 }

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 on_both_backends!(
     every_route_and_role_gets_exactly_its_answer,
-    integration_keys_post_only_as_their_system
+    integration_keys_post_only_as_their_system,
+    over_the_rate_a_principal_gets_429_with_retry_after
 );
 
 /// Who may call each route (besides admin, who may call all). Written by hand on purpose.
@@ -55,22 +56,6 @@ async fn request_for(
     method: &Method,
     path: &str,
 ) -> (String, Option<Value>, bool) {
-    let fresh_key = || async {
-        t.hub
-            .create_key(
-                concord_engine::governance::NewKey {
-                    name: "to revoke".into(),
-                    role: Role::Viewer,
-                    system: None,
-                    expires_at: None,
-                },
-                "test",
-            )
-            .await
-            .unwrap()
-            .record
-            .id
-    };
     match (method.as_str(), path) {
         ("GET", p) if !p.contains('{') && p != "/v1/prices" => (p.to_string(), None, true),
         ("GET", "/v1/prices") => (
@@ -130,9 +115,32 @@ async fn request_for(
             Some(json!({"name": "made in the matrix", "role": "viewer", "expires_in_days": 1})),
             true,
         ),
-        ("DELETE", "/v1/keys/{id}") => (format!("/v1/keys/{}", fresh_key().await), None, true),
+        ("DELETE", "/v1/keys/{id}") => (
+            format!("/v1/keys/{}", viewer_key(t, None).await.record.id),
+            None,
+            true,
+        ),
         (method, path) => panic!("no fixture for {method} {path}"),
     }
+}
+
+/// A viewer key, with its id (`expires_at` in the past makes an expired one).
+async fn viewer_key(
+    t: &TestHub,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> concord_engine::governance::CreatedKey {
+    t.hub
+        .create_key(
+            concord_engine::governance::NewKey {
+                name: "viewer".into(),
+                role: Role::Viewer,
+                system: None,
+                expires_at,
+            },
+            "test",
+        )
+        .await
+        .unwrap()
 }
 
 async fn call(
@@ -289,19 +297,7 @@ async fn integration_keys_post_only_as_their_system(backend: Backend) {
         403
     );
     // Revoked and expired keys stop working at once.
-    let viewer = t
-        .hub
-        .create_key(
-            concord_engine::governance::NewKey {
-                name: "v".into(),
-                role: Role::Viewer,
-                system: None,
-                expires_at: None,
-            },
-            "test",
-        )
-        .await
-        .unwrap();
+    let viewer = viewer_key(&t, None).await;
     assert_eq!(
         call(&t, &Method::GET, "/v1/exceptions", None, Some(&viewer.key)).await,
         200
@@ -319,19 +315,7 @@ async fn integration_keys_post_only_as_their_system(backend: Backend) {
         call(&t, &Method::GET, "/v1/exceptions", None, Some(&viewer.key)).await,
         401
     );
-    let expired = t
-        .hub
-        .create_key(
-            concord_engine::governance::NewKey {
-                name: "e".into(),
-                role: Role::Viewer,
-                system: None,
-                expires_at: Some(chrono::Utc::now() - chrono::Duration::seconds(1)),
-            },
-            "test",
-        )
-        .await
-        .unwrap();
+    let expired = viewer_key(&t, Some(chrono::Utc::now() - chrono::Duration::seconds(1))).await;
     assert_eq!(
         call(&t, &Method::GET, "/v1/exceptions", None, Some(&expired.key)).await,
         401
@@ -341,5 +325,48 @@ async fn integration_keys_post_only_as_their_system(backend: Backend) {
     assert_eq!(status, 200);
     assert!(!listed.to_string().contains(&viewer.key));
     assert!(viewer.key.starts_with("ck_k_"));
+    t.shutdown().await;
+}
+
+async fn over_the_rate_a_principal_gets_429_with_retry_after(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |c| c.api.rate_limit_per_principal = 3).await else {
+        return;
+    };
+    let viewer = make_key(&t.hub, Role::Viewer, None).await;
+    let other = make_key(&t.hub, Role::Viewer, None).await;
+    let client = reqwest::Client::new();
+    let mut limited = None;
+    for _ in 0..10 {
+        let r = client
+            .get(format!("{}/v1/exceptions", t.url))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let limited = limited.expect("the fourth request in a burst of ten is limited");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let problem: Value = limited.json().await.unwrap();
+    assert_eq!(problem["status"], 429);
+    // Another principal has its own bucket; the limited one recovers after the wait.
+    assert_eq!(
+        call(&t, &Method::GET, "/v1/exceptions", None, Some(&other)).await,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+    assert_eq!(
+        call(&t, &Method::GET, "/v1/exceptions", None, Some(&viewer)).await,
+        200
+    );
     t.shutdown().await;
 }

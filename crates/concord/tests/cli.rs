@@ -72,3 +72,82 @@ fn schema_prints_canonical_schemas() {
         schemas["Item"]
     );
 }
+
+#[test]
+fn keys_and_audit_verify_work_on_a_fresh_data_dir_and_catch_tampering() {
+    let dir = std::env::temp_dir().join(format!("concord-cli-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.to_str().unwrap();
+    let (ok, key, stderr) = concord(&[
+        "keys",
+        "create",
+        "--name",
+        "ops",
+        "--role",
+        "operator",
+        "--data-dir",
+        data,
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(key.trim().starts_with("ck_k_"), "{key}");
+    assert!(stderr.contains("only copy"), "{stderr}");
+    let (ok, _, stderr) = concord(&[
+        "keys",
+        "create",
+        "--name",
+        "x",
+        "--role",
+        "integration",
+        "--data-dir",
+        data,
+    ]);
+    assert!(!ok, "an integration key without a system is refused");
+    assert!(stderr.contains("must name the system"), "{stderr}");
+    let (ok, _, stderr) = concord(&[
+        "keys",
+        "create",
+        "--name",
+        "x",
+        "--role",
+        "root",
+        "--data-dir",
+        data,
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("unknown role"), "{stderr}");
+
+    let (ok, listed, stderr) = concord(&["keys", "list", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    assert!(!listed.contains(key.trim()), "secrets are never listed");
+    let id = listed
+        .lines()
+        .find(|l| l.ends_with(" ops"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the key is listed")
+        .to_string();
+    assert!(listed.contains("active"), "{listed}");
+    let (ok, _, stderr) = concord(&["keys", "revoke", &id, "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    let (_, listed, _) = concord(&["keys", "list", "--data-dir", data]);
+    assert!(listed.contains("revoked"), "{listed}");
+
+    let (ok, verified, stderr) = concord(&["audit", "verify", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    assert!(verified.contains("intact: 2 sealed entries"), "{verified}");
+
+    let db = rusqlite::Connection::open(dir.join("concord.db")).unwrap();
+    db.execute(
+        "UPDATE audit_log SET actor = 'mallory' WHERE chain_seq = 1",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let (ok, verified, stderr) = concord(&["audit", "verify", "--data-dir", data]);
+    assert!(!ok, "a tampered log fails verification");
+    assert!(
+        verified.contains("TAMPERED: entry 1 was edited"),
+        "{verified}"
+    );
+    assert!(stderr.contains("1 finding"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
