@@ -1,14 +1,14 @@
 //! The door: the one table of every route and what it needs ([`ROUTES`]), and the middleware
 //! that authenticates, authorises, rate-limits and times every request against it.
 //!
-//! The router is built from this table (see `routes::router`), so a route cannot exist without
-//! an entry here; an entry without a handler panics when the router is built, which every test
-//! does. Only health and readiness are open.
+//! The router is built from this table (see `routes::router`), each route with its own gate
+//! holding its entry, so a route cannot exist without a rule; an entry without a handler panics
+//! when the router is built, which every test does. Only health and readiness are open.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{MatchedPath, RawPathParams, Request, State},
+    extract::{RawPathParams, Request, State},
     http::{HeaderValue, Method, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -17,7 +17,7 @@ use concord_engine::{Hub, Rejection, breaker::RateLimiter, governance::AuthError
 use concord_model::access::{Access, Principal, Scope, authorize};
 use parking_lot::Mutex;
 
-use crate::problem::problem_response;
+use crate::problem::ApiError;
 
 /// One route: its method and path (axum syntax), what it requires, and what it does.
 #[derive(Debug, Clone)]
@@ -175,25 +175,24 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
 ];
 
-/// The table entry for a matched route.
-pub fn spec(method: &Method, path: &str) -> Option<&'static RouteSpec> {
-    ROUTES
-        .iter()
-        .find(|r| r.method == *method && r.path == path)
-}
-
-/// The middleware's state: the hub and the token buckets per principal and per system.
+/// The middleware's state for one route: the route's entry in the table, the hub, and the
+/// token buckets (per principal and per system) that every route shares.
 #[derive(Clone)]
 pub(crate) struct Gate {
-    pub hub: Hub,
+    spec: &'static RouteSpec,
+    hub: Hub,
     limiters: Arc<Mutex<HashMap<String, RateLimiter>>>,
 }
 
 impl Gate {
-    pub fn new(hub: Hub) -> Self {
-        Self {
-            hub,
-            limiters: Arc::default(),
+    /// One gate per route, all sharing `limiters`.
+    pub fn for_routes(hub: &Hub) -> impl Fn(&'static RouteSpec) -> Gate + use<> {
+        let limiters: Arc<Mutex<HashMap<String, RateLimiter>>> = Arc::default();
+        let hub = hub.clone();
+        move |spec| Gate {
+            spec,
+            hub: hub.clone(),
+            limiters: limiters.clone(),
         }
     }
 
@@ -223,10 +222,7 @@ impl Gate {
 }
 
 fn refuse(status: u16, kind: &'static str, title: &str, detail: String) -> Response {
-    let mut response = problem_response(
-        status,
-        Rejection::new(status, kind, title, detail).to_problem(),
-    );
+    let mut response = ApiError(Rejection::new(status, kind, title, detail)).into_response();
     if status == 401 {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -252,25 +248,12 @@ fn bearer(request: &Request) -> Option<&str> {
 /// Authenticates, authorises, rate-limits and bounds the time of one request.
 pub(crate) async fn gate(
     State(gate): State<Gate>,
-    matched: MatchedPath,
     params: RawPathParams,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(spec) = spec(request.method(), matched.as_str()) else {
-        // Unreachable while the router is built from ROUTES; refuse rather than open a door.
-        return refuse(
-            403,
-            "route_not_in_table",
-            "Forbidden",
-            format!(
-                "{} {} has no access rule",
-                request.method(),
-                matched.as_str()
-            ),
-        );
-    };
-    let route = format!("{} {}", spec.method, spec.path);
+    let spec = gate.spec;
+    let route = || format!("{} {}", spec.method, spec.path);
     if spec.access != Access::Open {
         let principal = match bearer(&request) {
             None => {
@@ -285,7 +268,7 @@ pub(crate) async fn gate(
                 Ok(p) => p,
                 Err(e) => {
                     gate.hub
-                        .audit_denied("anonymous", &route, 401, &e.to_string())
+                        .audit_denied("anonymous", &route(), 401, &e.to_string())
                         .await;
                     return refuse(
                         401,
@@ -302,7 +285,7 @@ pub(crate) async fn gate(
             .map(|(_, value)| value);
         if let Err(denied) = authorize(&principal, spec.access, system) {
             gate.hub
-                .audit_denied(&principal.actor(), &route, 403, &denied.to_string())
+                .audit_denied(&principal.actor(), &route(), 403, &denied.to_string())
                 .await;
             return refuse(403, "forbidden", "Forbidden", denied.to_string());
         }

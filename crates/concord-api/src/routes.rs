@@ -27,15 +27,14 @@ pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 
 pub fn router(hub: Hub) -> Router {
     let max_body = hub.config().hub.max_body_bytes;
+    let gate_for = Gate::for_routes(&hub);
     let mut router = Router::new();
     for spec in ROUTES {
-        router = router.route(spec.path, handler(spec));
+        let gated =
+            handler(spec).route_layer(middleware::from_fn_with_state(gate_for(spec), access::gate));
+        router = router.route(spec.path, gated);
     }
     router
-        .route_layer(middleware::from_fn_with_state(
-            Gate::new(hub.clone()),
-            access::gate,
-        ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(hub)

@@ -295,6 +295,15 @@ fn default_auth_header() -> String {
     "Authorization".into()
 }
 
+impl CredentialRef {
+    /// The header to send: its name and `prefix` + the secret from the environment.
+    pub fn header(&self) -> Result<(&str, String), String> {
+        let secret = std::env::var(&self.env)
+            .map_err(|_| format!("credential environment variable {} is not set", self.env))?;
+        Ok((self.header.as_str(), format!("{}{secret}", self.prefix)))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboundRoute {

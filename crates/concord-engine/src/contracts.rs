@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    error::{EngineError, Rejection, Result},
-    hub::{Hub, new_id, sha256_hex, timeline},
+    error::{Rejection, Result},
+    hub::{Hub, new_id, timeline},
     inbound::InboundContext,
     mapping::Direction,
 };
@@ -79,6 +79,11 @@ fn subject(contract_id: &str) -> String {
     format!("contract:{contract_id}")
 }
 
+/// One version of a contract, as exceptions and the audit log name it: `contract:C-1:v2`.
+fn version_subject(contract_id: &str, version: u32) -> String {
+    format!("{}:v{version}", subject(contract_id))
+}
+
 impl Hub {
     /// Resolves, validates and stores a contract version, then starts its propagation.
     pub(crate) async fn submit_contract(
@@ -120,7 +125,7 @@ impl Hub {
             json!({"contract_id": contract.id, "version": contract.version}),
         ));
         let data = serde_json::to_value(&contract).expect("contracts serialise");
-        let digest = sha256_hex(data.to_string().as_bytes());
+        let digest = crate::governance::digest_of_json(&data);
         let _guard = self.lock_workflow(&contract.id).await;
         let existing = self.store().contract_versions(&contract.id).await?;
         if let Some(same) = existing.iter().find(|v| v.version == contract.version) {
@@ -177,7 +182,7 @@ impl Hub {
         writes.push(crate::governance::audit(
             &ctx.actor,
             "contract.version.submitted",
-            format!("{}:v{}", subject(&contract.id), contract.version),
+            version_subject(&contract.id, contract.version),
             Some(&ctx.correlation_id),
             None,
             Some(digest.clone()),
@@ -440,10 +445,9 @@ impl Hub {
             .get(format!("{base}{}", route.path))
             .query(&[(route.query_param.as_str(), tin)])
             .timeout(Duration::from_millis(system.timeout_ms));
-        if let Some(creds) = &system.credentials
-            && let Ok(secret) = std::env::var(&creds.env)
-        {
-            request = request.header(creds.header.as_str(), format!("{}{secret}", creds.prefix));
+        if let Some(creds) = &system.credentials {
+            let (name, value) = creds.header()?;
+            request = request.header(name, value);
         }
         let response = request
             .send()
@@ -517,7 +521,7 @@ impl Hub {
                     step.writes.push(Write::OpenException(NewException {
                         id: new_id("exc"),
                         kind: kind.to_string(),
-                        subject: format!("{}:v{}", subject(&contract.id), contract.version),
+                        subject: version_subject(&contract.id, contract.version),
                         correlation_id: correlation_id.to_string(),
                         detail: json!({"contract_id": contract.id, "version": contract.version, "detail": detail}),
                         at,
@@ -532,7 +536,7 @@ impl Hub {
                 ContractAction::ResolveException { kind } => {
                     step.writes.push(Write::ResolveExceptions {
                         kind: kind.to_string(),
-                        subject: format!("{}:v{}", subject(&contract.id), contract.version),
+                        subject: version_subject(&contract.id, contract.version),
                         at,
                     });
                     step.writes.push(timeline(
@@ -595,7 +599,7 @@ impl Hub {
             crate::governance::audit(
                 crate::governance::SYSTEM_ACTOR,
                 "contract.activated",
-                format!("{}:v{}", subject(&contract.id), contract.version),
+                version_subject(&contract.id, contract.version),
                 Some(correlation_id),
                 None,
                 Some(crate::governance::digest_of(contract)),
@@ -633,7 +637,7 @@ impl Hub {
                 if let ContractAction::ResolveException { kind } = action {
                     writes.push(Write::ResolveExceptions {
                         kind: kind.into(),
-                        subject: format!("{}:v{}", subject(&contract.id), older.version),
+                        subject: version_subject(&contract.id, older.version),
                         at,
                     });
                 }
@@ -653,7 +657,7 @@ impl Hub {
             writes.push(crate::governance::audit(
                 crate::governance::SYSTEM_ACTOR,
                 "contract.superseded",
-                format!("{}:v{}", subject(&contract.id), older.version),
+                version_subject(&contract.id, older.version),
                 Some(&older.correlation_id),
                 Some(older.digest.clone()),
                 None,
@@ -759,11 +763,11 @@ impl Hub {
                 .await?;
                 continue;
             };
-            let contract: Contract = serde_json::from_value(record.data).map_err(|e| {
-                EngineError::Store(concord_store::Error::Corrupt {
+            let contract: Contract = serde_json::from_value(record.data).map_err(|source| {
+                concord_store::Error::Corrupt {
                     table: "contract_versions",
-                    source: e,
-                })
+                    source,
+                }
             })?;
             let at = Utc::now();
             let (state, actions) = wf::apply(Some(state), ContractEvent::FallbackDue { at })?;

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::{
     breaker::backoff,
-    error::{EngineError, Result},
+    error::Result,
     hub::{Hub, timeline},
     mapping::Direction,
 };
@@ -189,18 +189,8 @@ impl Hub {
             .header("X-Correlation-Id", &d.correlation_id)
             .json(&body);
         if let Some(creds) = &system.credentials {
-            match std::env::var(&creds.env) {
-                Ok(secret) => {
-                    request =
-                        request.header(creds.header.as_str(), format!("{}{secret}", creds.prefix))
-                }
-                Err(_) => {
-                    return Err(format!(
-                        "credential environment variable {} is not set",
-                        creds.env
-                    ));
-                }
-            }
+            let (name, value) = creds.header()?;
+            request = request.header(name, value);
         }
         Ok(request)
     }
@@ -225,18 +215,21 @@ impl Hub {
         }
         // No crosswalk yet: ask the target itself, by TIN, when it offers a supplier lookup, and
         // remember the answer so the next delivery does not ask again.
-        let route = self
+        let Some(route) = self
             .config()
             .systems
             .get(&d.target)
             .and_then(|s| s.lookups.get("supplier"))
-            .cloned();
+            .cloned()
+        else {
+            return Ok(Ok(json!({"supplier": null})));
+        };
         let tin = self
             .store()
             .supplier(supplier_id)
             .await?
             .and_then(|s| s.tin);
-        if let (Some(route), Some(tin)) = (route, tin) {
+        if let Some(tin) = tin {
             match self.lookup_supplier(&d.target, &route, &tin).await {
                 Ok(Some(found)) => {
                     let now = Utc::now();
@@ -359,11 +352,9 @@ impl Hub {
         ];
         if outcome != DeliveryOutcome::Retry && d.message_type == "contract" {
             let contract: Contract = serde_json::from_value(d.payload["contract"].clone())
-                .map_err(|e| {
-                    EngineError::Store(concord_store::Error::Corrupt {
-                        table: "deliveries",
-                        source: e,
-                    })
+                .map_err(|source| concord_store::Error::Corrupt {
+                    table: "deliveries",
+                    source,
                 })?;
             let _guard = self.lock_workflow(&contract.id).await;
             let ok = outcome == DeliveryOutcome::Delivered;

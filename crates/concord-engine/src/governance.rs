@@ -81,13 +81,16 @@ fn random_token(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// The SHA-256 of serialisable state, for before/after digests in the audit log.
+/// The SHA-256 of serialisable state, for before/after digests in the audit log: of its JSON
+/// with keys in sorted order, so the same state always has the same digest (a contract's is the
+/// digest its stored version carries).
 pub fn digest_of<T: Serialize>(value: &T) -> String {
-    sha256_hex(
-        serde_json::to_string(value)
-            .expect("audited state serialises")
-            .as_bytes(),
-    )
+    digest_of_json(&serde_json::to_value(value).expect("audited state serialises"))
+}
+
+/// [`digest_of`] for a value already in JSON form.
+pub fn digest_of_json(value: &Value) -> String {
+    sha256_hex(value.to_string().as_bytes())
 }
 
 /// An audit entry to commit together with the change it witnesses.
@@ -334,11 +337,14 @@ impl Hub {
     }
 }
 
+/// How many entries the sealer chains per transaction.
+const SEAL_BATCH: u32 = 1000;
+
 /// Chains appended audit entries shortly after they are committed.
 pub(crate) async fn run_sealer(hub: Hub) {
     loop {
-        match hub.store().seal_audit(1000).await {
-            Ok(1000) => continue,
+        match hub.store().seal_audit(SEAL_BATCH).await {
+            Ok(n) if n == SEAL_BATCH as usize => continue, // more may be waiting
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "sealing the audit log failed"),
         }

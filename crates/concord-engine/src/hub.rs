@@ -74,17 +74,7 @@ const WORKFLOW_LOCK_STRIPES: usize = 256;
 impl Hub {
     /// Opens the store (running migrations), compiles the mappings and loads the price index.
     pub async fn open(config: Config) -> Result<Hub, StartError> {
-        let mut problems = config.check();
-        let mappings = match MappingRegistry::build(&config) {
-            Ok(m) => m,
-            Err(mut more) => {
-                problems.append(&mut more);
-                MappingRegistry::default()
-            }
-        };
-        if !problems.is_empty() {
-            return Err(StartError::Config(problems));
-        }
+        let mappings = MappingRegistry::validate(&config).map_err(StartError::Config)?;
         if config.hub.store_url.is_none() {
             std::fs::create_dir_all(&config.hub.data_dir).map_err(|source| {
                 StartError::DataDir {
@@ -193,10 +183,16 @@ impl Hub {
         self.inner.stopping.load(Ordering::SeqCst)
     }
 
-    /// Commits writes and wakes the delivery workers.
+    /// Commits writes, and wakes the delivery workers when the commit queued something to
+    /// send (a finished delivery wakes them itself, for what waited behind it).
     pub(crate) async fn commit(&self, writes: Vec<Write>) -> Result<concord_store::CommitReceipt> {
+        let queues_work = writes
+            .iter()
+            .any(|w| matches!(w, Write::Delivery(_) | Write::ReplayDelivery { .. }));
         let receipt = self.inner.store.commit(writes).await?;
-        self.inner.work.notify_one();
+        if queues_work {
+            self.inner.work.notify_one();
+        }
         Ok(receipt)
     }
 

@@ -203,7 +203,7 @@ impl Hub {
                         format!("inbox:{}", record.id),
                         Some(&ctx.correlation_id),
                         None,
-                        Some(crate::hub::sha256_hex(record.body.as_bytes())),
+                        Some(sha256_hex(record.body.as_bytes())),
                         json!({"system": record.system, "message_type": record.message_type, "kind": rejection.kind, "status": rejection.status}),
                     ),
                     Write::InboxDone {
@@ -334,7 +334,7 @@ impl Hub {
             )
             .into());
         }
-        let before_digest = crate::hub::sha256_hex(record.body.as_bytes());
+        let before_digest = sha256_hex(record.body.as_bytes());
         if let Some(body) = fixed_body {
             self.store().fix_inbox_body(id, body).await?;
         }
@@ -357,7 +357,7 @@ impl Hub {
                 format!("inbox:{id}"),
                 Some(&record.correlation_id),
                 Some(before_digest),
-                Some(crate::hub::sha256_hex(record.body.as_bytes())),
+                Some(sha256_hex(record.body.as_bytes())),
                 json!({"fixed": record.original_body.is_some()}),
             ),
         ];

@@ -256,6 +256,24 @@ pub struct MappingRegistry {
 
 impl MappingRegistry {
     /// Compiles every mapping the config names; returns every failure, not just the first.
+    /// Every problem of `config` and of its mappings at once, each under its path; the compiled
+    /// mappings when there is none. Where both the config check and the compiler speak about
+    /// one mapping (a missing file), the compiler's more precise word is kept.
+    pub fn validate(
+        config: &crate::config::Config,
+    ) -> Result<Self, Vec<crate::config::ConfigProblem>> {
+        let mut problems = config.check();
+        match Self::build(config) {
+            Ok(registry) if problems.is_empty() => Ok(registry),
+            Ok(_) => Err(problems),
+            Err(mut more) => {
+                problems.retain(|p| !more.iter().any(|m| m.path == p.path));
+                problems.append(&mut more);
+                Err(problems)
+            }
+        }
+    }
+
     pub fn build(
         config: &crate::config::Config,
     ) -> Result<Self, Vec<crate::config::ConfigProblem>> {
@@ -336,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn decimal_strings_survive_untouched() {
+    fn decimal_strings_pass_through_as_strings() {
         let m = Mapping::compile("t.jq", "test", r#"{price: .p}"#).unwrap();
         assert_eq!(
             m.run(&json!({"p": "12.50"})).unwrap(),
@@ -385,6 +403,16 @@ mod tests {
                 }
             ),
             "{err:?}"
+        );
+        // jaq's own words reach the operator, with the file and filter they concern.
+        let MappingError::Run { message, .. } = &err else {
+            unreachable!()
+        };
+        assert!(message.contains("\"x\""), "{message}");
+        let text = err.to_string();
+        assert!(
+            text.contains("t.jq") && text.contains(message.as_str()),
+            "{text}"
         );
     }
 }

@@ -12,8 +12,9 @@ use crate::{
     inbound::{InboundAnswer, InboundContext},
 };
 
-/// A validated master-data record.
-#[derive(Debug, Clone)]
+/// A validated master-data record. Serialises as the record itself (for digests).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
 pub enum MasterRecord {
     Supplier(Supplier),
     Item(Item),
@@ -43,6 +44,11 @@ impl MasterRecord {
         }
     }
 
+    /// `entity:key`, as lineage and the audit log name the record.
+    fn subject(&self) -> String {
+        format!("{}:{}", self.entity(), self.key())
+    }
+
     fn entity(&self) -> &'static str {
         match self {
             MasterRecord::Supplier(_) => "supplier",
@@ -62,18 +68,13 @@ impl Hub {
         actor: &str,
     ) -> Result<()> {
         let now = Utc::now();
-        let after = match &record {
-            MasterRecord::Supplier(s) => crate::governance::digest_of(s),
-            MasterRecord::Item(i) => crate::governance::digest_of(i),
-            MasterRecord::Facility(f) => crate::governance::digest_of(f),
-        };
         extra.push(crate::governance::audit(
             actor,
             "master.upserted",
-            format!("{}:{}", record.entity(), record.key()),
+            record.subject(),
             None,
             None,
-            Some(after),
+            Some(crate::governance::digest_of(&record)),
             json!({"entity": record.entity()}),
         ));
         let write = match &record {
@@ -100,7 +101,7 @@ impl Hub {
         mut lineage: Vec<Write>,
     ) -> Result<InboundAnswer> {
         let record = MasterRecord::parse(entity, canonical)?;
-        let subject = format!("{}:{}", record.entity(), record.key());
+        let subject = record.subject();
         let body = ctx.accepted(&subject, "stored");
         lineage.push(timeline(
             &ctx.correlation_id,

@@ -139,10 +139,16 @@ pub struct ClmClient {
 struct Clm {
     common: Arc<SystemState>,
     records: Mutex<BTreeMap<(String, u32), StoredRecord>>,
-    webhook_url: Mutex<Option<String>>,
-    /// The hub credential the CLM presents (`Authorization: Bearer …`), when the hub wants one.
-    webhook_key: Mutex<Option<String>>,
+    webhook: Mutex<Webhook>,
     http: reqwest::Client,
+}
+
+/// Where approvals go, and the hub credential the CLM presents (`Authorization: Bearer …`)
+/// when the hub wants one.
+#[derive(Clone, Default)]
+struct Webhook {
+    url: Option<String>,
+    key: Option<String>,
 }
 
 struct StoredRecord {
@@ -183,8 +189,10 @@ impl ClmClient {
             inner: Arc::new(Clm {
                 common,
                 records: Mutex::default(),
-                webhook_url: Mutex::new(webhook_url),
-                webhook_key: Mutex::new(None),
+                webhook: Mutex::new(Webhook {
+                    url: webhook_url,
+                    key: None,
+                }),
                 http,
             }),
         }
@@ -197,16 +205,16 @@ impl ClmClient {
     /// Where approvals are sent from now on: the hub's inbound URL, which may be known only
     /// after the sandbox started.
     pub fn set_webhook_url(&self, url: String) {
-        *self.inner.webhook_url.lock() = Some(url);
+        self.inner.webhook.lock().url = Some(url);
     }
 
     /// The API key the CLM sends with each webhook from now on.
     pub fn set_webhook_key(&self, key: String) {
-        *self.inner.webhook_key.lock() = Some(key);
+        self.inner.webhook.lock().key = Some(key);
     }
 
     pub fn webhook_url(&self) -> Option<String> {
-        self.inner.webhook_url.lock().clone()
+        self.inner.webhook.lock().url.clone()
     }
 
     /// Stores a contract record, as `POST /api/contracts` does.
@@ -311,7 +319,8 @@ impl Clm {
     /// POSTs the event to the webhook with `Idempotency-Key: <eventId>`. No lock is held
     /// while waiting: the hub may well call back into the sandbox before it answers.
     async fn deliver(&self, event: &ApprovalEvent) -> Result<WebhookOutcome, SandboxError> {
-        let Some(url) = self.webhook_url.lock().clone() else {
+        let Webhook { url, key } = self.webhook.lock().clone();
+        let Some(url) = url else {
             tracing::info!(event = %event.event_id, "clm has no webhook url; approval not sent");
             return Ok(WebhookOutcome {
                 event_id: event.event_id.clone(),
@@ -327,7 +336,7 @@ impl Clm {
             .http
             .post(&url)
             .header("Idempotency-Key", &event.event_id);
-        if let Some(key) = self.webhook_key.lock().clone() {
+        if let Some(key) = key {
             request = request.bearer_auth(key);
         }
         let response = request.json(event).send().await.map_err(unreachable)?;

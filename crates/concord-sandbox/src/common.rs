@@ -166,6 +166,7 @@ impl SystemState {
     /// Replaces the faults. The throttle counter restarts, so "every Nth call" counts from now,
     /// and a self-healing outage starts its clock now.
     pub(crate) fn set_faults(&self, faults: Faults) {
+        tracing::info!(system = self.name, ?faults, "faults set");
         *self.faults.lock() = FaultState::new(faults);
     }
 
@@ -278,6 +279,28 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// The stored record as JSON, or a 404 naming `what`.
+pub(crate) fn found<T: Serialize>(record: Option<&T>, what: &str) -> Response {
+    match record {
+        Some(record) => Json(record).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("{what} not found")),
+    }
+}
+
+/// Targets refuse a revision older than the one they hold: the hub must deliver revisions in
+/// order, and a violation shows up as a 409 in the call log.
+pub(crate) fn refuse_stale(
+    system: &str,
+    id: &str,
+    stored: Option<u32>,
+    posted: u32,
+) -> Option<Response> {
+    let stored = stored.filter(|stored| *stored > posted)?;
+    tracing::warn!(system, id, posted, stored, "stale revision refused");
+    let body = json!({ "error": "stale revision", "currentRevision": stored });
+    Some((StatusCode::CONFLICT, Json(body)).into_response())
+}
+
 /// Wraps a system's business routes with the admin routes, a JSON 404 fallback and
 /// [`business_gate`].
 pub(crate) fn system_router(state: Arc<SystemState>, business: Router) -> Router {
@@ -354,7 +377,6 @@ fn admin_routes(state: Arc<SystemState>) -> Router {
 async fn put_faults(State(state): State<Arc<SystemState>>, JsonBody(body): JsonBody) -> Response {
     match serde_json::from_value::<Faults>(body) {
         Ok(faults) => {
-            tracing::info!(system = state.name, ?faults, "faults set");
             state.set_faults(faults);
             Json(state.faults()).into_response()
         }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    common::{SystemState, applied, error, system_router},
+    common::{SystemState, applied, found, refuse_stale, system_router},
     wire::{Fields, Invalid, JsonBody},
 };
 
@@ -218,10 +218,7 @@ async fn find_vendors(State(erp): State<Erp>, Query(query): Query<VendorQuery>) 
 }
 
 async fn get_vendor(State(erp): State<Erp>, Path(vendor_number): Path<String>) -> Response {
-    match erp.tables.lock().vendors.get(&vendor_number) {
-        Some(vendor) => Json(vendor).into_response(),
-        None => error(StatusCode::NOT_FOUND, "vendor not found"),
-    }
+    found(erp.tables.lock().vendors.get(&vendor_number), "vendor")
 }
 
 async fn put_vendor(State(erp): State<Erp>, JsonBody(body): JsonBody) -> Response {
@@ -243,18 +240,14 @@ async fn post_price_agreement(State(erp): State<Erp>, JsonBody(body): JsonBody) 
     if !tables.vendors.contains_key(&agreement.vendor_number) {
         return Invalid::new("vendorNumber", "unknown vendor").into_response();
     }
-    if let Some(stored) = tables.agreements.get(&agreement.agreement_no)
-        && stored.revision > agreement.revision
-    {
-        // The hub must deliver revisions in order; this shows up as a 409 in the call log.
-        tracing::warn!(
-            agreement = %agreement.agreement_no,
-            posted = agreement.revision,
-            stored = stored.revision,
-            "erp refused a stale revision"
-        );
-        let body = json!({ "error": "stale revision", "currentRevision": stored.revision });
-        return (StatusCode::CONFLICT, Json(body)).into_response();
+    let stored = tables.agreements.get(&agreement.agreement_no);
+    if let Some(refused) = refuse_stale(
+        "erp",
+        &agreement.agreement_no,
+        stored.map(|a| a.revision),
+        agreement.revision,
+    ) {
+        return refused;
     }
     let document_id = agreement.document_id();
     tables
@@ -269,10 +262,10 @@ async fn post_price_agreement(State(erp): State<Erp>, JsonBody(body): JsonBody) 
 }
 
 async fn get_price_agreement(State(erp): State<Erp>, Path(agreement_no): Path<String>) -> Response {
-    match erp.tables.lock().agreements.get(&agreement_no) {
-        Some(agreement) => Json(agreement).into_response(),
-        None => error(StatusCode::NOT_FOUND, "price agreement not found"),
-    }
+    found(
+        erp.tables.lock().agreements.get(&agreement_no),
+        "price agreement",
+    )
 }
 
 #[cfg(test)]

@@ -157,7 +157,6 @@ impl SystemHandle {
 
     /// Replaces the faults injected into the business routes, from now on.
     pub fn set_faults(&self, faults: Faults) {
-        tracing::info!(system = self.name, ?faults, "faults set");
         self.state.set_faults(faults);
     }
 

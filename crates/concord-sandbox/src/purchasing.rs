@@ -12,7 +12,6 @@ use std::{collections::HashMap, sync::Arc};
 use axum::{
     Json, Router,
     extract::{Path, State},
-    http::StatusCode,
     response::{IntoResponse, Response},
     routing::put,
 };
@@ -22,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    common::{SystemState, applied, error, system_router},
+    common::{SystemState, applied, found, refuse_stale, system_router},
     wire::{Fields, Invalid, JsonBody},
 };
 
@@ -160,19 +159,14 @@ async fn publish(
         .into_response();
     }
     let mut contracts = catalog.contracts.lock();
-    if let Some(stored) = contracts.get(&contract_number)
-        && stored.contract_revision > contract.contract_revision
-    {
-        // The hub must deliver revisions in order; this shows up as a 409 in the call log.
-        tracing::warn!(
-            contract = %contract_number,
-            posted = contract.contract_revision,
-            stored = stored.contract_revision,
-            "catalog refused a stale revision"
-        );
-        let body =
-            json!({ "error": "stale revision", "currentRevision": stored.contract_revision });
-        return (StatusCode::CONFLICT, Json(body)).into_response();
+    let stored = contracts.get(&contract_number);
+    if let Some(refused) = refuse_stale(
+        "purchasing",
+        &contract_number,
+        stored.map(|c| c.contract_revision),
+        contract.contract_revision,
+    ) {
+        return refused;
     }
     let catalog_id = contract.catalog_id();
     let revision = contract.contract_revision;
@@ -189,15 +183,12 @@ async fn read_contract(
     State(catalog): State<Catalog>,
     Path(contract_number): Path<String>,
 ) -> Response {
-    match catalog.contracts.lock().get(&contract_number) {
-        Some(contract) => Json(contract).into_response(),
-        None => error(StatusCode::NOT_FOUND, "contract not found"),
-    }
+    found(catalog.contracts.lock().get(&contract_number), "contract")
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::http::Method;
+    use axum::http::{Method, StatusCode};
 
     use super::*;
     use crate::common::testing::send;

@@ -34,6 +34,8 @@ pub enum Error {
     Postgres(#[from] sqlx::Error),
     #[error("the store is closed")]
     Closed,
+    #[error("cannot start the SQLite thread: {0}")]
+    Thread(std::io::Error),
     #[error("unexpected result from the database: {0}")]
     Decode(String),
     #[error("unsupported store URL {0:?}: expected sqlite://… or postgres://…")]
@@ -99,14 +101,12 @@ impl StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
-    dialect: Dialect,
 }
 
 impl Store {
     /// Connects, applies pragmas or the search path, and runs pending migrations.
     pub async fn open(options: StoreOptions) -> Result<Self> {
-        let dialect = Dialect::of_url(&options.url)?;
-        let db = match dialect {
+        let db = match Dialect::of_url(&options.url)? {
             Dialect::Sqlite => Db::Sqlite(db::sqlite::Sqlite::open(&options.url)?),
             Dialect::Postgres => Db::Postgres(
                 db::postgres::Postgres::connect(
@@ -117,13 +117,16 @@ impl Store {
                 .await?,
             ),
         };
-        let store = Store { db, dialect };
+        let store = Store { db };
         migrate::run(&store).await?;
         Ok(store)
     }
 
     pub fn dialect(&self) -> Dialect {
-        self.dialect
+        match self.db {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
     }
 
     /// Checks that the database answers.

@@ -44,7 +44,10 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     for migration in MIGRATIONS {
         store
             .db
-            .migrate(migration.version, for_dialect(migration.sql, store.dialect))
+            .migrate(
+                migration.version,
+                for_dialect(migration.sql, store.dialect()),
+            )
             .await?;
     }
     Ok(())

@@ -214,7 +214,7 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>> {
-        let lock = match self.dialect {
+        let lock = match self.dialect() {
             Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
             Dialect::Sqlite => "",
         };
@@ -432,34 +432,42 @@ impl Store {
         row.map(|r| r.text("external_id")).transpose()
     }
 
+    /// Canonical documents (the `data` column) of `table`, for the master-data reads below.
+    async fn documents<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        stmt: Stmt,
+    ) -> Result<Vec<T>> {
+        self.db
+            .fetch(stmt)
+            .await?
+            .iter()
+            .map(|r| parse_json(table, &r.text("data")?))
+            .collect()
+    }
+
+    async fn document<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        stmt: Stmt,
+    ) -> Result<Option<T>> {
+        Ok(self.documents(table, stmt).await?.into_iter().next())
+    }
+
     pub async fn supplier(&self, id: &str) -> Result<Option<Supplier>> {
-        let row = self
-            .db
-            .fetch_optional(Stmt::new("SELECT data FROM suppliers WHERE id = $1").bind(id))
-            .await?;
-        row.map(|r| parse_json("suppliers", &r.text("data")?))
-            .transpose()
+        let stmt = Stmt::new("SELECT data FROM suppliers WHERE id = $1").bind(id);
+        self.document("suppliers", stmt).await
     }
 
     pub async fn supplier_by_tin(&self, tin: &str) -> Result<Option<Supplier>> {
-        let row = self
-            .db
-            .fetch_optional(
-                Stmt::new("SELECT data FROM suppliers WHERE tin = $1 ORDER BY id LIMIT 1")
-                    .bind(tin),
-            )
-            .await?;
-        row.map(|r| parse_json("suppliers", &r.text("data")?))
-            .transpose()
+        let stmt =
+            Stmt::new("SELECT data FROM suppliers WHERE tin = $1 ORDER BY id LIMIT 1").bind(tin);
+        self.document("suppliers", stmt).await
     }
 
     pub async fn item(&self, gtin: &str) -> Result<Option<Item>> {
-        let row = self
-            .db
-            .fetch_optional(Stmt::new("SELECT data FROM items WHERE gtin = $1").bind(gtin))
-            .await?;
-        row.map(|r| parse_json("items", &r.text("data")?))
-            .transpose()
+        let stmt = Stmt::new("SELECT data FROM items WHERE gtin = $1").bind(gtin);
+        self.document("items", stmt).await
     }
 
     pub async fn item_by_vendor_part(
@@ -467,44 +475,24 @@ impl Store {
         supplier_id: &str,
         vendor_part: &str,
     ) -> Result<Option<Item>> {
-        let row = self
-            .db
-            .fetch_optional(
-                Stmt::new("SELECT data FROM items WHERE supplier_id = $1 AND vendor_part = $2")
-                    .bind(supplier_id)
-                    .bind(vendor_part),
-            )
-            .await?;
-        row.map(|r| parse_json("items", &r.text("data")?))
-            .transpose()
+        let stmt = Stmt::new("SELECT data FROM items WHERE supplier_id = $1 AND vendor_part = $2")
+            .bind(supplier_id)
+            .bind(vendor_part);
+        self.document("items", stmt).await
     }
 
     pub async fn facility(&self, gln: &str) -> Result<Option<Facility>> {
-        let row = self
-            .db
-            .fetch_optional(Stmt::new("SELECT data FROM facilities WHERE gln = $1").bind(gln))
-            .await?;
-        row.map(|r| parse_json("facilities", &r.text("data")?))
-            .transpose()
+        let stmt = Stmt::new("SELECT data FROM facilities WHERE gln = $1").bind(gln);
+        self.document("facilities", stmt).await
     }
 
     pub async fn all_items(&self) -> Result<Vec<Item>> {
-        let rows = self
-            .db
-            .fetch(Stmt::new("SELECT data FROM items ORDER BY gtin"))
-            .await?;
-        rows.iter()
-            .map(|r| parse_json("items", &r.text("data")?))
-            .collect()
+        let stmt = Stmt::new("SELECT data FROM items ORDER BY gtin");
+        self.documents("items", stmt).await
     }
 
     pub async fn all_facilities(&self) -> Result<Vec<Facility>> {
-        let rows = self
-            .db
-            .fetch(Stmt::new("SELECT data FROM facilities ORDER BY gln"))
-            .await?;
-        rows.iter()
-            .map(|r| parse_json("facilities", &r.text("data")?))
-            .collect()
+        let stmt = Stmt::new("SELECT data FROM facilities ORDER BY gln");
+        self.documents("facilities", stmt).await
     }
 }

@@ -7,6 +7,16 @@ use concord_engine::{Config, Hub, governance::NewKey};
 use concord_model::access::Role;
 use concord_store::{Store, StoreOptions};
 
+/// Headers that present `key` on every request of a client (demo and load harness).
+pub fn bearer_headers(key: &str) -> Result<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse()?,
+    );
+    Ok(headers)
+}
+
 /// The actor the audit log records for a command run from a shell.
 fn cli_actor() -> String {
     format!(

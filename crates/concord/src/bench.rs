@@ -47,8 +47,8 @@ impl Report {
 }
 
 /// A hub on a fresh store with API limits off (the harness measures throughput, not limits),
-/// and the admin key its requests carry (authentication stays on).
-async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir, HeaderMap)> {
+/// and an admin key for its requests to carry (authentication stays on).
+async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir, String)> {
     let dir = tempdir::Dir::new()?;
     let mut config = config;
     config.hub.data_dir = dir.0.clone();
@@ -74,12 +74,7 @@ async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir, HeaderM
             "bench",
         )
         .await?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", key.key).parse()?,
-    );
-    Ok((hub, url, dir, headers))
+    Ok((hub, url, dir, key.key))
 }
 
 mod tempdir {
@@ -160,7 +155,7 @@ pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) 
     );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
-        .default_headers(auth)
+        .default_headers(crate::admin::bearer_headers(&auth)?)
         .build()?;
     let deadline = Instant::now() + duration;
     let started = Instant::now();
@@ -264,7 +259,7 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
     .await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
-        .default_headers(auth)
+        .default_headers(crate::admin::bearer_headers(&auth)?)
         .build()?;
     let sent: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let started = Instant::now();
@@ -336,11 +331,7 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
 /// The cost the door adds to a request: checking a key (SHA-256 of the token, the cache
 /// lookup) and the scope decision, measured per call over `iterations` calls.
 pub async fn auth(iterations: usize) -> Result<()> {
-    let (hub, _url, _dir, headers) = start_hub(Config::default()).await?;
-    let token = headers[reqwest::header::AUTHORIZATION]
-        .to_str()?
-        .trim_start_matches("Bearer ")
-        .to_string();
+    let (hub, _url, _dir, token) = start_hub(Config::default()).await?;
     let access = concord_model::access::Access::Scope(concord_model::access::Scope::PricesRead);
     hub.authenticate(&token).await.map_err(anyhow::Error::msg)?;
     let mut nanos = Vec::with_capacity(iterations);

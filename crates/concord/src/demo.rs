@@ -194,12 +194,7 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         "  hub        {hub_url}  (store: SQLite in {})",
         dir.display()
     );
-    for s in [
-        &sandbox.erp,
-        &sandbox.purchasing,
-        &sandbox.clm,
-        &sandbox.analytics,
-    ] {
+    for s in sandbox.systems() {
         println!("  {:<10} {}", s.name, s.base_url);
     }
     println!("  config     {}", config_path.display());
@@ -211,12 +206,9 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         keys.clm
     );
 
-    let mut auth = reqwest::header::HeaderMap::new();
-    auth.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", keys.admin).parse()?,
-    );
-    let client = reqwest::Client::builder().default_headers(auth).build()?;
+    let client = reqwest::Client::builder()
+        .default_headers(crate::admin::bearer_headers(&keys.admin)?)
+        .build()?;
     let put = reqwest::Method::PUT;
     let post = reqwest::Method::POST;
 

@@ -318,12 +318,7 @@ fn check(path: &std::path::Path) -> Result<()> {
     })?;
     config.apply_env(|k| std::env::var(k).ok());
     // Config rules and mapping compilation both report, so one run shows every problem.
-    let mut problems = config.check();
-    if let Err(mut more) = MappingRegistry::build(&config) {
-        problems.retain(|p| !more.iter().any(|m| m.path == p.path));
-        problems.append(&mut more);
-    }
-    if !problems.is_empty() {
+    if let Err(problems) = MappingRegistry::validate(&config) {
         anyhow::bail!(
             "config {} has {} problem(s):\n{}",
             path.display(),

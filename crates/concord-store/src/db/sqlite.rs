@@ -131,7 +131,7 @@ impl Sqlite {
         thread::Builder::new()
             .name("concord-sqlite".into())
             .spawn(move || worker(conn, queue))
-            .map_err(|e| Error::Decode(format!("cannot start the SQLite thread: {e}")))?;
+            .map_err(Error::Thread)?;
         Ok(Self {
             jobs,
             path: Arc::from(path),

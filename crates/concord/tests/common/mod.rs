@@ -62,8 +62,7 @@ pub async fn spawn_hub(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Opt
         system.circuit_breaker.open_ms = 200;
     }
     tweak(&mut config);
-    assert!(config.check().is_empty(), "{:?}", config.check());
-    let mappings = MappingRegistry::build(&config).expect("mappings compile");
+    let mappings = MappingRegistry::validate(&config).expect("config and mappings are valid");
     let hub = Hub::with_store(config, mappings, test_store.store.clone())
         .await
         .unwrap();
