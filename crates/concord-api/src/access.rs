@@ -19,13 +19,49 @@ use parking_lot::Mutex;
 
 use crate::problem::ApiError;
 
-/// One route: its method and path (axum syntax), what it requires, and what it does.
+/// One route: its method and path (axum syntax), what it requires, what it does, and the shape
+/// of what it takes and gives (from which the OpenAPI document is generated).
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
     pub summary: &'static str,
+    /// The JSON body it takes: a schema name in the OpenAPI components.
+    pub body: Option<&'static str>,
+    /// Its query parameters.
+    pub query: &'static [Param],
+    /// Its success status and the schema name of that answer's body.
+    pub answer: (u16, &'static str),
+    /// Set when the route is on its way out (see `docs/api-versioning.md`).
+    pub deprecation: Option<Deprecation>,
+}
+
+/// A query parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+const fn param(name: &'static str, required: bool, description: &'static str) -> Param {
+    Param {
+        name,
+        required,
+        description,
+    }
+}
+
+/// When a route was deprecated, when it goes away, and what replaces it: sent as the
+/// `Deprecation` (RFC 9745), `Sunset` (RFC 8594) and `Link: rel="successor-version"` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deprecation {
+    /// Unix seconds.
+    pub since: i64,
+    /// Unix seconds; at least six months after `since` (the policy).
+    pub sunset: i64,
+    pub successor: &'static str,
 }
 
 const fn route(
@@ -39,32 +75,90 @@ const fn route(
         path,
         access,
         summary,
+        body: None,
+        query: &[],
+        answer: (200, "Object"),
+        deprecation: None,
+    }
+}
+
+impl RouteSpec {
+    const fn takes(mut self, schema: &'static str) -> Self {
+        self.body = Some(schema);
+        self
+    }
+
+    const fn query(mut self, query: &'static [Param]) -> Self {
+        self.query = query;
+        self
+    }
+
+    const fn answers(mut self, status: u16, schema: &'static str) -> Self {
+        self.answer = (status, schema);
+        self
+    }
+
+    /// The deprecation headers this route's answers carry, if any.
+    pub fn deprecation_headers(&self) -> Vec<(header::HeaderName, HeaderValue)> {
+        let Some(d) = self.deprecation else {
+            return Vec::new();
+        };
+        let http_date = |secs: i64| {
+            chrono::DateTime::from_timestamp(secs, 0)
+                .unwrap_or_default()
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string()
+        };
+        [
+            (
+                header::HeaderName::from_static("deprecation"),
+                format!("@{}", d.since),
+            ),
+            (
+                header::HeaderName::from_static("sunset"),
+                http_date(d.sunset),
+            ),
+            (
+                header::LINK,
+                format!("<{}>; rel=\"successor-version\"", d.successor),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, HeaderValue::from_str(&value).ok()?)))
+        .collect()
     }
 }
 
 use Access::{Open, OwnInbound, Scope as Needs};
 
+const LIMIT: Param = param("limit", false, "At most this many (1 to 1000, default 100)");
+
 /// Every route of the API.
 pub const ROUTES: &[RouteSpec] = &[
-    route(Method::GET, "/healthz", Open, "Liveness"),
+    route(Method::GET, "/healthz", Open, "Liveness").answers(200, "Health"),
     route(
         Method::GET,
         "/readyz",
         Open,
         "Readiness: store reachable and migrated",
-    ),
+    )
+    .answers(200, "Health"),
     route(
         Method::POST,
         "/v1/inbound/{system}/{message_type}",
         OwnInbound,
         "A connected system's native message",
-    ),
+    )
+    .takes("NativeMessage")
+    .answers(202, "Receipt"),
     route(
         Method::POST,
         "/v1/contracts",
         Needs(Scope::ContractsWrite),
         "Submit a canonical contract version",
-    ),
+    )
+    .takes("Contract")
+    .answers(202, "Receipt"),
     route(
         Method::GET,
         "/v1/contracts/{id}",
@@ -76,31 +170,64 @@ pub const ROUTES: &[RouteSpec] = &[
         "/v1/suppliers/{id}",
         Needs(Scope::MasterWrite),
         "Upsert a supplier",
-    ),
+    )
+    .takes("Supplier")
+    .answers(200, "Supplier"),
     route(
         Method::PUT,
         "/v1/items/{gtin}",
         Needs(Scope::MasterWrite),
         "Upsert an item",
-    ),
+    )
+    .takes("Item")
+    .answers(200, "Item"),
     route(
         Method::PUT,
         "/v1/facilities/{gln}",
         Needs(Scope::MasterWrite),
         "Upsert a facility",
-    ),
+    )
+    .takes("Facility")
+    .answers(200, "Facility"),
     route(
         Method::GET,
         "/v1/prices",
         Needs(Scope::PricesRead),
         "The contract price for an item at a facility",
-    ),
+    )
+    .query(&[
+        param("item", true, "GTIN-14 of the item (check digit verified)"),
+        param(
+            "facility",
+            true,
+            "GLN of the buying facility (check digit verified)",
+        ),
+        param(
+            "quantity",
+            false,
+            "Quantity bought, for price breaks (default 1)",
+        ),
+        param(
+            "date",
+            false,
+            "Pricing date, YYYY-MM-DD (default today, UTC)",
+        ),
+    ])
+    .answers(200, "Price"),
     route(
         Method::GET,
         "/v1/deliveries",
         Needs(Scope::DeliveriesRead),
         "Outbox rows, by status",
-    ),
+    )
+    .query(&[
+        param(
+            "status",
+            false,
+            "pending, in_flight, delivered or dead (default all)",
+        ),
+        LIMIT,
+    ]),
     route(
         Method::GET,
         "/v1/deliveries/{id}",
@@ -112,7 +239,8 @@ pub const ROUTES: &[RouteSpec] = &[
         "/v1/deliveries/{id}/replay",
         Needs(Scope::DeliveriesReplay),
         "Queue a delivery again",
-    ),
+    )
+    .answers(202, "Object"),
     route(
         Method::GET,
         "/v1/transactions/{correlation_id}",
@@ -124,13 +252,15 @@ pub const ROUTES: &[RouteSpec] = &[
         "/v1/exceptions",
         Needs(Scope::ExceptionsRead),
         "Open or resolved exceptions",
-    ),
+    )
+    .query(&[param("status", false, "open (default) or resolved"), LIMIT]),
     route(
         Method::GET,
         "/v1/quarantine",
         Needs(Scope::QuarantineRead),
         "Quarantined inbound messages",
-    ),
+    )
+    .query(&[LIMIT]),
     route(
         Method::GET,
         "/v1/quarantine/{id}",
@@ -141,14 +271,18 @@ pub const ROUTES: &[RouteSpec] = &[
         Method::POST,
         "/v1/quarantine/{id}/replay",
         Needs(Scope::QuarantineReplay),
-        "Replay a quarantined message, optionally fixed",
-    ),
+        "Replay a quarantined message, optionally fixed (the body replaces the message)",
+    )
+    .takes("NativeMessage")
+    .answers(202, "Receipt"),
     route(
         Method::POST,
         "/v1/keys",
         Needs(Scope::KeysManage),
         "Create an API key (shown once)",
-    ),
+    )
+    .takes("NewKey")
+    .answers(201, "CreatedKey"),
     route(
         Method::GET,
         "/v1/keys",
@@ -166,12 +300,43 @@ pub const ROUTES: &[RouteSpec] = &[
         "/v1/audit",
         Needs(Scope::AuditRead),
         "The audit log, newest first, filterable",
-    ),
+    )
+    .query(&[
+        param("actor", false, "Only entries by this actor"),
+        param("action", false, "Only this action, e.g. key.created"),
+        param("subject", false, "Only entries about this subject"),
+        param("correlation_id", false, "Only entries of this transaction"),
+        param("since", false, "RFC 3339 time: entries at or after it"),
+        param(
+            "before_seq",
+            false,
+            "Entries before this sequence number (paging)",
+        ),
+        LIMIT,
+    ]),
     route(
         Method::GET,
         "/v1/audit/verify",
         Needs(Scope::AuditRead),
         "Verify the audit hash chain",
+    ),
+    route(
+        Method::GET,
+        "/v1/openapi.json",
+        Needs(Scope::ApiDocs),
+        "This document (OpenAPI 3.1)",
+    ),
+    route(
+        Method::GET,
+        "/v1/docs",
+        Needs(Scope::ApiDocs),
+        "The API reference, as a page for people",
+    ),
+    route(
+        Method::GET,
+        "/v1/schemas",
+        Needs(Scope::ApiDocs),
+        "The JSON Schemas of the canonical model and of every event type",
     ),
 ];
 
@@ -309,6 +474,10 @@ pub(crate) async fn gate(
     }
     let limit = Duration::from_millis(gate.hub.config().api.request_timeout_ms);
     match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(mut response) if spec.deprecation.is_some() => {
+            response.headers_mut().extend(spec.deprecation_headers());
+            response
+        }
         Ok(response) => response,
         Err(_) => refuse(
             503,

@@ -111,7 +111,7 @@ pub(crate) async fn revoke_key(
     Ok(Json(json!({"key": key})).into_response())
 }
 
-/// `?action=&actor=&subject=&since=<RFC 3339>&before_seq=&limit=`
+/// `?action=&actor=&subject=&correlation_id=&since=<RFC 3339>&before_seq=&limit=`
 pub(crate) async fn list_audit(
     State(hub): State<Hub>,
     Query(q): Query<HashMap<String, String>>,
@@ -146,6 +146,7 @@ pub(crate) async fn list_audit(
         action: q.get("action").cloned(),
         actor: q.get("actor").cloned(),
         subject: q.get("subject").cloned(),
+        correlation_id: q.get("correlation_id").cloned(),
         since,
         before_seq,
         limit: limit(&q)?,

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::{
     access::{self, Gate, ROUTES, RouteSpec},
-    governance,
+    governance, openapi,
     problem::{ApiError, problem_response},
 };
 
@@ -34,9 +34,11 @@ pub fn router(hub: Hub) -> Router {
             handler(spec).route_layer(middleware::from_fn_with_state(gate_for(spec), access::gate));
         router = router.route(spec.path, gated);
     }
+    let edge = crate::edge::Edge::new(hub.config());
     router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(edge, crate::edge::edge))
         .with_state(hub)
 }
 
@@ -66,6 +68,9 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
         ("DELETE", "/v1/keys/{id}") => delete(governance::revoke_key),
         ("GET", "/v1/audit") => get(governance::list_audit),
         ("GET", "/v1/audit/verify") => get(governance::verify_audit),
+        ("GET", "/v1/openapi.json") => get(openapi::openapi_json),
+        ("GET", "/v1/docs") => get(openapi::docs_page),
+        ("GET", "/v1/schemas") => get(openapi::schemas_json),
         (method, path) => panic!("the route table names {method} {path}, which has no handler"),
     }
 }

@@ -12,7 +12,7 @@ use std::{
 
 use serde::Deserialize;
 
-use concord_model::workflow::contract::FallbackPolicy;
+use concord_model::{Secret, workflow::contract::FallbackPolicy};
 
 /// Errors of loading a config file.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,10 @@ pub struct Config {
     pub hub: HubConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub log: LogConfig,
     #[serde(default)]
     pub delivery: DeliveryConfig,
     #[serde(default)]
@@ -127,6 +131,125 @@ pub struct ApiConfig {
     /// write is a transaction, and repeats are deduplicated).
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// Serve HTTPS (rustls) instead of plain HTTP; adds `Strict-Transport-Security`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The API's certificate and key, as PEM files (the key file is the secret, by reference).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// `Strict-Transport-Security: max-age` in seconds (one year by default).
+    #[serde(default = "default_hsts")]
+    pub hsts_max_age_secs: u64,
+}
+
+fn default_hsts() -> u64 {
+    31_536_000
+}
+
+/// How callers prove who they are besides API keys.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accept JWT bearer tokens from an identity provider.
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
+}
+
+/// JWT bearer tokens: the signature, issuer, audience and expiry are checked; the role (and, for
+/// integration principals, the system) come from claims.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// `RS256`, `ES256` or `HS256`.
+    pub algorithm: String,
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+    /// The verification key: a PEM public key for RS256/ES256, the shared secret for HS256.
+    pub key: SecretRef,
+    /// Claim holding the Concord role (`admin`, `buyer`, …).
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Claim holding the system an integration principal speaks for.
+    #[serde(default = "default_system_claim")]
+    pub system_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+}
+
+fn default_role_claim() -> String {
+    "concord_role".into()
+}
+fn default_system_claim() -> String {
+    "concord_system".into()
+}
+fn default_leeway() -> u64 {
+    30
+}
+
+/// The JWT algorithms accepted (no `none`, no algorithm chosen by the token).
+pub const JWT_ALGORITHMS: &[&str] = &["RS256", "ES256", "HS256"];
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Print fields that may carry patient data (quarantine reasons, targets' error bodies)
+    /// instead of `[redacted: N bytes]`. Off by default; env `CONCORD_LOG_PATIENT_DATA=1`.
+    #[serde(default)]
+    pub show_patient_data: bool,
+}
+
+/// A secret by reference: an environment variable or a file, never the value in the config.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub env: Option<String>,
+    /// Relative paths are resolved from the config file's folder.
+    pub file: Option<PathBuf>,
+}
+
+impl SecretRef {
+    fn check(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+        match (self.env.as_deref(), &self.file) {
+            (Some(_), Some(_)) => problem(at.into(), "give env or file, not both".into()),
+            (Some(""), None) | (None, None) => problem(
+                at.into(),
+                "names no environment variable (env) or file".into(),
+            ),
+            _ => {}
+        }
+    }
+
+    /// Reads the secret now (so a rotated file or variable is picked up by the next read).
+    pub fn read(&self, config: &Config) -> Result<Secret, String> {
+        let value = match (&self.env, &self.file) {
+            (Some(var), _) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
+            }
+            (None, Some(file)) => {
+                let path = config.resolve(file);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string()
+            }
+            (None, None) => return Err("the secret names no env or file".into()),
+        };
+        if value.is_empty() {
+            return Err("the secret is empty".into());
+        }
+        Ok(Secret::new(value))
+    }
 }
 
 fn default_principal_rate() -> u32 {
@@ -145,6 +268,7 @@ impl Default for ApiConfig {
             rate_limit_per_principal: default_principal_rate(),
             rate_limit_per_system: default_system_rate(),
             request_timeout_ms: default_request_timeout(),
+            tls: None,
         }
     }
 }
@@ -278,7 +402,8 @@ impl Default for CircuitBreakerConfig {
     }
 }
 
-/// A secret named by reference: the header to send and the environment variable holding it.
+/// An outbound credential: the header to send and where its secret is (an environment variable
+/// or a file, never the value in the config).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialRef {
@@ -288,7 +413,11 @@ pub struct CredentialRef {
     #[serde(default)]
     pub prefix: String,
     /// Environment variable holding the secret.
-    pub env: String,
+    #[serde(default)]
+    pub env: Option<String>,
+    /// File holding the secret (a mounted Kubernetes or Vault secret, say).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }
 
 fn default_auth_header() -> String {
@@ -296,11 +425,23 @@ fn default_auth_header() -> String {
 }
 
 impl CredentialRef {
-    /// The header to send: its name and `prefix` + the secret from the environment.
-    pub fn header(&self) -> Result<(&str, String), String> {
-        let secret = std::env::var(&self.env)
-            .map_err(|_| format!("credential environment variable {} is not set", self.env))?;
-        Ok((self.header.as_str(), format!("{}{secret}", self.prefix)))
+    fn secret_ref(&self) -> SecretRef {
+        SecretRef {
+            env: self.env.clone(),
+            file: self.file.clone(),
+        }
+    }
+
+    /// The header to send: its name and `prefix` + the secret, read now.
+    pub fn header(&self, config: &Config) -> Result<(&str, Secret), String> {
+        let secret = self
+            .secret_ref()
+            .read(config)
+            .map_err(|e| format!("credential: {e}"))?;
+        Ok((
+            self.header.as_str(),
+            Secret::new(format!("{}{}", self.prefix, secret.expose())),
+        ))
     }
 }
 
@@ -385,7 +526,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Environment overrides: `CONCORD_LISTEN`, `CONCORD_DATA_DIR`, `CONCORD_STORE_URL`.
+    /// Environment overrides: `CONCORD_LISTEN`, `CONCORD_DATA_DIR`, `CONCORD_STORE_URL`,
+    /// `CONCORD_LOG_PATIENT_DATA`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
         if let Some(listen) = get("CONCORD_LISTEN").and_then(|v| v.parse().ok()) {
             self.hub.listen = listen;
@@ -395,6 +537,9 @@ impl Config {
         }
         if let Some(url) = get("CONCORD_STORE_URL") {
             self.hub.store_url = Some(url);
+        }
+        if let Some(flag) = get("CONCORD_LOG_PATIENT_DATA") {
+            self.log.show_patient_data = matches!(flag.as_str(), "1" | "true" | "yes");
         }
     }
 
@@ -435,6 +580,30 @@ impl Config {
         if self.api.request_timeout_ms == 0 {
             problem("api.request_timeout_ms".into(), "must be at least 1".into());
         }
+        if let Some(tls) = &self.api.tls {
+            for (field, path) in [("cert", &tls.cert), ("key", &tls.key)] {
+                if !self.resolve(path).is_file() {
+                    problem(
+                        format!("api.tls.{field}"),
+                        format!("{} does not exist", self.resolve(path).display()),
+                    );
+                }
+            }
+        }
+        if let Some(jwt) = &self.auth.jwt {
+            if !JWT_ALGORITHMS.contains(&jwt.algorithm.as_str()) {
+                problem(
+                    "auth.jwt.algorithm".into(),
+                    format!("{:?} is not one of {JWT_ALGORITHMS:?}", jwt.algorithm),
+                );
+            }
+            for (field, value) in [("issuer", &jwt.issuer), ("audience", &jwt.audience)] {
+                if value.trim().is_empty() {
+                    problem(format!("auth.jwt.{field}"), "must not be empty".into());
+                }
+            }
+            jwt.key.check("auth.jwt.key", &mut problem);
+        }
         if self.delivery.concurrency == 0 {
             problem("delivery.concurrency".into(), "must be at least 1".into());
         }
@@ -469,13 +638,10 @@ impl Config {
             if system.timeout_ms == 0 {
                 problem(format!("{at}.timeout_ms"), "must be at least 1".into());
             }
-            if let Some(creds) = &system.credentials
-                && creds.env.is_empty()
-            {
-                problem(
-                    format!("{at}.credentials.env"),
-                    "names no environment variable".into(),
-                );
+            if let Some(creds) = &system.credentials {
+                creds
+                    .secret_ref()
+                    .check(&format!("{at}.credentials"), &mut problem);
             }
             for (message_type, route) in &system.inbound {
                 let at = format!("{at}.inbound.{message_type}");

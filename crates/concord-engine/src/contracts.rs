@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use concord_model::{
     Contract, ContractStatus, FieldError, Gtin, Supplier,
     error::Validate,
+    events,
     workflow::contract::{
         self as wf, ActivationReason, ContractAction, ContractEvent, ContractPropagation,
         TargetSpec, VersionStatus,
@@ -172,12 +173,16 @@ impl Hub {
         let event_id = new_id("evt");
         writes.push(Write::Event(NewEvent {
             id: event_id.clone(),
-            event_type: "org.concord.contract.version.submitted.v1".into(),
+            event_type: events::CONTRACT_VERSION_SUBMITTED.into(),
             source: EVENT_SOURCE.into(),
             subject: subject(&contract.id),
             time: now,
             correlation_id: ctx.correlation_id.clone(),
-            data: json!({"contract": data, "source_system": ctx.source_system}),
+            data: serde_json::to_value(events::ContractVersionSubmitted {
+                contract: contract.clone(),
+                source_system: ctx.source_system.clone(),
+            })
+            .expect("events serialise"),
         }));
         writes.push(crate::governance::audit(
             &ctx.actor,
@@ -439,16 +444,13 @@ impl Hub {
     ) -> Result<Option<FoundSupplier>, String> {
         let system = &self.config().systems[system_id];
         let base = system.base_url.as_deref().unwrap_or_default();
-        let mut request = self
+        let request = self
             .inner
             .http
             .get(format!("{base}{}", route.path))
             .query(&[(route.query_param.as_str(), tin)])
             .timeout(Duration::from_millis(system.timeout_ms));
-        if let Some(creds) = &system.credentials {
-            let (name, value) = creds.header()?;
-            request = request.header(name, value);
-        }
+        let request = self.with_credentials(system, request)?;
         let response = request
             .send()
             .await
@@ -583,12 +585,17 @@ impl Hub {
         let mut writes = vec![
             Write::Event(NewEvent {
                 id: new_id("evt"),
-                event_type: "org.concord.contract.activated.v1".into(),
+                event_type: events::CONTRACT_ACTIVATED.into(),
                 source: EVENT_SOURCE.into(),
                 subject: subject(&contract.id),
                 time: at,
                 correlation_id: correlation_id.to_string(),
-                data: json!({"contract_id": contract.id, "version": contract.version, "activation": reason}),
+                data: serde_json::to_value(events::ContractActivated {
+                    contract_id: contract.id.clone(),
+                    version: contract.version,
+                    activation: reason.clone(),
+                })
+                .expect("events serialise"),
             }),
             timeline(
                 correlation_id,

@@ -100,6 +100,23 @@ pub(crate) async fn run(hub: Hub) {
 }
 
 impl Hub {
+    /// Adds the system's outbound credential, read now (so a rotated secret is used at once),
+    /// as a header marked sensitive (never printed by the HTTP client's debug output).
+    pub(crate) fn with_credentials(
+        &self,
+        system: &crate::config::SystemConfig,
+        request: reqwest::RequestBuilder,
+    ) -> std::result::Result<reqwest::RequestBuilder, String> {
+        let Some(creds) = &system.credentials else {
+            return Ok(request);
+        };
+        let (name, secret) = creds.header(self.config())?;
+        let mut value = reqwest::header::HeaderValue::from_str(secret.expose())
+            .map_err(|_| "credential: the secret is not a valid header value".to_string())?;
+        value.set_sensitive(true);
+        Ok(request.header(name, value))
+    }
+
     /// Delivers one claimed row and records the outcome.
     async fn deliver(&self, d: DeliveryRecord) -> Result<()> {
         let Some(system) = self.config().systems.get(&d.target) else {
@@ -181,17 +198,14 @@ impl Hub {
         let url = format!("{}{path}", system.base_url.as_deref().unwrap_or_default());
         let method =
             reqwest::Method::from_bytes(route.method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut request = self
+        let request = self
             .inner
             .http
             .request(method, url)
             .header("Idempotency-Key", &d.idempotency_key)
             .header("X-Correlation-Id", &d.correlation_id)
             .json(&body);
-        if let Some(creds) = &system.credentials {
-            let (name, value) = creds.header()?;
-            request = request.header(name, value);
-        }
+        let request = self.with_credentials(system, request)?;
         Ok(request)
     }
 
@@ -385,7 +399,9 @@ impl Hub {
             self.commit(writes).await?;
         }
         if outcome == DeliveryOutcome::Dead {
-            tracing::warn!(delivery = %d.id, target = %d.target, error = ?attempt.error, "delivery dead-lettered");
+            // A target's error body may echo what it was sent: redacted unless switched on.
+            let error = attempt.error.as_deref().unwrap_or("");
+            tracing::warn!(delivery = %d.id, target = %d.target, error = %concord_model::Phi(error), "delivery dead-lettered");
         }
         Ok(())
     }

@@ -41,6 +41,8 @@ pub enum AuthError {
     Missing,
     #[error("the credential is not an API key this hub issued")]
     Unknown,
+    #[error("the bearer token is not valid: {0}")]
+    Token(String),
     #[error("key {0} is revoked")]
     Revoked(String),
     #[error("key {0} expired at {1}")]
@@ -140,8 +142,15 @@ fn check_usable(record: &ApiKeyRecord, now: DateTime<Utc>) -> Result<Principal, 
 }
 
 impl Hub {
-    /// Who presents `token` (the part after `Bearer `).
+    /// Who presents `token` (the part after `Bearer `): an API key (`ck_…`) or, when
+    /// `[auth.jwt]` is configured, a JWT.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        if !token.starts_with(KEY_PREFIX)
+            && let Some(jwt) = &self.inner.jwt
+            && token.bytes().filter(|b| *b == b'.').count() == 2
+        {
+            return jwt.verify(token).map_err(AuthError::Token);
+        }
         let hash = sha256_hex(token.as_bytes());
         let now = Utc::now();
         let cached = self
@@ -278,7 +287,8 @@ impl Hub {
 
     /// Installs the bootstrap admin key from the environment, once: a second start with the same
     /// key changes nothing.
-    pub async fn install_bootstrap_key(&self, key: &str) -> Result<()> {
+    pub async fn install_bootstrap_key(&self, key: &concord_model::Secret) -> Result<()> {
+        let key = key.expose();
         if key.len() < MIN_BOOTSTRAP_LEN {
             return Err(EngineError::Rejected(Rejection::new(
                 400,

@@ -46,6 +46,8 @@ pub(crate) struct HubInner {
     pub stop: Notify,
     /// API keys checked recently (see `governance::KEY_CACHE_TTL`).
     pub keys: Mutex<crate::governance::KeyCache>,
+    /// Verifies JWT bearer tokens when `[auth.jwt]` is configured.
+    pub jwt: Option<crate::jwt::JwtVerifier>,
 }
 
 /// Why the hub could not start.
@@ -62,6 +64,8 @@ pub enum StartError {
     Store(#[from] concord_store::Error),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Auth(String),
 }
 
 /// Handles of the background workers; dropping them does not stop them, `Hub::shutdown` does.
@@ -93,6 +97,14 @@ impl Hub {
         mappings: MappingRegistry,
         store: Store,
     ) -> Result<Hub, StartError> {
+        let jwt = match &config.auth.jwt {
+            Some(jwt) => {
+                Some(crate::jwt::JwtVerifier::new(jwt, &config).map_err(StartError::Auth)?)
+            }
+            None => None,
+        };
+        concord_model::redact::show_patient_data(config.log.show_patient_data);
+        // Certificates are verified (against the platform's roots) unless a test says otherwise.
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()?;
@@ -112,6 +124,7 @@ impl Hub {
                 stopping: AtomicBool::new(false),
                 stop: Notify::new(),
                 keys: Mutex::new(Default::default()),
+                jwt,
             }),
         };
         hub.reload_price_index().await?;

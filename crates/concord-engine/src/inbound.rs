@@ -226,7 +226,9 @@ impl Hub {
                     }));
                 }
                 self.commit(writes).await?;
-                tracing::warn!(receipt_id = %record.id, system = %record.system, reason = %rejection, "inbound message quarantined");
+                // The reason may quote the message (a name, a date of birth): redacted unless switched on.
+                let reason = rejection.to_string();
+                tracing::warn!(receipt_id = %record.id, system = %record.system, kind = rejection.kind, reason = %concord_model::Phi(&reason), "inbound message quarantined");
                 Ok(InboundAnswer {
                     status: rejection.status,
                     body: problem,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod governance;
 pub mod hub;
 pub mod inbound;
+pub mod jwt;
 pub mod mapping;
 pub mod master;
 

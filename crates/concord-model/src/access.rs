@@ -24,10 +24,12 @@ pub enum Scope {
     QuarantineReplay,
     AuditRead,
     KeysManage,
+    /// The API's own description (OpenAPI, schemas, the reference page).
+    ApiDocs,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 13] = [
+    pub const ALL: [Scope; 14] = [
         Scope::ContractsRead,
         Scope::ContractsWrite,
         Scope::MasterRead,
@@ -41,6 +43,7 @@ impl Scope {
         Scope::QuarantineReplay,
         Scope::AuditRead,
         Scope::KeysManage,
+        Scope::ApiDocs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Scope {
             Scope::QuarantineReplay => "quarantine:replay",
             Scope::AuditRead => "audit:read",
             Scope::KeysManage => "keys:manage",
+            Scope::ApiDocs => "api:docs",
         }
     }
 }
@@ -116,6 +120,7 @@ impl Role {
             Role::Admin => &Scope::ALL,
             Role::Integration => &[],
             Role::Operator => &[
+                ApiDocs,
                 ContractsRead,
                 MasterRead,
                 MasterWrite,
@@ -128,6 +133,7 @@ impl Role {
                 QuarantineReplay,
             ],
             Role::Buyer => &[
+                ApiDocs,
                 ContractsRead,
                 MasterRead,
                 PricesRead,
@@ -135,6 +141,7 @@ impl Role {
                 ExceptionsRead,
             ],
             Role::Approver => &[
+                ApiDocs,
                 ContractsRead,
                 ContractsWrite,
                 MasterRead,
@@ -143,6 +150,7 @@ impl Role {
                 ExceptionsRead,
             ],
             Role::ApClerk => &[
+                ApiDocs,
                 ContractsRead,
                 MasterRead,
                 PricesRead,
@@ -151,6 +159,7 @@ impl Role {
                 ExceptionsRead,
             ],
             Role::Auditor => &[
+                ApiDocs,
                 ContractsRead,
                 MasterRead,
                 PricesRead,
@@ -161,6 +170,7 @@ impl Role {
                 AuditRead,
             ],
             Role::Viewer => &[
+                ApiDocs,
                 ContractsRead,
                 MasterRead,
                 PricesRead,

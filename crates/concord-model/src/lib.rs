@@ -9,9 +9,11 @@ pub mod access;
 pub mod audit;
 pub mod contract;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod master;
 pub mod price;
+pub mod redact;
 pub mod schema;
 pub mod workflow;
 
@@ -20,3 +22,4 @@ pub use error::{FieldError, parse_canonical};
 pub use ids::{Gln, Gtin, IdError, Npi, Unspsc, Uom};
 pub use master::{Facility, Item, Supplier};
 pub use price::{Alternative, PriceAnswer, PriceCatalog, PriceQuery};
+pub use redact::{Phi, Secret};

@@ -4,18 +4,20 @@ use schemars::{JsonSchema, generate::SchemaSettings};
 
 use crate::{Contract, Facility, Item, Supplier, workflow::contract::ContractPropagation};
 
+/// One type's schema (draft 2020-12), sub-schemas under `$defs`.
+pub fn root_schema<T: JsonSchema>() -> serde_json::Value {
+    let generator = SchemaSettings::draft2020_12().into_generator();
+    serde_json::to_value(generator.into_root_schema_for::<T>()).expect("schemas serialise")
+}
+
 /// Every canonical type's schema, by name, in a stable order.
 pub fn canonical_schemas() -> Vec<(&'static str, serde_json::Value)> {
-    fn one<T: JsonSchema>() -> serde_json::Value {
-        let generator = SchemaSettings::draft2020_12().into_generator();
-        serde_json::to_value(generator.into_root_schema_for::<T>()).expect("schemas serialise")
-    }
     vec![
-        ("Supplier", one::<Supplier>()),
-        ("Item", one::<Item>()),
-        ("Facility", one::<Facility>()),
-        ("Contract", one::<Contract>()),
-        ("ContractPropagation", one::<ContractPropagation>()),
+        ("Supplier", root_schema::<Supplier>()),
+        ("Item", root_schema::<Item>()),
+        ("Facility", root_schema::<Facility>()),
+        ("Contract", root_schema::<Contract>()),
+        ("ContractPropagation", root_schema::<ContractPropagation>()),
         ("Price", price_schema()),
     ]
 }

@@ -60,6 +60,7 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub actor: Option<String>,
     pub subject: Option<String>,
+    pub correlation_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
     /// Entries with `seq` below this (paging backwards from the newest).
     pub before_seq: Option<i64>,
@@ -164,7 +165,8 @@ impl Store {
     pub async fn audit_entries(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let sql = format!(
             "SELECT {AUDIT_COLS} FROM audit_log WHERE ($1 = '' OR action = $1) AND ($2 = '' OR actor = $2) \
-             AND ($3 = '' OR subject = $3) AND at >= $4 AND seq < $5 ORDER BY seq DESC LIMIT $6"
+             AND ($3 = '' OR subject = $3) AND at >= $4 AND seq < $5 \
+             AND ($7 = '' OR correlation_id = $7) ORDER BY seq DESC LIMIT $6"
         );
         let rows = self
             .db
@@ -175,7 +177,8 @@ impl Store {
                     .bind(f.subject.clone().unwrap_or_default())
                     .bind(f.since.map_or(i64::MIN, crate::to_micros))
                     .bind(f.before_seq.unwrap_or(i64::MAX))
-                    .bind(i64::from(f.limit)),
+                    .bind(i64::from(f.limit))
+                    .bind(f.correlation_id.clone().unwrap_or_default()),
             )
             .await?;
         rows.iter().map(audit_row).collect()

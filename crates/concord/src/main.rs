@@ -77,7 +77,10 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Print the JSON Schemas of the canonical model.
+    /// Print the OpenAPI 3.1 document of the API (the same one the hub serves at
+    /// /v1/openapi.json), generated from the code; no hub needed.
+    Openapi,
+    /// Print the JSON Schemas of the canonical model and of every event type.
     Schema {
         /// Write one file per schema into this folder instead of printing.
         #[arg(long)]
@@ -195,6 +198,13 @@ fn main() -> Result<()> {
                 common,
             } => admin::audit_verify(load_config(config.as_ref(), &common)?).await,
             Command::Schema { out } => schema(out),
+            Command::Openapi => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(concord_api::openapi::document())?
+                );
+                Ok(())
+            }
             Command::Bench {
                 what:
                     BenchCommand::Prices {
@@ -263,7 +273,7 @@ async fn serve(config_path: Option<PathBuf>, common: CommonArgs) -> Result<()> {
     if let Ok(key) = std::env::var("CONCORD_BOOTSTRAP_ADMIN_KEY")
         && !key.is_empty()
     {
-        hub.install_bootstrap_key(&key)
+        hub.install_bootstrap_key(&concord_model::Secret::new(key))
             .await
             .map_err(|e| anyhow::anyhow!("CONCORD_BOOTSTRAP_ADMIN_KEY: {e}"))?;
     }
@@ -275,8 +285,9 @@ async fn serve(config_path: Option<PathBuf>, common: CommonArgs) -> Result<()> {
     }
     let workers = hub.start_workers();
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "Concord is serving; API at http://{addr}/v1");
-    println!("Concord listening on http://{addr}");
+    let scheme = concord_api::scheme(&hub);
+    tracing::info!(%addr, "Concord is serving; API at {scheme}://{addr}/v1");
+    println!("Concord listening on {scheme}://{addr}");
     let stop = hub.clone();
     concord_api::serve(listener, hub, async move {
         shutdown_signal().await;
@@ -340,7 +351,8 @@ fn check(path: &std::path::Path) -> Result<()> {
 }
 
 fn schema(out: Option<PathBuf>) -> Result<()> {
-    let schemas = concord_model::schema::canonical_schemas();
+    let mut schemas = concord_model::schema::canonical_schemas();
+    schemas.extend(concord_model::events::event_schemas());
     match out {
         None => {
             let all: serde_json::Map<String, serde_json::Value> = schemas
