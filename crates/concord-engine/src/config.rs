@@ -360,6 +360,10 @@ pub struct SystemConfig {
     /// Outbound credential, by reference: the secret itself never appears in the config.
     #[serde(default)]
     pub credentials: Option<CredentialRef>,
+    /// PEM certificate(s) of a private CA trusted for this system besides the platform's roots
+    /// (a hospital's internal CA). Certificates are always verified; there is no switch to stop.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Inbound message types this system may post, by message type.
     #[serde(default)]
     pub inbound: BTreeMap<String, InboundRoute>,
@@ -642,6 +646,14 @@ impl Config {
                 creds
                     .secret_ref()
                     .check(&format!("{at}.credentials"), &mut problem);
+            }
+            if let Some(ca) = &system.ca_file
+                && !self.resolve(ca).is_file()
+            {
+                problem(
+                    format!("{at}.ca_file"),
+                    format!("{} does not exist", self.resolve(ca).display()),
+                );
             }
             for (message_type, route) in &system.inbound {
                 let at = format!("{at}.inbound.{message_type}");

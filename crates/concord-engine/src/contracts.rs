@@ -445,8 +445,7 @@ impl Hub {
         let system = &self.config().systems[system_id];
         let base = system.base_url.as_deref().unwrap_or_default();
         let request = self
-            .inner
-            .http
+            .http_for(system_id)
             .get(format!("{base}{}", route.path))
             .query(&[(route.query_param.as_str(), tin)])
             .timeout(Duration::from_millis(system.timeout_ms));
@@ -454,7 +453,7 @@ impl Hub {
         let response = request
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| format!("request failed: {}", crate::delivery::error_chain(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("HTTP {status}"));

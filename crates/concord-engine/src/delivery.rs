@@ -199,8 +199,7 @@ impl Hub {
         let method =
             reqwest::Method::from_bytes(route.method.as_bytes()).map_err(|e| e.to_string())?;
         let request = self
-            .inner
-            .http
+            .http_for(&d.target)
             .request(method, url)
             .header("Idempotency-Key", &d.idempotency_key)
             .header("X-Correlation-Id", &d.correlation_id)
@@ -311,7 +310,8 @@ impl Hub {
                 error: Some(if e.is_timeout() {
                     format!("timed out after {timeout_ms} ms")
                 } else {
-                    format!("request failed: {e}")
+                    // The whole chain: the reason (a refused certificate, a reset) is in a source.
+                    format!("request failed: {}", error_chain(&e))
                 }),
                 kind: AttemptKind::Transient { retry_after: None },
             },
@@ -480,4 +480,19 @@ mod tests {
         assert_eq!(urlencode("C-100"), "C-100");
         assert_eq!(urlencode("a/b c"), "a%2Fb%20c");
     }
+}
+
+/// An error and its sources, `: `-separated.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -34,6 +34,8 @@ pub(crate) struct HubInner {
     pub store: Store,
     pub mappings: MappingRegistry,
     pub http: reqwest::Client,
+    /// Clients of the systems that trust a private CA (`ca_file`), by system id.
+    pub http_by_system: HashMap<String, reqwest::Client>,
     pub prices: RwLock<PriceCatalog>,
     /// Woken after every commit that adds due deliveries.
     pub work: Notify,
@@ -66,6 +68,8 @@ pub enum StartError {
     Http(#[from] reqwest::Error),
     #[error("{0}")]
     Auth(String),
+    #[error("systems.{system}.ca_file: {reason}")]
+    CaFile { system: String, reason: String },
 }
 
 /// Handles of the background workers; dropping them does not stop them, `Hub::shutdown` does.
@@ -104,16 +108,32 @@ impl Hub {
             None => None,
         };
         concord_model::redact::show_patient_data(config.log.show_patient_data);
-        // Certificates are verified (against the platform's roots) unless a test says otherwise.
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()?;
+        // Certificates are always verified: against the platform's roots, plus a system's own CA.
+        let client = || reqwest::Client::builder().pool_max_idle_per_host(64);
+        let http = client().build()?;
+        let mut http_by_system = HashMap::new();
+        for (id, system) in &config.systems {
+            let Some(ca) = &system.ca_file else { continue };
+            let fail = |reason: String| StartError::CaFile {
+                system: id.clone(),
+                reason,
+            };
+            let pem = std::fs::read(config.resolve(ca)).map_err(|e| fail(e.to_string()))?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| fail(format!("not PEM certificates: {e}")))?;
+            if roots.is_empty() {
+                return Err(fail("holds no PEM certificate".into()));
+            }
+            let built = client().tls_certs_merge(roots).build();
+            http_by_system.insert(id.clone(), built.map_err(|e| fail(e.to_string()))?);
+        }
         let hub = Hub {
             inner: Arc::new(HubInner {
                 config,
                 store,
                 mappings,
                 http,
+                http_by_system,
                 prices: RwLock::new(PriceCatalog::default()),
                 work: Notify::new(),
                 breakers: Mutex::new(HashMap::new()),
@@ -129,6 +149,14 @@ impl Hub {
         };
         hub.reload_price_index().await?;
         Ok(hub)
+    }
+
+    /// The HTTP client for calls to `system`.
+    pub(crate) fn http_for(&self, system: &str) -> &reqwest::Client {
+        self.inner
+            .http_by_system
+            .get(system)
+            .unwrap_or(&self.inner.http)
     }
 
     pub fn config(&self) -> &Config {
