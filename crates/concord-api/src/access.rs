@@ -410,6 +410,28 @@ fn bearer(request: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Names a path parameter or the query when it holds a control character (NUL above all: no
+/// id means one, and PostgreSQL refuses it in text, so it must stop here, at the edge).
+fn control_character(params: &RawPathParams, query: Option<&str>) -> Option<String> {
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(_, value)| value.chars().any(char::is_control))
+    {
+        return Some(format!("path parameter {name} holds a control character"));
+    }
+    let query = query?.as_bytes();
+    let decoded = query.iter().enumerate().filter_map(|(i, b)| match b {
+        b'%' => std::str::from_utf8(query.get(i + 1..i + 3)?)
+            .ok()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok()),
+        b => Some(*b),
+    });
+    decoded
+        .into_iter()
+        .any(|b| b < 0x20 || b == 0x7f)
+        .then(|| "the query string holds a control character".to_string())
+}
+
 /// Authenticates, authorises, rate-limits and bounds the time of one request.
 pub(crate) async fn gate(
     State(gate): State<Gate>,
@@ -471,6 +493,9 @@ pub(crate) async fn gate(
             return response;
         }
         request.extensions_mut().insert(principal);
+    }
+    if let Some(problem) = control_character(&params, request.uri().query()) {
+        return refuse(400, "control_character", "The request is invalid", problem);
     }
     let limit = Duration::from_millis(gate.hub.config().api.request_timeout_ms);
     match tokio::time::timeout(limit, next.run(request)).await {

@@ -109,7 +109,7 @@ impl Hub {
             })?;
             Some(route.clone())
         };
-        let body = String::from_utf8_lossy(&msg.body).into_owned();
+        let body = stored_text(&msg.body);
         let key = match (
             &msg.idempotency_key,
             route.as_ref().and_then(|r| r.message_id_path.as_ref()),
@@ -400,6 +400,27 @@ pub(crate) async fn recover(hub: &Hub) -> Result<()> {
     Ok(())
 }
 
+/// The body as text for the inbox. A body that is not UTF-8, or holds NUL (which PostgreSQL
+/// cannot store as text), is kept with each such byte written as `\xNN`: nothing is lost, and
+/// since `\x` is not a JSON escape, parsing it fails at exactly that byte, so the message is
+/// quarantined with a reason that points there.
+pub(crate) fn stored_text(body: &[u8]) -> String {
+    let mut text = String::with_capacity(body.len());
+    for chunk in body.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\0' {
+                text.push_str("\\x00");
+            } else {
+                text.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +431,15 @@ mod tests {
         assert_eq!(read_path(&doc, ".eventId"), Some(&json!("e1")));
         assert_eq!(read_path(&doc, "header.id"), Some(&json!(7)));
         assert_eq!(read_path(&doc, ".nope"), None);
+    }
+
+    #[test]
+    fn bodies_are_stored_as_text_without_loss_and_bad_bytes_break_parsing_where_they_are() {
+        assert_eq!(stored_text(b"{\"a\":\"\xc3\xa9\"}"), "{\"a\":\"\u{e9}\"}");
+        let text = stored_text(b"{\"a\":\"\xff\x00\"}");
+        assert_eq!(text, "{\"a\":\"\\xFF\\x00\"}");
+        assert!(!text.contains('\0'));
+        let err = serde_json::from_str::<Value>(&text).unwrap_err();
+        assert_eq!((err.line(), err.column()), (1, 8), "{err}");
     }
 }

@@ -53,6 +53,13 @@ pub trait Validate {
 pub fn parse_canonical<T: DeserializeOwned + Validate>(
     value: &serde_json::Value,
 ) -> Result<T, Vec<FieldError>> {
+    if let Some(path) = control_character_at(value, String::new()) {
+        return Err(vec![FieldError::new(
+            path,
+            "control_character",
+            "text may not hold NUL or other control characters (tab, CR and LF are fine)",
+        )]);
+    }
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let path = if path == "." { String::new() } else { path };
@@ -64,6 +71,35 @@ pub fn parse_canonical<T: DeserializeOwned + Validate>(
         Ok(parsed)
     } else {
         Err(errors)
+    }
+}
+
+/// The path of the first string (or key) holding a control character other than tab, CR or LF:
+/// no system means them, and stores differ on them (PostgreSQL refuses NUL outright).
+fn control_character_at(value: &serde_json::Value, path: String) -> Option<String> {
+    let bad = |s: &str| {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    };
+    match value {
+        serde_json::Value::String(s) => bad(s).then_some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| control_character_at(v, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let at = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if bad(k) {
+                Some(at)
+            } else {
+                control_character_at(v, at)
+            }
+        }),
+        _ => None,
     }
 }
 
