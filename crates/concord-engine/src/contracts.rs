@@ -70,6 +70,78 @@ struct LineSubmission {
     price_breaks: Vec<concord_model::PriceBreak>,
 }
 
+fn parse_submission(canonical: &Value) -> Result<ContractSubmission, Rejection> {
+    serde_path_to_error::deserialize(canonical).map_err(|e| {
+        let path = e.path().to_string();
+        Rejection::invalid(vec![FieldError::new(
+            if path == "." { String::new() } else { path },
+            "format",
+            e.into_inner().to_string(),
+        )])
+    })
+}
+
+/// Checks a contract submission as far as it can be without the store: its shape and types,
+/// a supplier named, each line's GTIN check digit (or a vendor part), and the contract's own
+/// rules with the references taken as given. What remains (the supplier and items exist) is the
+/// store's to say. Pure: `concord test-mappings` runs it on each mapping's samples.
+pub fn check_submission(canonical: &Value) -> Result<(), Rejection> {
+    let s = parse_submission(canonical)?;
+    let mut errors = Vec::new();
+    if s.supplier_id.is_none() && s.supplier.is_none() {
+        errors.push(FieldError::new(
+            "supplier_id",
+            "required",
+            "give supplier_id or a supplier reference",
+        ));
+    }
+    let mut lines = Vec::new();
+    for (i, line) in s.lines.into_iter().enumerate() {
+        match (&line.gtin, &line.vendor_part) {
+            (Some(raw), _) => match Gtin::parse(raw) {
+                Ok(gtin) => lines.push(concord_model::ContractLine {
+                    gtin,
+                    uom: line.uom,
+                    price_breaks: line.price_breaks,
+                }),
+                Err(e) => errors.push(FieldError::new(
+                    format!("lines[{i}].gtin"),
+                    "check_digit",
+                    e.to_string(),
+                )),
+            },
+            (None, Some(_)) => {}
+            (None, None) => errors.push(FieldError::new(
+                format!("lines[{i}]"),
+                "required",
+                "a line needs a gtin or a vendor_part",
+            )),
+        }
+    }
+    let provisional = Contract {
+        id: s.id,
+        version: s.version,
+        supplier_id: s.supplier_id.unwrap_or_else(|| "resolved-later".into()),
+        status: s.status,
+        effective_date: s.effective_date,
+        expiration_date: s.expiration_date,
+        eligibility: s.eligibility,
+        lines,
+    };
+    errors.extend(
+        provisional
+            .validate()
+            .into_iter()
+            // Lines given by vendor part are resolved later; an empty list here is not an error.
+            .filter(|e| !(e.path == "lines" && e.rule == "required")),
+    );
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection::invalid(errors))
+    }
+}
+
 fn workflow_id(contract_id: &str, version: u32) -> String {
     format!("{contract_id}:{version}")
 }
@@ -93,15 +165,7 @@ impl Hub {
         ctx: &InboundContext,
         mut lineage: Vec<Write>,
     ) -> Result<crate::inbound::InboundAnswer> {
-        let submission: ContractSubmission =
-            serde_path_to_error::deserialize(canonical).map_err(|e| {
-                let path = e.path().to_string();
-                Rejection::invalid(vec![FieldError::new(
-                    if path == "." { String::new() } else { path },
-                    "format",
-                    e.into_inner().to_string(),
-                )])
-            })?;
+        let submission = parse_submission(canonical)?;
         let (contract, mut writes) = self.resolve_contract(submission, ctx).await?;
         let errors = contract.validate();
         if !errors.is_empty() {

@@ -2,6 +2,7 @@
 //! model, validated and committed. A refused message is quarantined — kept, listed, fixable and
 //! replayable — and the caller gets field-level detail. Nothing accepted is ever dropped.
 
+use crate::mapping::MappingRegistry;
 use chrono::Utc;
 use concord_store::{InboxInsert, InboxRecord, InboxStatus, NewException, NewInbound, Write};
 use serde_json::{Value, json};
@@ -245,52 +246,21 @@ impl Hub {
         ctx: &InboundContext,
         received: Write,
     ) -> Result<InboundAnswer> {
-        let native: Value = serde_json::from_str(&record.body).map_err(|e| {
-            Rejection::new(
-                400,
-                "malformed_json",
-                "The body is not valid JSON",
-                format!("line {}, column {}: {e}", e.line(), e.column()),
-            )
-        })?;
         let mut lineage = vec![received];
-        let canonical = if record.system == API_SYSTEM {
-            native
-        } else {
-            let mapping = self
-                .inner
-                .mappings
-                .get(&record.system, &record.message_type, Direction::Inbound)
-                .ok_or_else(|| {
-                    Rejection::not_found(format!(
-                        "no inbound mapping for {} {}",
-                        record.system, record.message_type
-                    ))
-                })?;
-            let mapped = mapping.run(&native).map_err(|e| {
-                let mut r = Rejection::new(
-                    422,
-                    "mapping",
-                    "The message could not be mapped",
-                    e.to_string(),
-                );
-                if let Some(path) = e.input_path() {
-                    r.errors.push(concord_model::FieldError::new(
-                        path,
-                        "required",
-                        "missing in the native message",
-                    ));
-                }
-                r
-            })?;
+        let canonical = map_inbound(
+            &self.inner.mappings,
+            &record.system,
+            &record.message_type,
+            &record.body,
+        )?;
+        if record.system != API_SYSTEM {
             lineage.push(timeline(
                 &ctx.correlation_id,
                 Utc::now(),
                 "mapped",
-                json!({"canonical": mapped}),
+                json!({"canonical": canonical}),
             ));
-            mapped
-        };
+        }
         match record.message_type.as_str() {
             "contract" => self.submit_contract(&canonical, ctx, lineage).await,
             "supplier" | "item" | "facility" => {
@@ -400,11 +370,84 @@ pub(crate) async fn recover(hub: &Hub) -> Result<()> {
     Ok(())
 }
 
+/// A stored message turned into its canonical document: parsed, mapped by the system's inbound
+/// mapping (unless it came through the canonical API), and refused if any text in it holds a
+/// control character. Pure: the pipeline, `concord test-mappings` and the fuzz target all run
+/// exactly this.
+pub fn map_inbound(
+    mappings: &MappingRegistry,
+    system: &str,
+    message_type: &str,
+    body: &str,
+) -> std::result::Result<Value, Rejection> {
+    let native: Value = serde_json::from_str(body).map_err(|e| {
+        Rejection::new(
+            400,
+            "malformed_json",
+            "The body is not valid JSON",
+            format!("line {}, column {}: {e}", e.line(), e.column()),
+        )
+    })?;
+    let canonical = if system == API_SYSTEM {
+        native
+    } else {
+        let mapping = mappings
+            .get(system, message_type, Direction::Inbound)
+            .ok_or_else(|| {
+                Rejection::not_found(format!("no inbound mapping for {system} {message_type}"))
+            })?;
+        mapping.run(&native).map_err(|e| {
+            let mut r = Rejection::new(
+                422,
+                "mapping",
+                "The message could not be mapped",
+                e.to_string(),
+            );
+            if let Some(path) = e.input_path() {
+                r.errors.push(concord_model::FieldError::new(
+                    path,
+                    "required",
+                    "missing in the native message",
+                ));
+            }
+            r
+        })?
+    };
+    if let Some(path) = concord_model::error::control_character_at(&canonical) {
+        return Err(Rejection::invalid(vec![concord_model::FieldError::new(
+            path,
+            "control_character",
+            "text may not hold NUL or other control characters (tab, CR and LF are fine)",
+        )]));
+    }
+    Ok(canonical)
+}
+
+/// Checks a canonical document of `message_type` as far as it can be without the store.
+pub fn check_canonical(
+    message_type: &str,
+    canonical: &Value,
+) -> std::result::Result<(), Rejection> {
+    match message_type {
+        "contract" => crate::contracts::check_submission(canonical),
+        entity => match crate::MasterRecord::parse(entity, canonical) {
+            Ok(_) => Ok(()),
+            Err(EngineError::Rejected(r)) => Err(r),
+            Err(other) => Err(Rejection::new(
+                500,
+                "internal",
+                "Internal error",
+                other.to_string(),
+            )),
+        },
+    }
+}
+
 /// The body as text for the inbox. A body that is not UTF-8, or holds NUL (which PostgreSQL
 /// cannot store as text), is kept with each such byte written as `\xNN`: nothing is lost, and
 /// since `\x` is not a JSON escape, parsing it fails at exactly that byte, so the message is
 /// quarantined with a reason that points there.
-pub(crate) fn stored_text(body: &[u8]) -> String {
+pub fn stored_text(body: &[u8]) -> String {
     let mut text = String::with_capacity(body.len());
     for chunk in body.utf8_chunks() {
         for c in chunk.valid().chars() {

@@ -53,7 +53,7 @@ pub trait Validate {
 pub fn parse_canonical<T: DeserializeOwned + Validate>(
     value: &serde_json::Value,
 ) -> Result<T, Vec<FieldError>> {
-    if let Some(path) = control_character_at(value, String::new()) {
+    if let Some(path) = control_character_at(value) {
         return Err(vec![FieldError::new(
             path,
             "control_character",
@@ -76,7 +76,11 @@ pub fn parse_canonical<T: DeserializeOwned + Validate>(
 
 /// The path of the first string (or key) holding a control character other than tab, CR or LF:
 /// no system means them, and stores differ on them (PostgreSQL refuses NUL outright).
-fn control_character_at(value: &serde_json::Value, path: String) -> Option<String> {
+pub fn control_character_at(value: &serde_json::Value) -> Option<String> {
+    control_character_under(value, String::new())
+}
+
+fn control_character_under(value: &serde_json::Value, path: String) -> Option<String> {
     let bad = |s: &str| {
         s.chars()
             .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
@@ -86,7 +90,7 @@ fn control_character_at(value: &serde_json::Value, path: String) -> Option<Strin
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, v)| control_character_at(v, format!("{path}[{i}]"))),
+            .find_map(|(i, v)| control_character_under(v, format!("{path}[{i}]"))),
         serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
             let at = if path.is_empty() {
                 k.clone()
@@ -96,7 +100,7 @@ fn control_character_at(value: &serde_json::Value, path: String) -> Option<Strin
             if bad(k) {
                 Some(at)
             } else {
-                control_character_at(v, at)
+                control_character_under(v, at)
             }
         }),
         _ => None,

@@ -53,6 +53,13 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Contract tests of the mappings: run the sample payloads kept beside each inbound mapping
+    /// (`x.in.jq` → `x.in.samples/*.json`) through it and check the result against the canonical
+    /// model. Samples named `*.invalid.json` must be refused. Exits non-zero on any failure.
+    TestMappings {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Load harness: measure price lookups or the inbound-to-delivered pipeline on loopback
     /// (build with --release; results go in BENCHMARKS.md).
     Bench {
@@ -175,6 +182,7 @@ fn main() -> Result<()> {
             Command::Serve { config, common } => serve(config, common).await,
             Command::Demo { common, once } => demo::run(common.listen, common.data_dir, once).await,
             Command::Check { config } => check(&config),
+            Command::TestMappings { config } => test_mappings(&config),
             Command::Keys {
                 what,
                 config,
@@ -317,7 +325,8 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-fn check(path: &std::path::Path) -> Result<()> {
+/// The config and its compiled mappings, with every problem of both reported at once.
+fn checked_config(path: &std::path::Path) -> Result<(Config, MappingRegistry)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
     let base_dir = path
@@ -329,14 +338,44 @@ fn check(path: &std::path::Path) -> Result<()> {
     })?;
     config.apply_env(|k| std::env::var(k).ok());
     // Config rules and mapping compilation both report, so one run shows every problem.
-    if let Err(problems) = MappingRegistry::validate(&config) {
-        anyhow::bail!(
+    match MappingRegistry::validate(&config) {
+        Ok(mappings) => Ok((config, mappings)),
+        Err(problems) => anyhow::bail!(
             "config {} has {} problem(s):\n{}",
             path.display(),
             problems.len(),
             concord_engine::config::format_problems(&problems)
-        );
+        ),
     }
+}
+
+fn test_mappings(path: &std::path::Path) -> Result<()> {
+    let (config, mappings) = checked_config(path)?;
+    let report = concord_engine::samples::run(&config, &mappings);
+    for outcome in &report.outcomes {
+        let sample = outcome.sample.display();
+        match &outcome.failure {
+            None => println!("ok    {}  {sample}", outcome.route),
+            Some(why) => println!("FAIL  {}  {sample}\n      {why}", outcome.route),
+        }
+    }
+    for route in &report.without_samples {
+        println!("none  {route}  (no samples beside its mapping: nothing is tested)");
+    }
+    let failed = report.failed();
+    println!(
+        "{} sample(s), {failed} failed, {} inbound mapping(s) without samples",
+        report.outcomes.len(),
+        report.without_samples.len()
+    );
+    if failed > 0 {
+        anyhow::bail!("{failed} sample(s) failed");
+    }
+    Ok(())
+}
+
+fn check(path: &std::path::Path) -> Result<()> {
+    let (config, _) = checked_config(path)?;
     println!(
         "config {} is valid: {} system(s), {} mapping(s) compiled",
         path.display(),

@@ -56,6 +56,76 @@ fn check_accepts_the_demo_config_shape_and_reports_every_problem() {
 }
 
 #[test]
+fn test_mappings_passes_the_demo_samples_and_names_the_field_a_vendor_renamed() {
+    let dir = std::env::temp_dir().join(format!("concord-samples-{}", std::process::id()));
+    let demo_mapping = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/demo/mappings/clm/contract.in.jq");
+    let config = |mapping: &std::path::Path| {
+        format!(
+            "[systems.clm]\nrole = \"clm\"\n[systems.clm.inbound.contract]\nmapping = {:?}\n",
+            mapping.display().to_string()
+        )
+    };
+    std::fs::create_dir_all(dir.join("m/contract.in.samples")).unwrap();
+    std::fs::write(dir.join("demo.toml"), config(&demo_mapping)).unwrap();
+    let (ok, stdout, stderr) = concord(&[
+        "test-mappings",
+        "--config",
+        dir.join("demo.toml").to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("3 sample(s), 0 failed"), "{stdout}");
+
+    // The vendor renamed contractNumber: its new payload, kept as a sample, fails with the path.
+    std::fs::copy(&demo_mapping, dir.join("m/contract.in.jq")).unwrap();
+    let approved =
+        std::fs::read_to_string(demo_mapping.with_extension("samples").join("approved.json"))
+            .unwrap();
+    std::fs::write(
+        dir.join("m/contract.in.samples/renamed.json"),
+        approved.replace("contractNumber", "contractNo"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("m/contract.in.samples/good.json"), &approved).unwrap();
+    std::fs::write(
+        dir.join("vendor.toml"),
+        config(&dir.join("m/contract.in.jq")),
+    )
+    .unwrap();
+    let (ok, stdout, _) = concord(&[
+        "test-mappings",
+        "--config",
+        dir.join("vendor.toml").to_str().unwrap(),
+    ]);
+    assert!(!ok, "a broken sample passed: {stdout}");
+    assert!(
+        stdout.contains("ok    systems.clm.inbound.contract") && stdout.contains("good.json"),
+        "{stdout}"
+    );
+    let failure = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("FAIL"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        failure.contains("renamed.json") && failure.contains("contract.contractNumber"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 sample(s), 1 failed"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn openapi_prints_the_served_document() {
+    let (ok, stdout, stderr) = concord(&["openapi"]);
+    assert!(ok, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/prices"]["get"]["parameters"].is_array());
+}
+
+#[test]
 fn schema_prints_canonical_schemas() {
     let (ok, stdout, stderr) = concord(&["schema"]);
     assert!(ok, "{stderr}");
