@@ -419,15 +419,18 @@ fn control_character(params: &RawPathParams, query: Option<&str>) -> Option<Stri
     {
         return Some(format!("path parameter {name} holds a control character"));
     }
-    let query = query?.as_bytes();
-    let decoded = query.iter().enumerate().filter_map(|(i, b)| match b {
+    control_character_in_query(query?)
+}
+
+fn control_character_in_query(query: &str) -> Option<String> {
+    let query = query.as_bytes();
+    let mut decoded = query.iter().enumerate().filter_map(|(i, b)| match b {
         b'%' => std::str::from_utf8(query.get(i + 1..i + 3)?)
             .ok()
             .and_then(|hex| u8::from_str_radix(hex, 16).ok()),
         b => Some(*b),
     });
     decoded
-        .into_iter()
         .any(|b| b < 0x20 || b == 0x7f)
         .then(|| "the query string holds a control character".to_string())
 }
@@ -494,6 +497,21 @@ pub(crate) async fn gate(
         }
         request.extensions_mut().insert(principal);
     }
+    if let Some(d) = spec.deprecation
+        && chrono::Utc::now().timestamp() >= d.sunset
+    {
+        let mut gone = refuse(
+            410,
+            "gone",
+            "This route has been retired",
+            format!(
+                "{} {} passed its sunset; use {}",
+                spec.method, spec.path, d.successor
+            ),
+        );
+        gone.headers_mut().extend(spec.deprecation_headers());
+        return gone;
+    }
     if let Some(problem) = control_character(&params, request.uri().query()) {
         return refuse(400, "control_character", "The request is invalid", problem);
     }
@@ -520,6 +538,39 @@ pub(crate) async fn gate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deprecated_route_names_its_dates_and_successor() {
+        let mut spec = route(Method::GET, "/v1/old", Needs(Scope::PricesRead), "old");
+        assert!(spec.deprecation_headers().is_empty());
+        spec.deprecation = Some(Deprecation {
+            since: 1_767_225_600,  // 2026-01-01
+            sunset: 1_783_036_800, // 2026-07-03
+            successor: "/v2/new",
+        });
+        let headers: Vec<(String, String)> = spec
+            .deprecation_headers()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(
+            headers,
+            vec![
+                ("deprecation".into(), "@1767225600".into()),
+                ("sunset".into(), "Fri, 03 Jul 2026 00:00:00 GMT".into()),
+                ("link".into(), "</v2/new>; rel=\"successor-version\"".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn control_characters_in_ids_and_queries_are_found() {
+        assert_eq!(control_character_in_query("a=1&b=%41"), None);
+        assert!(control_character_in_query("a=%00").is_some());
+        assert!(control_character_in_query("a=x%1fy").is_some());
+        assert!(control_character_in_query("a=%7F").is_some());
+        assert_eq!(control_character_in_query("a=%2"), None);
+    }
 
     #[test]
     fn every_route_is_in_the_table_once_and_only_health_is_open() {

@@ -476,6 +476,55 @@ mod tests {
         assert_eq!(read_path(&doc, ".nope"), None);
     }
 
+    fn demo_clm() -> MappingRegistry {
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
+        let config = crate::Config::parse_unchecked(
+            "[systems.clm]\nrole = \"clm\"\n[systems.clm.inbound.contract]\n\
+             mapping = \"mappings/clm/contract.in.jq\"\n",
+            &demo,
+        )
+        .unwrap();
+        MappingRegistry::validate(&config).unwrap()
+    }
+
+    /// The fuzz target's property (fuzz/fuzz_targets/inbound_mapping.rs), run in every test
+    /// pass: any bytes, and any corruption of a real payload, end as a document or a refusal
+    /// that is the sender's fault (4xx), never a panic.
+    mod any_input {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn outcome(registry: &MappingRegistry, bytes: &[u8]) -> Result<(), u16> {
+            let canonical = map_inbound(registry, "clm", "contract", &stored_text(bytes))
+                .map_err(|r| r.status)?;
+            check_canonical("contract", &canonical).map_err(|r| r.status)
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+                if let Err(status) = outcome(&demo_clm(), &bytes) {
+                    prop_assert!((400..500).contains(&status));
+                }
+            }
+
+            #[test]
+            fn corrupted_samples(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+                let sample = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../examples/demo/mappings/clm/contract.in.samples/approved.json")).unwrap();
+                prop_assert_eq!(outcome(&demo_clm(), &sample), Ok(()));
+                let mut bytes = sample.clone();
+                for (at, byte) in edits {
+                    let i = at.index(bytes.len());
+                    bytes[i] = byte;
+                }
+                if let Err(status) = outcome(&demo_clm(), &bytes) {
+                    prop_assert!((400..500).contains(&status));
+                }
+            }
+        }
+    }
+
     #[test]
     fn bodies_are_stored_as_text_without_loss_and_bad_bytes_break_parsing_where_they_are() {
         assert_eq!(stored_text(b"{\"a\":\"\xc3\xa9\"}"), "{\"a\":\"\u{e9}\"}");
