@@ -346,13 +346,13 @@ pub const ROUTES: &[RouteSpec] = &[
 pub(crate) struct Gate {
     spec: &'static RouteSpec,
     hub: Hub,
-    limiters: Arc<Mutex<HashMap<String, RateLimiter>>>,
+    limiters: Arc<Mutex<Buckets>>,
 }
 
 impl Gate {
     /// One gate per route, all sharing `limiters`.
     pub fn for_routes(hub: &Hub) -> impl Fn(&'static RouteSpec) -> Gate + use<> {
-        let limiters: Arc<Mutex<HashMap<String, RateLimiter>>> = Arc::default();
+        let limiters: Arc<Mutex<Buckets>> = Arc::default();
         let hub = hub.clone();
         move |spec| Gate {
             spec,
@@ -362,28 +362,54 @@ impl Gate {
     }
 
     /// Takes a token from each bucket the principal draws on; on refusal, how long to wait.
+    /// Buckets are found by `&str` (no allocation once a caller has one), principals and systems
+    /// in separate maps.
     fn take(&self, principal: &Principal) -> Result<(), Duration> {
         let limits = &self.hub.config().api;
+        if limits.rate_limit_per_principal == 0 && limits.rate_limit_per_system == 0 {
+            return Ok(());
+        }
         let now = std::time::Instant::now();
-        let mut buckets = vec![(
-            format!("principal:{}", principal.id),
+        let mut buckets = self.limiters.lock();
+        if buckets.principals.len() + buckets.systems.len() > 100_000 {
+            // Bounded memory; a cleared bucket starts full.
+            buckets.principals.clear();
+            buckets.systems.clear();
+        }
+        fn bucket<'a>(
+            map: &'a mut HashMap<String, RateLimiter>,
+            key: &str,
+            rate: u32,
+            now: std::time::Instant,
+        ) -> &'a mut RateLimiter {
+            if !map.contains_key(key) {
+                map.insert(key.to_string(), RateLimiter::new(rate, now));
+            }
+            map.get_mut(key).expect("just inserted")
+        }
+        let Buckets {
+            principals,
+            systems,
+        } = &mut *buckets;
+        bucket(
+            principals,
+            &principal.id,
             limits.rate_limit_per_principal,
-        )];
+            now,
+        )
+        .take(now)?;
         if let Some(system) = &principal.system {
-            buckets.push((format!("system:{system}"), limits.rate_limit_per_system));
-        }
-        let mut limiters = self.limiters.lock();
-        if limiters.len() > 100_000 {
-            limiters.clear(); // bounded memory; a cleared bucket starts full
-        }
-        for (key, rate) in buckets {
-            limiters
-                .entry(key)
-                .or_insert_with(|| RateLimiter::new(rate, now))
-                .take(now)?;
+            bucket(systems, system, limits.rate_limit_per_system, now).take(now)?;
         }
         Ok(())
     }
+}
+
+/// Token buckets per principal and per system, shared by every route's gate.
+#[derive(Default)]
+struct Buckets {
+    principals: HashMap<String, RateLimiter>,
+    systems: HashMap<String, RateLimiter>,
 }
 
 fn refuse(status: u16, kind: &'static str, title: &str, detail: String) -> Response {

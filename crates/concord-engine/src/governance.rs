@@ -72,7 +72,7 @@ pub struct CreatedKey {
 /// Checked keys by hash, with when they were checked.
 #[derive(Default)]
 pub(crate) struct KeyCache {
-    entries: HashMap<String, (Instant, ApiKeyRecord)>,
+    entries: HashMap<String, (Instant, std::sync::Arc<ApiKeyRecord>)>,
 }
 
 const KEY_CACHE_MAX: usize = 10_000;
@@ -160,7 +160,7 @@ impl Hub {
             .entries
             .get(&hash)
             .filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL)
-            .map(|(_, record)| record.clone());
+            .map(|(_, record)| std::sync::Arc::clone(record));
         if let Some(record) = cached {
             return check_usable(&record, now);
         }
@@ -177,7 +177,9 @@ impl Hub {
         if cache.entries.len() >= KEY_CACHE_MAX {
             cache.entries.clear();
         }
-        cache.entries.insert(hash, (Instant::now(), record.clone()));
+        cache
+            .entries
+            .insert(hash, (Instant::now(), std::sync::Arc::new(record.clone())));
         drop(cache);
         check_usable(&record, now)
     }
