@@ -75,6 +75,9 @@ pub struct Config {
     /// The folder the config file is in: relative mapping paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The TOML text it was parsed from (empty for the embedded defaults).
+    #[serde(skip)]
+    pub source: String,
 }
 
 /// Where the hub listens and keeps its data.
@@ -527,6 +530,7 @@ impl Config {
     pub fn parse_unchecked(text: &str, base_dir: &Path) -> Result<Config, String> {
         let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         config.base_dir = base_dir.to_path_buf();
+        config.source = text.to_string();
         Ok(config)
     }
 
@@ -545,6 +549,37 @@ impl Config {
         if let Some(flag) = get("CONCORD_LOG_PATIENT_DATA") {
             self.log.show_patient_data = matches!(flag.as_str(), "1" | "true" | "yes");
         }
+    }
+
+    /// The SHA-256 of what the hub runs on: the config text, the environment overrides in
+    /// effect, and every mapping file's bytes (a changed mapping is a changed config).
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.source.as_bytes());
+        hash.update(format!(
+            "\0listen={}\0data_dir={}\0store={}\0",
+            self.hub.listen,
+            self.hub.data_dir.display(),
+            self.store_url()
+        ));
+        let mut mappings: Vec<&PathBuf> = self
+            .systems
+            .values()
+            .flat_map(|s| {
+                s.inbound
+                    .values()
+                    .map(|r| &r.mapping)
+                    .chain(s.outbound.values().map(|r| &r.mapping))
+                    .chain(s.lookups.values().map(|r| &r.mapping))
+            })
+            .collect();
+        mappings.sort();
+        for path in mappings {
+            hash.update(path.display().to_string());
+            hash.update(std::fs::read(self.resolve(path)).unwrap_or_default());
+        }
+        hex::encode(hash.finalize())
     }
 
     /// Resolves a mapping path relative to the config file's folder.

@@ -332,6 +332,40 @@ impl Hub {
         Ok(())
     }
 
+    /// Witnesses the config the hub starts on. Config takes effect at start, so a start on a
+    /// config (or mapping) different from the last one recorded is the reload: it is audited
+    /// as `config.reloaded` with the before and after fingerprints; the first start as
+    /// `config.loaded`; an unchanged restart adds nothing.
+    pub async fn record_config(&self) -> Result<()> {
+        let after = self.config().fingerprint();
+        let last = self
+            .store()
+            .audit_entries(&concord_store::AuditFilter {
+                subject: Some("config".into()),
+                limit: 1,
+                ..Default::default()
+            })
+            .await?;
+        let before = last.first().and_then(|e| e.after_digest.clone());
+        let action = match &before {
+            Some(b) if *b == after => return Ok(()),
+            Some(_) => "config.reloaded",
+            None => "config.loaded",
+        };
+        let systems: Vec<&String> = self.config().systems.keys().collect();
+        self.commit(vec![audit(
+            SYSTEM_ACTOR,
+            action,
+            "config",
+            None,
+            before,
+            Some(after),
+            json!({"systems": systems, "base_dir": self.config().base_dir}),
+        )])
+        .await?;
+        Ok(())
+    }
+
     /// Records a refused request (a bad credential or a missing scope).
     pub async fn audit_denied(&self, actor: &str, route: &str, status: u16, reason: &str) {
         let entry = audit(

@@ -68,6 +68,8 @@ pub enum StartError {
     Http(#[from] reqwest::Error),
     #[error("{0}")]
     Auth(String),
+    #[error("recording the config in the audit log: {0}")]
+    Audit(String),
     #[error("systems.{system}.ca_file: {reason}")]
     CaFile { system: String, reason: String },
 }
@@ -92,7 +94,12 @@ impl Hub {
             })?;
         }
         let store = Store::open(StoreOptions::new(config.store_url())).await?;
-        Self::with_store(config, mappings, store).await
+        let hub = Self::with_store(config, mappings, store).await?;
+        hub.record_config().await.map_err(|e| match e {
+            crate::EngineError::Store(e) => StartError::Store(e),
+            other => StartError::Audit(other.to_string()),
+        })?;
+        Ok(hub)
     }
 
     /// Builds a hub over an already opened store (tests use their own stores).

@@ -116,6 +116,65 @@ fn test_mappings_passes_the_demo_samples_and_names_the_field_a_vendor_renamed() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Config takes effect at start: a start on a changed config (or mapping) is the reload, and
+/// the audit log witnesses it with the before and after fingerprints.
+#[test]
+fn a_start_on_a_changed_config_is_audited_as_a_reload() {
+    let dir = std::env::temp_dir().join(format!("concord-cli-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("m")).unwrap();
+    std::fs::write(dir.join("m/in.jq"), "{id: .contractNumber}").unwrap();
+    let config = dir.join("concord.toml");
+    std::fs::write(
+        &config,
+        "[systems.clm]\nrole = \"clm\"\n[systems.clm.inbound.contract]\nmapping = \"m/in.jq\"\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let start = || {
+        // Any command that opens the hub records the config it runs on.
+        let (ok, _, stderr) = concord(&[
+            "keys",
+            "create",
+            "--name",
+            "n",
+            "--role",
+            "viewer",
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]);
+        assert!(ok, "{stderr}");
+    };
+    let entries = || -> Vec<(String, Option<String>, Option<String>)> {
+        let db = rusqlite::Connection::open(data.join("concord.db")).unwrap();
+        let mut q = db
+            .prepare("SELECT action, before_digest, after_digest FROM audit_log WHERE subject = 'config' ORDER BY seq")
+            .unwrap();
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    start();
+    start(); // unchanged: nothing more
+    let first = entries();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, "config.loaded");
+    assert_eq!(first[0].1, None);
+
+    // Only the mapping changes.
+    std::fs::write(dir.join("m/in.jq"), "{id: .contractNo}").unwrap();
+    start();
+    let after = entries();
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[1].0, "config.reloaded");
+    assert_eq!(after[1].1, first[0].2, "before is the last fingerprint");
+    assert_ne!(after[1].2, first[0].2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn openapi_prints_the_served_document() {
     let (ok, stdout, stderr) = concord(&["openapi"]);
@@ -203,7 +262,8 @@ fn keys_and_audit_verify_work_on_a_fresh_data_dir_and_catch_tampering() {
 
     let (ok, verified, stderr) = concord(&["audit", "verify", "--data-dir", data]);
     assert!(ok, "{stderr}");
-    assert!(verified.contains("intact: 2 sealed entries"), "{verified}");
+    // The first start's config, the key made, the key revoked.
+    assert!(verified.contains("intact: 3 sealed entries"), "{verified}");
 
     let db = rusqlite::Connection::open(dir.join("concord.db")).unwrap();
     db.execute(
