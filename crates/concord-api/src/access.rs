@@ -448,16 +448,18 @@ fn control_character(params: &RawPathParams, query: Option<&str>) -> Option<Stri
     control_character_in_query(query?)
 }
 
+/// A control byte in the query, raw or percent-encoded (`%00`, `%1F`, `%7F`).
 fn control_character_in_query(query: &str) -> Option<String> {
-    let query = query.as_bytes();
-    let mut decoded = query.iter().enumerate().filter_map(|(i, b)| match b {
-        b'%' => std::str::from_utf8(query.get(i + 1..i + 3)?)
-            .ok()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok()),
-        b => Some(*b),
-    });
-    decoded
-        .any(|b| b < 0x20 || b == 0x7f)
+    let control = |b: u8| b < 0x20 || b == 0x7f;
+    let escaped = |w: &[u8]| {
+        w[0] == b'%'
+            && std::str::from_utf8(&w[1..])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .is_some_and(control)
+    };
+    let bytes = query.as_bytes();
+    (bytes.iter().any(|b| control(*b)) || bytes.windows(3).any(escaped))
         .then(|| "the query string holds a control character".to_string())
 }
 

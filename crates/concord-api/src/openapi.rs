@@ -250,17 +250,19 @@ pub(crate) async fn openapi_json() -> Json<&'static Value> {
     Json(document())
 }
 
-/// The JSON Schemas of the canonical model and of every event type.
-pub(crate) async fn schemas_json() -> Json<Value> {
-    let canonical: Map<String, Value> = concord_model::schema::canonical_schemas()
-        .into_iter()
-        .map(|(n, s)| (n.to_string(), s))
-        .collect();
-    let events: Map<String, Value> = concord_model::events::event_schemas()
-        .into_iter()
-        .map(|(n, s)| (n.to_string(), s))
-        .collect();
-    Json(json!({"canonical": canonical, "events": events}))
+/// The JSON Schemas of the canonical model and of every event type (built once: they depend on
+/// nothing but the code).
+pub(crate) async fn schemas_json() -> Json<&'static Value> {
+    static SCHEMAS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    Json(SCHEMAS.get_or_init(|| {
+        let named = |list: Vec<(&'static str, Value)>| -> Map<String, Value> {
+            list.into_iter().map(|(n, s)| (n.to_string(), s)).collect()
+        };
+        json!({
+            "canonical": named(concord_model::schema::canonical_schemas()),
+            "events": named(concord_model::events::event_schemas()),
+        })
+    }))
 }
 
 /// The reference page: rendered on the server from the document, no script at all.

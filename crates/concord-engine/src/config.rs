@@ -551,35 +551,19 @@ impl Config {
         }
     }
 
-    /// The SHA-256 of what the hub runs on: the config text, the environment overrides in
-    /// effect, and every mapping file's bytes (a changed mapping is a changed config).
+    /// The SHA-256 of the config text and the environment overrides in effect (the mappings'
+    /// sources are fingerprinted by `MappingRegistry::fingerprint`, from what was compiled).
     pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut hash = Sha256::new();
-        hash.update(self.source.as_bytes());
-        hash.update(format!(
-            "\0listen={}\0data_dir={}\0store={}\0",
-            self.hub.listen,
-            self.hub.data_dir.display(),
-            self.store_url()
-        ));
-        let mut mappings: Vec<&PathBuf> = self
-            .systems
-            .values()
-            .flat_map(|s| {
-                s.inbound
-                    .values()
-                    .map(|r| &r.mapping)
-                    .chain(s.outbound.values().map(|r| &r.mapping))
-                    .chain(s.lookups.values().map(|r| &r.mapping))
-            })
-            .collect();
-        mappings.sort();
-        for path in mappings {
-            hash.update(path.display().to_string());
-            hash.update(std::fs::read(self.resolve(path)).unwrap_or_default());
-        }
-        hex::encode(hash.finalize())
+        crate::hub::sha256_hex(
+            format!(
+                "{}\0listen={}\0data_dir={}\0store={}",
+                self.source,
+                self.hub.listen,
+                self.hub.data_dir.display(),
+                self.store_url()
+            )
+            .as_bytes(),
+        )
     }
 
     /// Resolves a mapping path relative to the config file's folder.

@@ -70,6 +70,37 @@ struct LineSubmission {
     price_breaks: Vec<concord_model::PriceBreak>,
 }
 
+/// How a submitted line names its item, before any lookup.
+enum ItemRef<'a> {
+    Gtin(Gtin),
+    VendorPart(&'a str),
+}
+
+impl LineSubmission {
+    /// The line's item reference (a GTIN wins over a vendor part), or why it has none usable.
+    fn item_ref(&self, i: usize) -> Result<ItemRef<'_>, FieldError> {
+        match (&self.gtin, &self.vendor_part) {
+            (Some(raw), _) => Gtin::parse(raw).map(ItemRef::Gtin).map_err(|e| {
+                FieldError::new(format!("lines[{i}].gtin"), "check_digit", e.to_string())
+            }),
+            (None, Some(part)) => Ok(ItemRef::VendorPart(part)),
+            (None, None) => Err(FieldError::new(
+                format!("lines[{i}]"),
+                "required",
+                "a line needs a gtin or a vendor_part",
+            )),
+        }
+    }
+}
+
+fn missing_supplier() -> FieldError {
+    FieldError::new(
+        "supplier_id",
+        "required",
+        "give supplier_id or a supplier reference",
+    )
+}
+
 fn parse_submission(canonical: &Value) -> Result<ContractSubmission, Rejection> {
     serde_path_to_error::deserialize(canonical).map_err(|e| {
         let path = e.path().to_string();
@@ -89,33 +120,19 @@ pub fn check_submission(canonical: &Value) -> Result<(), Rejection> {
     let s = parse_submission(canonical)?;
     let mut errors = Vec::new();
     if s.supplier_id.is_none() && s.supplier.is_none() {
-        errors.push(FieldError::new(
-            "supplier_id",
-            "required",
-            "give supplier_id or a supplier reference",
-        ));
+        errors.push(missing_supplier());
     }
+    let submitted_lines = s.lines.len();
     let mut lines = Vec::new();
-    for (i, line) in s.lines.into_iter().enumerate() {
-        match (&line.gtin, &line.vendor_part) {
-            (Some(raw), _) => match Gtin::parse(raw) {
-                Ok(gtin) => lines.push(concord_model::ContractLine {
-                    gtin,
-                    uom: line.uom,
-                    price_breaks: line.price_breaks,
-                }),
-                Err(e) => errors.push(FieldError::new(
-                    format!("lines[{i}].gtin"),
-                    "check_digit",
-                    e.to_string(),
-                )),
-            },
-            (None, Some(_)) => {}
-            (None, None) => errors.push(FieldError::new(
-                format!("lines[{i}]"),
-                "required",
-                "a line needs a gtin or a vendor_part",
-            )),
+    for (i, line) in s.lines.iter().enumerate() {
+        match line.item_ref(i) {
+            Ok(ItemRef::Gtin(gtin)) => lines.push(concord_model::ContractLine {
+                gtin,
+                uom: line.uom.clone(),
+                price_breaks: line.price_breaks.clone(),
+            }),
+            Ok(ItemRef::VendorPart(_)) => {} // resolved against the store later
+            Err(e) => errors.push(e),
         }
     }
     let provisional = Contract {
@@ -132,8 +149,9 @@ pub fn check_submission(canonical: &Value) -> Result<(), Rejection> {
         provisional
             .validate()
             .into_iter()
-            // Lines given by vendor part are resolved later; an empty list here is not an error.
-            .filter(|e| !(e.path == "lines" && e.rule == "required")),
+            // Lines given only by vendor part are not in `provisional`: if any were submitted,
+            // "no lines" is not an error yet.
+            .filter(|e| !(submitted_lines > 0 && e.path == "lines" && e.rule == "required")),
     );
     if errors.is_empty() {
         Ok(())
@@ -316,39 +334,24 @@ impl Hub {
                 id.clone()
             }
             (None, Some(reference)) => self.resolve_supplier(reference, ctx, &mut writes).await?,
-            (None, None) => {
-                return Err(Rejection::invalid(vec![FieldError::new(
-                    "supplier_id",
-                    "required",
-                    "give supplier_id or a supplier reference",
-                )])
-                .into());
-            }
+            (None, None) => return Err(Rejection::invalid(vec![missing_supplier()]).into()),
         };
         let mut lines = Vec::with_capacity(s.lines.len());
         let mut errors = Vec::new();
         for (i, line) in s.lines.into_iter().enumerate() {
-            let gtin = match (&line.gtin, &line.vendor_part) {
-                (Some(raw), _) => match Gtin::parse(raw) {
-                    Ok(gtin) if self.store().item(gtin.as_str()).await?.is_some() => Some(gtin),
-                    Ok(gtin) => {
-                        errors.push(FieldError::new(
-                            format!("lines[{i}].gtin"),
-                            "unknown_item",
-                            format!("item {gtin} is not in the item master"),
-                        ));
-                        None
-                    }
-                    Err(e) => {
-                        errors.push(FieldError::new(
-                            format!("lines[{i}].gtin"),
-                            "check_digit",
-                            e.to_string(),
-                        ));
-                        None
-                    }
-                },
-                (None, Some(part)) => {
+            let gtin = match line.item_ref(i) {
+                Ok(ItemRef::Gtin(gtin)) if self.store().item(gtin.as_str()).await?.is_some() => {
+                    Some(gtin)
+                }
+                Ok(ItemRef::Gtin(gtin)) => {
+                    errors.push(FieldError::new(
+                        format!("lines[{i}].gtin"),
+                        "unknown_item",
+                        format!("item {gtin} is not in the item master"),
+                    ));
+                    None
+                }
+                Ok(ItemRef::VendorPart(part)) => {
                     match self.store().item_by_vendor_part(&supplier_id, part).await? {
                         Some(item) => Some(item.gtin),
                         None => {
@@ -363,12 +366,8 @@ impl Hub {
                         }
                     }
                 }
-                (None, None) => {
-                    errors.push(FieldError::new(
-                        format!("lines[{i}]"),
-                        "required",
-                        "a line needs a gtin or a vendor_part",
-                    ));
+                Err(e) => {
+                    errors.push(e);
                     None
                 }
             };
@@ -517,7 +516,7 @@ impl Hub {
         let response = request
             .send()
             .await
-            .map_err(|e| format!("request failed: {}", crate::delivery::error_chain(&e)))?;
+            .map_err(|e| format!("request failed: {}", crate::error::error_chain(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("HTTP {status}"));
@@ -903,5 +902,44 @@ pub(crate) async fn run_timers(hub: Hub) {
             _ = tokio::time::sleep(interval) => {}
             _ = hub.inner.stop.notified() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission(lines: Value) -> Value {
+        json!({"id": "C-1", "version": 1, "supplier": {"external_id": "V-1"}, "status": "approved",
+               "effective_date": "2026-01-01", "expiration_date": "2026-12-31", "lines": lines})
+    }
+
+    fn paths(r: Result<(), Rejection>) -> Vec<String> {
+        r.unwrap_err().errors.into_iter().map(|e| e.path).collect()
+    }
+
+    #[test]
+    fn a_submission_is_checked_as_far_as_it_can_be_without_the_store() {
+        let line = |gtin: Value, part: Value| {
+            json!({"gtin": gtin, "vendor_part": part, "uom": "EA",
+                   "price_breaks": [{"min_quantity": 1, "unit_price": "2.00"}]})
+        };
+        let gtin_line = line(json!("00614141000012"), Value::Null);
+        let part_line = line(Value::Null, json!("VP-1"));
+        assert!(check_submission(&submission(json!([gtin_line.clone()]))).is_ok());
+        // Lines named only by vendor part are resolved later: not "no lines".
+        assert!(check_submission(&submission(json!([part_line]))).is_ok());
+        assert_eq!(paths(check_submission(&submission(json!([])))), ["lines"]);
+        assert_eq!(
+            paths(check_submission(&submission(json!([
+                gtin_line,
+                line(json!("00614141000013"), Value::Null),
+                line(Value::Null, Value::Null)
+            ])))),
+            ["lines[1].gtin", "lines[2]"]
+        );
+        let mut no_supplier = submission(json!([line(json!("00614141000012"), Value::Null)]));
+        no_supplier.as_object_mut().unwrap().remove("supplier");
+        assert_eq!(paths(check_submission(&no_supplier)), ["supplier_id"]);
     }
 }

@@ -311,7 +311,7 @@ impl Hub {
                     format!("timed out after {timeout_ms} ms")
                 } else {
                     // The whole chain: the reason (a refused certificate, a reset) is in a source.
-                    format!("request failed: {}", error_chain(&e))
+                    format!("request failed: {}", crate::error::error_chain(&e))
                 }),
                 kind: AttemptKind::Transient { retry_after: None },
             },
@@ -460,21 +460,6 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// An error and its sources, `: `-separated.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

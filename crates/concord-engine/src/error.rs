@@ -71,6 +71,24 @@ impl std::fmt::Display for Rejection {
     }
 }
 
+impl std::error::Error for Rejection {}
+
+/// An error and its sources, `: `-separated (the reason a request failed, such as a refused
+/// certificate, is often only in a source).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]

@@ -337,7 +337,14 @@ impl Hub {
     /// as `config.reloaded` with the before and after fingerprints; the first start as
     /// `config.loaded`; an unchanged restart adds nothing.
     pub async fn record_config(&self) -> Result<()> {
-        let after = self.config().fingerprint();
+        let after = sha256_hex(
+            format!(
+                "{} {}",
+                self.config().fingerprint(),
+                self.inner.mappings.fingerprint()
+            )
+            .as_bytes(),
+        );
         let last = self
             .store()
             .audit_entries(&concord_store::AuditFilter {
@@ -346,7 +353,7 @@ impl Hub {
                 ..Default::default()
             })
             .await?;
-        let before = last.first().and_then(|e| e.after_digest.clone());
+        let before = last.first().and_then(|e| e.entry.after_digest.clone());
         let action = match &before {
             Some(b) if *b == after => return Ok(()),
             Some(_) => "config.reloaded",

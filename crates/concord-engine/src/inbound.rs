@@ -430,16 +430,7 @@ pub fn check_canonical(
 ) -> std::result::Result<(), Rejection> {
     match message_type {
         "contract" => crate::contracts::check_submission(canonical),
-        entity => match crate::MasterRecord::parse(entity, canonical) {
-            Ok(_) => Ok(()),
-            Err(EngineError::Rejected(r)) => Err(r),
-            Err(other) => Err(Rejection::new(
-                500,
-                "internal",
-                "Internal error",
-                other.to_string(),
-            )),
-        },
+        entity => crate::MasterRecord::parse(entity, canonical).map(|_| ()),
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Mapping {
     file: String,
     /// A short name for error messages, e.g. `clm contract inbound`.
     filter: String,
+    /// SHA-256 of the source it was compiled from (for the config fingerprint).
+    source_sha256: String,
     jq: JqFilter,
 }
 
@@ -167,6 +169,7 @@ impl Mapping {
         Ok(Mapping {
             file: file.to_string(),
             filter: filter.to_string(),
+            source_sha256: crate::hub::sha256_hex(code.as_bytes()),
             jq,
         })
     }
@@ -317,6 +320,20 @@ impl MappingRegistry {
         } else {
             Err(problems)
         }
+    }
+
+    /// SHA-256 over every mapping's place and the source it was compiled from: what the hub
+    /// runs, not what the files hold now.
+    pub fn fingerprint(&self) -> String {
+        let mut lines: Vec<String> = self
+            .mappings
+            .iter()
+            .map(|((system, message_type, direction), m)| {
+                format!("{system} {message_type} {direction:?} {}", m.source_sha256)
+            })
+            .collect();
+        lines.sort();
+        crate::hub::sha256_hex(lines.join("\n").as_bytes())
     }
 
     pub fn get(

@@ -23,16 +23,18 @@ pub enum MasterRecord {
 
 impl MasterRecord {
     /// Parses and validates a canonical record of `entity` ("supplier", "item", "facility").
-    pub fn parse(entity: &str, value: &Value) -> Result<MasterRecord> {
+    pub fn parse(entity: &str, value: &Value) -> Result<MasterRecord, Rejection> {
         let parsed = match entity {
             "supplier" => parse_canonical(value).map(MasterRecord::Supplier),
             "item" => parse_canonical(value).map(MasterRecord::Item),
             "facility" => parse_canonical(value).map(MasterRecord::Facility),
             other => {
-                return Err(Rejection::not_found(format!("no master data type {other:?}")).into());
+                return Err(Rejection::not_found(format!(
+                    "no master data type {other:?}"
+                )));
             }
         };
-        parsed.map_err(|errors| Rejection::invalid(errors).into())
+        parsed.map_err(Rejection::invalid)
     }
 
     /// The record's canonical key.

@@ -25,7 +25,7 @@ pub struct ApiKeyRecord {
 }
 
 /// An audit entry to append with the change it witnesses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NewAuditEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -42,14 +42,8 @@ pub struct NewAuditEntry {
 pub struct AuditRecord {
     pub seq: i64,
     pub chain_seq: Option<i64>,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub correlation_id: Option<String>,
-    pub before_digest: Option<String>,
-    pub after_digest: Option<String>,
-    pub detail: Value,
+    #[serde(flatten)]
+    pub entry: NewAuditEntry,
     pub prev_hash: Option<String>,
     pub hash: Option<String>,
 }
@@ -113,17 +107,19 @@ fn audit_row(r: &Row) -> Result<AuditRecord> {
     Ok(AuditRecord {
         seq: r.int("seq")?,
         chain_seq: r.opt_int("chain_seq")?,
-        at: from_micros(f.at),
-        detail: serde_json::from_str(&f.detail).map_err(|source| Error::Corrupt {
-            table: "audit_log",
-            source,
-        })?,
-        actor: f.actor,
-        action: f.action,
-        subject: f.subject,
-        correlation_id: f.correlation_id,
-        before_digest: f.before_digest,
-        after_digest: f.after_digest,
+        entry: NewAuditEntry {
+            at: from_micros(f.at),
+            detail: serde_json::from_str(&f.detail).map_err(|source| Error::Corrupt {
+                table: "audit_log",
+                source,
+            })?,
+            actor: f.actor,
+            action: f.action,
+            subject: f.subject,
+            correlation_id: f.correlation_id,
+            before_digest: f.before_digest,
+            after_digest: f.after_digest,
+        },
         prev_hash: r.opt_text("prev_hash")?,
         hash: r.opt_text("hash")?,
     })
