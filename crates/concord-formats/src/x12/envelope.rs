@@ -1,0 +1,738 @@
+//! The envelope structure (interchange ⊃ functional group ⊃ transaction set) and its checks:
+//! every header has its trailer, control numbers agree (ISA13 = IEA02, GS06 = GE02, ST02 = SE02)
+//! and so do the counts (SE01 segments, GE01 sets, IEA01 groups). A problem is reported and the
+//! parse goes on, so one pass finds every error a 997 has to name.
+
+use std::borrow::Cow;
+
+use serde::{Serialize, Serializer, ser::SerializeStruct};
+
+use super::{
+    Diagnostic, Lexer, Problem, Segment, Separators,
+    diag::Scope,
+};
+
+/// A parsed file: its interchanges (borrowing from the input) and everything found wrong.
+#[derive(Debug, Default, Serialize)]
+pub struct Document<'a> {
+    pub interchanges: Vec<Interchange<'a>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug)]
+pub struct Interchange<'a> {
+    pub separators: Separators,
+    pub isa: Segment<'a>,
+    pub groups: Vec<FunctionalGroup<'a>>,
+    /// `None` when the interchange has no IEA (an error is reported).
+    pub iea: Option<Segment<'a>>,
+}
+
+#[derive(Debug)]
+pub struct FunctionalGroup<'a> {
+    pub gs: Segment<'a>,
+    pub sets: Vec<TransactionSet<'a>>,
+    pub ge: Option<Segment<'a>>,
+}
+
+/// One transaction set: its segments from `ST` to `SE` inclusive (no `SE` when it is missing).
+#[derive(Debug)]
+pub struct TransactionSet<'a> {
+    pub segments: Vec<Segment<'a>>,
+    /// Whether the set ended with its `SE`.
+    pub complete: bool,
+}
+
+impl<'a> Interchange<'a> {
+    pub fn sender_qualifier(&self) -> &'a str {
+        self.isa.element(5).trim()
+    }
+    pub fn sender_id(&self) -> &'a str {
+        self.isa.element(6).trim()
+    }
+    pub fn receiver_qualifier(&self) -> &'a str {
+        self.isa.element(7).trim()
+    }
+    pub fn receiver_id(&self) -> &'a str {
+        self.isa.element(8).trim()
+    }
+    pub fn control_number(&self) -> &'a str {
+        self.isa.element(13)
+    }
+    /// ISA12, `00401` or `00501`.
+    pub fn version(&self) -> &'a str {
+        self.isa.element(12)
+    }
+    /// ISA14: the sender asks for an interchange acknowledgement (TA1).
+    pub fn ack_requested(&self) -> bool {
+        self.isa.element(14) == "1"
+    }
+    /// ISA15: `P` production, `T` test.
+    pub fn usage(&self) -> &'a str {
+        self.isa.element(15)
+    }
+}
+
+impl<'a> FunctionalGroup<'a> {
+    /// GS01, the functional identifier code (`PO`, `PR`, `SH`, `IN`, `FA`).
+    pub fn functional_id(&self) -> &'a str {
+        self.gs.element(1)
+    }
+    pub fn sender(&self) -> &'a str {
+        self.gs.element(2)
+    }
+    pub fn receiver(&self) -> &'a str {
+        self.gs.element(3)
+    }
+    pub fn control_number(&self) -> &'a str {
+        self.gs.element(6)
+    }
+    /// GS08, the version/release/industry code (`004010`, `005010X222A1`).
+    pub fn version(&self) -> &'a str {
+        self.gs.element(8)
+    }
+}
+
+impl<'a> TransactionSet<'a> {
+    /// ST01, the transaction set identifier (`850`).
+    pub fn id(&self) -> &'a str {
+        self.segments[0].element(1)
+    }
+    /// ST02.
+    pub fn control_number(&self) -> &'a str {
+        self.segments[0].element(2)
+    }
+    /// ST03, the implementation convention reference (005010).
+    pub fn implementation_reference(&self) -> &'a str {
+        self.segments[0].element(3)
+    }
+    /// The segments between `ST` and `SE`.
+    pub fn body(&self) -> &[Segment<'a>] {
+        let end = self.segments.len() - usize::from(self.complete);
+        &self.segments[1..end.max(1)]
+    }
+    /// A segment's position in the set, `ST` = 1.
+    pub fn position(&self, segment: &Segment<'_>) -> u32 {
+        segment.number - self.segments[0].number + 1
+    }
+}
+
+/// The functional group a transaction set belongs in (GS01 for ST01), for the sets we know.
+pub fn functional_id_for(set_id: &str) -> Option<&'static str> {
+    Some(match set_id {
+        "850" => "PO",
+        "855" => "PR",
+        "856" => "SH",
+        "810" => "IN",
+        "997" | "999" => "FA",
+        "832" => "SC",
+        "860" => "PC",
+        "865" => "CA",
+        "846" => "IB",
+        _ => return None,
+    })
+}
+
+/// Decode bytes for [`parse`]. X12 is ASCII (the extended set adds a few Latin characters); bytes
+/// that are not UTF-8 are replaced and reported, with the segment they are in, rather than
+/// refusing the whole file.
+pub fn parse_bytes(input: &[u8]) -> (Cow<'_, str>, Option<Diagnostic>) {
+    match std::str::from_utf8(input) {
+        Ok(s) => (Cow::Borrowed(s), None),
+        Err(e) => {
+            let offset = e.valid_up_to();
+            let mut d = Diagnostic::error(
+                Problem::InvalidEncoding,
+                format!(
+                    "byte {offset} (0x{:02X}) is not valid UTF-8; undecodable bytes were replaced with U+FFFD",
+                    input[offset]
+                ),
+            );
+            // The segment holding it: count terminators before it (the ISA gives the terminator).
+            if let Ok((seps, _, _)) = Separators::from_isa(input.trim_ascii_start()) {
+                d.segment = memchr::memchr_iter(seps.segment, &input[..offset]).count() as u32 + 1;
+            }
+            (String::from_utf8_lossy(input), Some(d))
+        }
+    }
+}
+
+/// Parse a whole file. Never fails: what cannot be read becomes a diagnostic, and everything
+/// that can be read is in the document.
+pub fn parse(input: &str) -> Document<'_> {
+    let mut p = Parser {
+        doc: Document::default(),
+        interchange: None,
+        group: None,
+        set: None,
+        orphan: None,
+    };
+    let mut lexer = Lexer::new(input);
+    while let Some(segment) = lexer.next() {
+        if segment.id == "ISA" && lexer.isa_not_fixed {
+            p.push(
+                Diagnostic::warning(
+                    Problem::InvalidIsa,
+                    "the ISA does not have the fixed 106-character layout (fields trimmed or padded); read by counting separators",
+                )
+                .at(&segment),
+            );
+        }
+        p.segment(segment);
+    }
+    p.end_of_input();
+    let mut doc = p.doc;
+    doc.diagnostics.extend(lexer.diagnostics);
+    doc.diagnostics.sort_by_key(|d| d.segment);
+    doc
+}
+
+struct Parser<'a> {
+    doc: Document<'a>,
+    interchange: Option<Interchange<'a>>,
+    group: Option<FunctionalGroup<'a>>,
+    set: Option<TransactionSet<'a>>,
+    /// An `ST` outside any group: its segments are skipped up to its `SE`.
+    orphan: Option<Segment<'a>>,
+}
+
+fn is_segment_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    (2..=3).contains(&b.len())
+        && b[0].is_ascii_uppercase()
+        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+fn digits(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl<'a> Parser<'a> {
+    fn scope(&self) -> Scope {
+        let interchange = self.interchange.as_ref();
+        Scope {
+            interchange: interchange.map(|_| self.doc.interchanges.len()),
+            group: self
+                .group
+                .as_ref()
+                .zip(interchange)
+                .map(|(_, i)| i.groups.len()),
+            set: self
+                .set
+                .as_ref()
+                .zip(self.group.as_ref())
+                .map(|(_, g)| g.sets.len()),
+        }
+    }
+
+    fn push(&mut self, mut d: Diagnostic) {
+        d.scope = self.scope();
+        // A position inside the set, for segments of the set (not the next header that showed
+        // the set had no SE).
+        if let Some(set) = &self.set
+            && d.segment >= set.segments[0].number
+            && (d.segment == set.segments[0].number
+                || !matches!(d.segment_id.as_str(), "ISA" | "GS" | "ST" | "GE" | "IEA" | ""))
+        {
+            d.set_position = Some(d.segment - set.segments[0].number + 1);
+        }
+        self.doc.diagnostics.push(d);
+    }
+
+    fn segment(&mut self, seg: Segment<'a>) {
+        if !is_segment_id(seg.id) {
+            let reason = if seg.id.is_empty() {
+                "empty segment (two terminators in a row, or a segment starting with a separator)"
+                    .to_string()
+            } else {
+                format!("{:?} is not a segment id (2–3 upper-case letters and digits)", seg.id)
+            };
+            self.push(Diagnostic::error(Problem::InvalidSegmentId, reason).at(&seg).value(seg.id));
+        }
+        if let Some(st) = self.orphan {
+            if seg.id == "SE" {
+                self.orphan = None;
+            } else if !matches!(seg.id, "ISA" | "GS" | "ST" | "GE" | "IEA") {
+                return;
+            } else {
+                self.push(
+                    Diagnostic::error(
+                        Problem::SeMissing,
+                        format!("transaction set started at segment {} has no SE", st.number),
+                    )
+                    .at(&seg),
+                );
+                self.orphan = None;
+            }
+            if seg.id == "SE" {
+                return;
+            }
+        }
+        match seg.id {
+            "ISA" => self.isa(seg),
+            "IEA" => self.iea(seg),
+            "GS" => self.gs(seg),
+            "GE" => self.ge(seg),
+            "ST" => self.st(seg),
+            "SE" => self.se(seg),
+            _ => match &mut self.set {
+                Some(set) => set.segments.push(seg),
+                None => {
+                    let reason = if self.group.is_some() {
+                        "segment outside a transaction set (no ST before it)"
+                    } else if self.interchange.is_some() {
+                        "segment outside a functional group (no GS before it)"
+                    } else {
+                        "segment outside an interchange (no ISA before it)"
+                    };
+                    self.push(Diagnostic::error(Problem::UnexpectedSegment, reason).at(&seg));
+                }
+            },
+        }
+    }
+
+    fn isa(&mut self, isa: Segment<'a>) {
+        self.close_interchange(&isa);
+        let count = isa.element_count();
+        if count != 16 {
+            self.push(
+                Diagnostic::error(
+                    if count > 16 { Problem::TooManyElements } else { Problem::MandatoryElementMissing },
+                    format!("ISA has {count} elements; it must have 16"),
+                )
+                .at(&isa),
+            );
+        }
+        let checks: [(usize, fn(&str) -> bool, Problem, &str); 6] = [
+            (9, |v| digits(v, 6, 6) && valid_date(&format!("20{v}")), Problem::InvalidDate, "a date YYMMDD"),
+            (10, |v| digits(v, 4, 4) && valid_time(v), Problem::InvalidTime, "a time HHMM"),
+            (12, |v| digits(v, 5, 5), Problem::InvalidCode, "a 5-digit version (00401, 00501)"),
+            (13, |v| digits(v, 9, 9), Problem::InvalidNumber, "a 9-digit control number"),
+            (14, |v| v == "0" || v == "1", Problem::InvalidCode, "0 or 1 (acknowledgement requested)"),
+            (15, |v| matches!(v, "P" | "T" | "I"), Problem::InvalidCode, "P (production), T (test) or I (information)"),
+        ];
+        for (position, ok, problem, expected) in checks {
+            let value = isa.element(position);
+            if !ok(value) {
+                self.push(
+                    Diagnostic::error(problem, format!("ISA{position:02} must be {expected}, got {value:?}"))
+                        .at(&isa)
+                        .element(position as u16)
+                        .value(value),
+                );
+            }
+        }
+        self.interchange = Some(Interchange {
+            separators: isa.separators,
+            isa,
+            groups: Vec::new(),
+            iea: None,
+        });
+    }
+
+    fn iea(&mut self, iea: Segment<'a>) {
+        if self.interchange.is_none() {
+            self.push(Diagnostic::error(Problem::UnexpectedSegment, "IEA without an ISA").at(&iea));
+            return;
+        }
+        self.close_group(&iea);
+        let interchange = self.interchange.as_ref().expect("checked above");
+        let (control, groups) = (interchange.control_number(), interchange.groups.len());
+        if iea.element(2) != control {
+            self.push(
+                Diagnostic::error(
+                    Problem::InterchangeControlMismatch,
+                    format!("IEA02 {:?} does not match ISA13 {control:?}", iea.element(2)),
+                )
+                .at(&iea)
+                .element(2)
+                .value(iea.element(2)),
+            );
+        }
+        if iea.element(1) != groups.to_string() {
+            self.push(
+                Diagnostic::error(
+                    Problem::GroupCountMismatch,
+                    format!("IEA01 says {:?} functional groups; the interchange has {groups}", iea.element(1)),
+                )
+                .at(&iea)
+                .element(1)
+                .value(iea.element(1)),
+            );
+        }
+        let mut interchange = self.interchange.take().expect("checked above");
+        interchange.iea = Some(iea);
+        self.doc.interchanges.push(interchange);
+    }
+
+    fn gs(&mut self, gs: Segment<'a>) {
+        if self.interchange.is_none() {
+            self.push(
+                Diagnostic::error(Problem::UnexpectedSegment, "GS outside an interchange (no ISA before it)")
+                    .at(&gs),
+            );
+            return;
+        }
+        self.close_group(&gs);
+        let control = gs.element(6);
+        let interchange = self.interchange.as_ref().expect("checked above");
+        let duplicate = interchange.groups.iter().any(|g| g.control_number() == control);
+        self.group = Some(FunctionalGroup {
+            gs,
+            sets: Vec::new(),
+            ge: None,
+        });
+        let count = gs.element_count();
+        if count < 8 {
+            self.push(
+                Diagnostic::error(
+                    Problem::MandatoryElementMissing,
+                    format!("GS has {count} elements; it must have 8"),
+                )
+                .at(&gs)
+                .element(count as u16 + 1),
+            );
+        }
+        if !digits(control, 1, 9) {
+            self.push(
+                Diagnostic::error(Problem::InvalidNumber, format!("GS06 must be a control number of 1–9 digits, got {control:?}"))
+                    .at(&gs)
+                    .element(6)
+                    .value(control),
+            );
+        }
+        if duplicate {
+            self.push(
+                Diagnostic::error(
+                    Problem::DuplicateGroupControl,
+                    format!("group control number {control} appears twice in this interchange"),
+                )
+                .at(&gs)
+                .element(6)
+                .value(control),
+            );
+        }
+        let date = gs.element(4);
+        if !(digits(date, 8, 8) && valid_date(date)) {
+            self.push(
+                Diagnostic::error(Problem::InvalidDate, format!("GS04 must be a date CCYYMMDD, got {date:?}"))
+                    .at(&gs)
+                    .element(4)
+                    .value(date),
+            );
+        }
+        let time = gs.element(5);
+        if !(digits(time, 4, 8) && valid_time(time)) {
+            self.push(
+                Diagnostic::error(Problem::InvalidTime, format!("GS05 must be a time HHMM[SS[DD]], got {time:?}"))
+                    .at(&gs)
+                    .element(5)
+                    .value(time),
+            );
+        }
+    }
+
+    fn ge(&mut self, ge: Segment<'a>) {
+        if self.group.is_none() {
+            self.push(Diagnostic::error(Problem::UnexpectedSegment, "GE without a GS").at(&ge));
+            return;
+        }
+        self.close_set(&ge);
+        let group = self.group.as_ref().expect("checked above");
+        let (control, sets) = (group.control_number(), group.sets.len());
+        if ge.element(2) != control {
+            self.push(
+                Diagnostic::error(
+                    Problem::GroupControlMismatch,
+                    format!("GE02 {:?} does not match GS06 {control:?}", ge.element(2)),
+                )
+                .at(&ge)
+                .element(2)
+                .value(ge.element(2)),
+            );
+        }
+        if ge.element(1) != sets.to_string() {
+            self.push(
+                Diagnostic::error(
+                    Problem::SetCountMismatch,
+                    format!("GE01 says {:?} transaction sets; the group has {sets}", ge.element(1)),
+                )
+                .at(&ge)
+                .element(1)
+                .value(ge.element(1)),
+            );
+        }
+        let mut group = self.group.take().expect("checked above");
+        group.ge = Some(ge);
+        if let Some(i) = &mut self.interchange {
+            i.groups.push(group);
+        }
+    }
+
+    fn st(&mut self, st: Segment<'a>) {
+        if self.group.is_none() {
+            self.push(
+                Diagnostic::error(
+                    Problem::UnexpectedSegment,
+                    "ST outside a functional group (no GS before it): the set is skipped",
+                )
+                .at(&st),
+            );
+            self.orphan = Some(st);
+            return;
+        }
+        self.close_set(&st);
+        let group = self.group.as_ref().expect("checked above");
+        let (id, control) = (st.element(1), st.element(2));
+        let duplicate = group.sets.iter().any(|s| s.control_number() == control);
+        let expected_group = functional_id_for(id);
+        let functional_id = group.functional_id();
+        self.set = Some(TransactionSet {
+            segments: vec![st],
+            complete: false,
+        });
+        if !digits(id, 3, 3) {
+            self.push(
+                Diagnostic::error(Problem::InvalidCode, format!("ST01 must be a 3-digit transaction set id, got {id:?}"))
+                    .at(&st)
+                    .element(1)
+                    .value(id),
+            );
+        } else if let Some(expected) = expected_group
+            && expected != functional_id
+        {
+            self.push(
+                Diagnostic::error(
+                    Problem::SetNotSupported,
+                    format!("a {id} belongs in a functional group {expected}, not {functional_id:?}"),
+                )
+                .at(&st)
+                .element(1)
+                .value(id),
+            );
+        }
+        if !(4..=9).contains(&control.len()) {
+            self.push(
+                Diagnostic::error(Problem::InvalidNumber, format!("ST02 must be a control number of 4–9 characters, got {control:?}"))
+                    .at(&st)
+                    .element(2)
+                    .value(control),
+            );
+        }
+        if duplicate {
+            self.push(
+                Diagnostic::error(
+                    Problem::DuplicateSetControl,
+                    format!("transaction set control number {control} appears twice in this group"),
+                )
+                .at(&st)
+                .element(2)
+                .value(control),
+            );
+        }
+    }
+
+    fn se(&mut self, se: Segment<'a>) {
+        let Some(set) = &mut self.set else {
+            self.push(Diagnostic::error(Problem::UnexpectedSegment, "SE without an ST").at(&se));
+            return;
+        };
+        set.segments.push(se);
+        set.complete = true;
+        let (control, count) = (set.control_number(), set.segments.len());
+        if se.element(2) != control {
+            self.push(
+                Diagnostic::error(
+                    Problem::SetControlMismatch,
+                    format!("SE02 {:?} does not match ST02 {control:?}", se.element(2)),
+                )
+                .at(&se)
+                .element(2)
+                .value(se.element(2)),
+            );
+        }
+        if se.element(1) != count.to_string() {
+            self.push(
+                Diagnostic::error(
+                    Problem::SegmentCountMismatch,
+                    format!("SE01 says {:?} segments; the set has {count} (ST and SE included)", se.element(1)),
+                )
+                .at(&se)
+                .element(1)
+                .value(se.element(1)),
+            );
+        }
+        let set = self.set.take().expect("checked above");
+        if let Some(g) = &mut self.group {
+            g.sets.push(set);
+        }
+    }
+
+    /// `next` arrived while a set is open: the set has no SE.
+    fn close_set(&mut self, next: &Segment<'a>) {
+        if let Some(set) = &self.set {
+            let st = set.segments[0];
+            let d = Diagnostic::error(
+                Problem::SeMissing,
+                format!(
+                    "transaction set {} {} (segment {}) has no SE before this {}",
+                    st.element(1),
+                    st.element(2),
+                    st.number,
+                    next.id
+                ),
+            )
+            .at(next);
+            self.push(d);
+            let set = self.set.take().expect("checked above");
+            if let Some(g) = &mut self.group {
+                g.sets.push(set);
+            }
+        }
+    }
+
+    fn close_group(&mut self, next: &Segment<'a>) {
+        self.close_set(next);
+        if let Some(group) = &self.group {
+            let d = Diagnostic::error(
+                Problem::GeMissing,
+                format!(
+                    "functional group {} (segment {}) has no GE before this {}",
+                    group.control_number(),
+                    group.gs.number,
+                    next.id
+                ),
+            )
+            .at(next);
+            self.push(d);
+            let group = self.group.take().expect("checked above");
+            if let Some(i) = &mut self.interchange {
+                i.groups.push(group);
+            }
+        }
+    }
+
+    fn close_interchange(&mut self, next: &Segment<'a>) {
+        self.close_group(next);
+        if let Some(interchange) = &self.interchange {
+            let d = Diagnostic::error(
+                Problem::IeaMissing,
+                format!(
+                    "interchange {} (segment {}) has no IEA before this {}",
+                    interchange.control_number(),
+                    interchange.isa.number,
+                    next.id
+                ),
+            )
+            .at(next);
+            self.push(d);
+            let interchange = self.interchange.take().expect("checked above");
+            self.doc.interchanges.push(interchange);
+        }
+    }
+
+    fn end_of_input(&mut self) {
+        let last = self
+            .set
+            .as_ref()
+            .and_then(|s| s.segments.last())
+            .or(self.group.as_ref().map(|g| &g.gs))
+            .or(self.interchange.as_ref().map(|i| &i.isa))
+            .copied();
+        if let Some(last) = last {
+            let end = Segment {
+                number: last.number,
+                id: "",
+                raw: "",
+                separators: last.separators,
+            };
+            // Report at the last segment read, naming the end of the file.
+            self.close_interchange_at_end(end);
+        }
+        if let Some(st) = self.orphan.take() {
+            let d = Diagnostic::error(Problem::SeMissing, "the file ends inside a transaction set that has no SE").at(&st);
+            self.push(d);
+        }
+    }
+
+    fn close_interchange_at_end(&mut self, end: Segment<'a>) {
+        let before = self.doc.diagnostics.len();
+        self.close_interchange(&end);
+        for d in &mut self.doc.diagnostics[before..] {
+            d.reason = d.reason.replace("before this ", "before the end of the file");
+        }
+    }
+}
+
+pub(crate) fn valid_date(ccyymmdd: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(ccyymmdd, "%Y%m%d").is_ok()
+}
+
+pub(crate) fn valid_time(hhmm: &str) -> bool {
+    let b = hhmm.as_bytes();
+    if b.len() < 4 {
+        return false;
+    }
+    let num = |i: usize| (b[i] - b'0') as u32 * 10 + (b[i + 1] - b'0') as u32;
+    num(0) < 24 && num(2) < 60 && (b.len() < 6 || num(4) < 60)
+}
+
+// ---- JSON --------------------------------------------------------------------------------------
+
+impl Serialize for Interchange<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Party<'b> {
+            qualifier: &'b str,
+            id: &'b str,
+        }
+        let mut st = s.serialize_struct("Interchange", 9)?;
+        st.serialize_field("control_number", self.control_number())?;
+        st.serialize_field("version", self.version())?;
+        st.serialize_field(
+            "sender",
+            &Party {
+                qualifier: self.sender_qualifier(),
+                id: self.sender_id(),
+            },
+        )?;
+        st.serialize_field(
+            "receiver",
+            &Party {
+                qualifier: self.receiver_qualifier(),
+                id: self.receiver_id(),
+            },
+        )?;
+        st.serialize_field("date", self.isa.element(9))?;
+        st.serialize_field("time", self.isa.element(10))?;
+        st.serialize_field("usage", self.usage())?;
+        st.serialize_field("separators", &self.separators)?;
+        st.serialize_field("groups", &self.groups)?;
+        st.end()
+    }
+}
+
+impl Serialize for FunctionalGroup<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("FunctionalGroup", 7)?;
+        st.serialize_field("functional_id", self.functional_id())?;
+        st.serialize_field("sender", self.sender())?;
+        st.serialize_field("receiver", self.receiver())?;
+        st.serialize_field("control_number", self.control_number())?;
+        st.serialize_field("date", self.gs.element(4))?;
+        st.serialize_field("version", self.version())?;
+        st.serialize_field("sets", &self.sets)?;
+        st.end()
+    }
+}
+
+impl Serialize for TransactionSet<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("TransactionSet", 4)?;
+        st.serialize_field("id", self.id())?;
+        st.serialize_field("control_number", self.control_number())?;
+        st.serialize_field("complete", &self.complete)?;
+        st.serialize_field("segments", &self.segments)?;
+        st.end()
+    }
+}
