@@ -14,7 +14,9 @@ use concord_formats::x12::{
 use rust_decimal::Decimal;
 
 fn sample(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -74,10 +76,21 @@ fn our_purchase_order_sample_reads_with_its_lines_and_gtins() {
     assert!(doc.diagnostics.is_empty(), "{:#?}", doc.diagnostics);
     let ic = &doc.interchanges[0];
     assert_eq!(
-        (ic.sender_id(), ic.receiver_id(), ic.control_number(), ic.version()),
+        (
+            ic.sender_id(),
+            ic.receiver_id(),
+            ic.control_number(),
+            ic.version()
+        ),
         ("CONCORDHUB", "MEDSUPPLY", "000000101", "00401")
     );
-    assert_eq!(ic.separators, Separators { component: b'>', ..Separators::common(false) });
+    assert_eq!(
+        ic.separators,
+        Separators {
+            component: b'>',
+            ..Separators::common(false)
+        }
+    );
     let po = PurchaseOrder::read(only_set(&doc)).unwrap().value;
     assert_eq!(po.po_number, "PO-4500012345");
     assert_eq!(po.date, NaiveDate::from_ymd_opt(2026, 11, 21).unwrap());
@@ -86,7 +99,10 @@ fn our_purchase_order_sample_reads_with_its_lines_and_gtins() {
     assert_eq!(po.lines[1].quantity, dec("4"));
     assert_eq!(po.lines[1].unit_price, Some(dec("118")));
     assert_eq!(po.lines[2].gtin().unwrap().as_str(), "07612345000015");
-    assert_eq!(po.lines[0].description.as_deref(), Some("NITRILE EXAM GLOVES M 100/BX"));
+    assert_eq!(
+        po.lines[0].description.as_deref(),
+        Some("NITRILE EXAM GLOVES M 100/BX")
+    );
     assert_eq!(po.parties[0].id.as_deref(), Some("0614141000012"));
     assert_eq!(po.parties[0].city.as_deref(), Some("SPRINGFIELD"));
     assert_eq!(po.total(), dec("975.75"));
@@ -115,7 +131,10 @@ fn our_ack_sample_maps_each_line_status() {
         ]
     );
     assert_eq!(ack.lines[1].statuses[1].quantity, Some(dec("2")));
-    assert_eq!(ack.lines[1].statuses[1].date, NaiveDate::from_ymd_opt(2026, 12, 9));
+    assert_eq!(
+        ack.lines[1].statuses[1].date,
+        NaiveDate::from_ymd_opt(2026, 12, 9)
+    );
     assert_eq!(ack.lines[2].unit_price, Some(dec("3.4")));
 }
 
@@ -166,9 +185,15 @@ fn broken_envelopes_are_each_named_by_segment_and_element() {
     let text = sample("broken-envelopes.edi");
     let doc = x12::parse(&text);
     let d = find(&doc, Problem::SetControlMismatch);
-    assert_eq!((d.segment, d.segment_id.as_str(), d.element, d.set_position), (7, "SE", Some(2), Some(5)));
+    assert_eq!(
+        (d.segment, d.segment_id.as_str(), d.element, d.set_position),
+        (7, "SE", Some(2), Some(5))
+    );
     let d = find(&doc, Problem::SegmentCountMismatch);
-    assert_eq!((d.segment, d.element, d.value.as_deref()), (7, Some(1), Some("9")));
+    assert_eq!(
+        (d.segment, d.element, d.value.as_deref()),
+        (7, Some(1), Some("9"))
+    );
     let d = find(&doc, Problem::SeMissing);
     assert_eq!((d.segment, d.segment_id.as_str()), (12, "GE"));
     assert!(d.reason.contains("810 0002"), "{}", d.reason);
@@ -181,7 +206,11 @@ fn broken_envelopes_are_each_named_by_segment_and_element() {
     let d = find(&doc, Problem::GroupCountMismatch);
     assert_eq!((d.segment, d.element), (13, Some(1)));
     assert_eq!(doc.diagnostics.len(), 7, "{:#?}", doc.diagnostics);
-    assert!(doc.diagnostics.iter().all(|d| d.severity == Severity::Error));
+    assert!(
+        doc.diagnostics
+            .iter()
+            .all(|d| d.severity == Severity::Error)
+    );
     // What is readable is still there: both sets, the second without its SE.
     let sets = &doc.interchanges[0].groups[0].sets;
     assert_eq!(sets.len(), 2);
@@ -194,13 +223,28 @@ fn typed_reader_errors_name_segment_position_and_element() {
     let doc = x12::parse(&text);
     let set = &doc.interchanges[0].groups[0].sets[0];
     let errors = Invoice::read(set).unwrap_err();
-    let qty = errors.iter().find(|d| d.problem == Problem::InvalidNumber).unwrap();
+    let qty = errors
+        .iter()
+        .find(|d| d.problem == Problem::InvalidNumber)
+        .unwrap();
     assert_eq!(
-        (qty.segment, qty.segment_id.as_str(), qty.set_position, qty.element, qty.value.as_deref()),
+        (
+            qty.segment,
+            qty.segment_id.as_str(),
+            qty.set_position,
+            qty.element,
+            qty.value.as_deref()
+        ),
         (5, "IT1", Some(3), Some(2), Some("1O"))
     );
-    let gtin = errors.iter().find(|d| d.problem == Problem::InvalidIdentifier).unwrap();
-    assert_eq!((gtin.element, gtin.value.as_deref()), (Some(7), Some("10400000123453")));
+    let gtin = errors
+        .iter()
+        .find(|d| d.problem == Problem::InvalidIdentifier)
+        .unwrap();
+    assert_eq!(
+        (gtin.element, gtin.value.as_deref()),
+        (Some(7), Some("10400000123453"))
+    );
     assert!(gtin.reason.contains("check digit"), "{}", gtin.reason);
 }
 
@@ -216,18 +260,33 @@ fn a_997_for_broken_envelopes_rejects_with_the_standard_codes() {
         .collect();
     let ack = FunctionalAck::for_group(&doc, 0, 0, AckKind::Functional997, &findings).unwrap();
     assert_eq!(ack.status, AckCode::Rejected);
-    assert_eq!((ack.sets_included, ack.sets_received, ack.sets_accepted), (3, 2, 0));
+    assert_eq!(
+        (ack.sets_included, ack.sets_received, ack.sets_accepted),
+        (3, 2, 0)
+    );
     assert_eq!(ack.group_errors, vec!["4", "5"]);
     assert_eq!(ack.sets[0].status, AckCode::Rejected);
     assert_eq!(ack.sets[0].set_errors, vec!["3", "4", "5"]);
     let it1 = &ack.sets[0].segment_errors[0];
-    assert_eq!((it1.segment_id.as_str(), it1.position, it1.code.as_str()), ("IT1", 3, "8"));
-    let codes: Vec<(u16, &str)> = it1.elements.iter().map(|e| (e.position, e.code.as_str())).collect();
+    assert_eq!(
+        (it1.segment_id.as_str(), it1.position, it1.code.as_str()),
+        ("IT1", 3, "8")
+    );
+    let codes: Vec<(u16, &str)> = it1
+        .elements
+        .iter()
+        .map(|e| (e.position, e.code.as_str()))
+        .collect();
     assert_eq!(codes, vec![(2, "6"), (7, "7")]);
     assert_eq!(ack.sets[1].set_errors, vec!["2"]);
 
     // Written and read back, it says the same.
-    let written = write_one(&ack.to_set(), "FA", Version::V4010, Separators::common(false));
+    let written = write_one(
+        &ack.to_set(),
+        "FA",
+        Version::V4010,
+        Separators::common(false),
+    );
     let back = x12::parse(&written);
     assert!(back.diagnostics.is_empty(), "{:#?}", back.diagnostics);
     assert!(written.contains("AK3*IT1*3**8~"), "{written}");
@@ -241,9 +300,17 @@ fn a_999_for_a_clean_group_accepts_and_round_trips() {
     let doc = x12::parse(&text);
     let ack = FunctionalAck::for_group(&doc, 0, 0, AckKind::Implementation999, &[]).unwrap();
     assert_eq!(ack.status, AckCode::Accepted);
-    assert_eq!((ack.sets_included, ack.sets_received, ack.sets_accepted), (1, 1, 1));
+    assert_eq!(
+        (ack.sets_included, ack.sets_received, ack.sets_accepted),
+        (1, 1, 1)
+    );
     assert_eq!(ack.version.as_deref(), Some("005010"));
-    let written = write_one(&ack.to_set(), "FA", Version::V5010, Separators::common(true));
+    let written = write_one(
+        &ack.to_set(),
+        "FA",
+        Version::V5010,
+        Separators::common(true),
+    );
     assert!(written.contains("ST*999*0001*005010X231A1~"), "{written}");
     assert!(written.contains("IK5*A~"), "{written}");
     let back = x12::parse(&written);
@@ -273,7 +340,11 @@ fn typed_sets_round_trip_through_the_writer_in_both_versions_and_odd_separators(
             for seps in [Separators::common(true), odd] {
                 let check = |written: &str| {
                     let back = x12::parse(written);
-                    assert!(back.diagnostics.is_empty(), "{name}: {:#?}\n{written}", back.diagnostics);
+                    assert!(
+                        back.diagnostics.is_empty(),
+                        "{name}: {:#?}\n{written}",
+                        back.diagnostics
+                    );
                     assert_eq!(back.interchanges[0].separators.element, seps.element);
                     only_set(&back).segments.len()
                 };
@@ -281,19 +352,32 @@ fn typed_sets_round_trip_through_the_writer_in_both_versions_and_odd_separators(
                     "850" => {
                         let v = PurchaseOrder::read(set).unwrap().value;
                         let w = write_one(&v.to_set(), functional_id, version, seps);
-                        assert_eq!(PurchaseOrder::read(only_set(&x12::parse(&w))).unwrap().value, v);
+                        assert_eq!(
+                            PurchaseOrder::read(only_set(&x12::parse(&w)))
+                                .unwrap()
+                                .value,
+                            v
+                        );
                         check(&w)
                     }
                     "855" => {
                         let v = PurchaseOrderAck::read(set).unwrap().value;
                         let w = write_one(&v.to_set(), functional_id, version, seps);
-                        assert_eq!(PurchaseOrderAck::read(only_set(&x12::parse(&w))).unwrap().value, v);
+                        assert_eq!(
+                            PurchaseOrderAck::read(only_set(&x12::parse(&w)))
+                                .unwrap()
+                                .value,
+                            v
+                        );
                         check(&w)
                     }
                     "856" => {
                         let v = ShipNotice::read(set).unwrap().value;
                         let w = write_one(&v.to_set(), functional_id, version, seps);
-                        assert_eq!(ShipNotice::read(only_set(&x12::parse(&w))).unwrap().value, v);
+                        assert_eq!(
+                            ShipNotice::read(only_set(&x12::parse(&w))).unwrap().value,
+                            v
+                        );
                         check(&w)
                     }
                     "810" => {
@@ -313,7 +397,9 @@ fn typed_sets_round_trip_through_the_writer_in_both_versions_and_odd_separators(
 #[test]
 fn the_writer_fills_the_envelope_for_the_partner() {
     let text = sample("po-850-004010.edi");
-    let po = PurchaseOrder::read(only_set(&x12::parse(&text))).unwrap().value;
+    let po = PurchaseOrder::read(only_set(&x12::parse(&text)))
+        .unwrap()
+        .value;
     let w = write_one(&po.to_set(), "PO", Version::V5010, Separators::common(true));
     let first = w.lines().next().unwrap();
     assert_eq!(first.len(), 106, "{first}");
@@ -323,14 +409,23 @@ fn the_writer_fills_the_envelope_for_the_partner() {
     );
     let doc = x12::parse(&w);
     let group = &doc.interchanges[0].groups[0];
-    assert_eq!((group.control_number(), group.version(), group.functional_id()), ("7", "005010", "PO"));
+    assert_eq!(
+        (
+            group.control_number(),
+            group.version(),
+            group.functional_id()
+        ),
+        ("7", "005010", "PO")
+    );
     assert!(w.ends_with("GE*1*7~\nIEA*1*000000042~\n"), "{w}");
 }
 
 #[test]
 fn the_writer_refuses_data_holding_a_separator_and_names_where() {
     let text = sample("po-850-004010.edi");
-    let mut po = PurchaseOrder::read(only_set(&x12::parse(&text))).unwrap().value;
+    let mut po = PurchaseOrder::read(only_set(&x12::parse(&text)))
+        .unwrap()
+        .value;
     po.lines[1].description = Some("KIT ~ 20G".into());
     let err = write::interchange(
         &envelope(Version::V4010, Separators::common(false)),
@@ -365,13 +460,25 @@ fn control_numbers_outside_the_nine_digits_are_refused() {
     for interchange in [0, 1_000_000_000] {
         let err = write::interchange(
             &envelope(Version::V4010, Separators::common(false)),
-            Controls { interchange, group: 1 },
+            Controls {
+                interchange,
+                group: 1,
+            },
             "PO",
             std::slice::from_ref(&set),
             at(),
         )
         .unwrap_err();
-        assert!(matches!(err, WriteError::Envelope { field: "interchange control number", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                WriteError::Envelope {
+                    field: "interchange control number",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }
 
@@ -390,8 +497,12 @@ fn separators_come_from_each_interchange_and_line_breaks_are_tolerated() {
     assert_eq!(doc.interchanges.len(), 2);
     assert_eq!(doc.interchanges[1].separators.element, b'|');
     assert_eq!(doc.interchanges[1].separators.segment, b'\'');
-    let a = PurchaseOrder::read(&doc.interchanges[0].groups[0].sets[0]).unwrap().value;
-    let b = PurchaseOrder::read(&doc.interchanges[1].groups[0].sets[0]).unwrap().value;
+    let a = PurchaseOrder::read(&doc.interchanges[0].groups[0].sets[0])
+        .unwrap()
+        .value;
+    let b = PurchaseOrder::read(&doc.interchanges[1].groups[0].sets[0])
+        .unwrap()
+        .value;
     assert_eq!(a, b);
     // Segment numbers run on through the file.
     assert_eq!(doc.interchanges[1].isa.number, 22);
@@ -407,7 +518,11 @@ fn problems_outside_envelopes_are_reported_not_fatal() {
     let problems: Vec<Problem> = doc.diagnostics.iter().map(|d| d.problem).collect();
     assert_eq!(
         problems,
-        vec![Problem::DataOutsideInterchange, Problem::InvalidIsa, Problem::UnterminatedSegment]
+        vec![
+            Problem::DataOutsideInterchange,
+            Problem::InvalidIsa,
+            Problem::UnterminatedSegment
+        ]
     );
     assert_eq!(doc.diagnostics[1].severity, Severity::Warning);
     assert_eq!(doc.diagnostics[2].segment, 21);
@@ -423,7 +538,10 @@ fn bytes_that_are_not_utf8_are_reported_with_their_segment() {
     bytes[at] = 0xE9;
     let (decoded, problem) = x12::parse_bytes(&bytes);
     let problem = problem.unwrap();
-    assert_eq!((problem.problem, problem.segment), (Problem::InvalidEncoding, 17));
+    assert_eq!(
+        (problem.problem, problem.segment),
+        (Problem::InvalidEncoding, 17)
+    );
     assert!(x12::parse(&decoded).diagnostics.is_empty());
 }
 
@@ -452,7 +570,9 @@ fn corpus(name: &str) -> Option<String> {
 
 #[test]
 fn corpus_files_parse_with_the_diagnostics_they_deserve() {
-    let expected: &[(&str, &[(u32, Problem, Option<u16>)])] = &[
+    /// (segment, problem, element) of each diagnostic a file deserves.
+    type Expected = &'static [(u32, Problem, Option<u16>)];
+    let expected: &[(&str, Expected)] = &[
         ("node-x12/850.edi", &[]),
         ("node-x12/850_2.edi", &[]),
         ("node-x12/850_fat.edi", &[]),
@@ -471,14 +591,20 @@ fn corpus_files_parse_with_the_diagnostics_they_deserve() {
             ],
         ),
         // Its second group carries a 6-digit (pre-004010) GS04 date.
-        ("staedi/invoice810_po850_dual.edi", &[(58, Problem::InvalidDate, Some(4))]),
+        (
+            "staedi/invoice810_po850_dual.edi",
+            &[(58, Problem::InvalidDate, Some(4))],
+        ),
     ];
     let mut checked = 0;
     for (name, want) in expected {
         let Some(text) = corpus(name) else { return };
         let doc = x12::parse(&text);
-        let got: Vec<(u32, Problem, Option<u16>)> =
-            doc.diagnostics.iter().map(|d| (d.segment, d.problem, d.element)).collect();
+        let got: Vec<(u32, Problem, Option<u16>)> = doc
+            .diagnostics
+            .iter()
+            .map(|d| (d.segment, d.problem, d.element))
+            .collect();
         assert_eq!(&got, want, "{name}");
         assert!(!doc.interchanges.is_empty(), "{name}");
         checked += 1;
@@ -488,7 +614,9 @@ fn corpus_files_parse_with_the_diagnostics_they_deserve() {
 
 #[test]
 fn corpus_transaction_sets_read_into_typed_documents() {
-    let Some(text) = corpus("node-x12/850.edi") else { return };
+    let Some(text) = corpus("node-x12/850.edi") else {
+        return;
+    };
     let doc = x12::parse(&text);
     let po = PurchaseOrder::read(only_set(&doc)).unwrap().value;
     assert_eq!(po.po_number, "08292233294");
@@ -497,10 +625,16 @@ fn corpus_transaction_sets_read_into_typed_documents() {
     assert_eq!(po.lines[0].description.as_deref(), Some("SMALL WIDGET"));
 
     let text = corpus("node-x12/855.edi").unwrap();
-    let ack = PurchaseOrderAck::read(only_set(&x12::parse(&text))).unwrap().value;
+    let ack = PurchaseOrderAck::read(only_set(&x12::parse(&text)))
+        .unwrap()
+        .value;
     assert_eq!(ack.po_number, "POTEST1112");
     assert_eq!(ack.lines[0].statuses[0].status, LineAckStatus::Accepted);
-    assert!(ack.lines.iter().any(|l| l.statuses.iter().any(|s| s.status == LineAckStatus::Rejected)));
+    assert!(ack.lines.iter().any(|l| {
+        l.statuses
+            .iter()
+            .any(|s| s.status == LineAckStatus::Rejected)
+    }));
     // ISBNs are GTIN-13s under qualifier EN, and their check digits hold.
     assert_eq!(ack.lines[0].item_ids[0].qualifier, "EN");
 

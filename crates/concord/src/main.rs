@@ -7,6 +7,7 @@ mod admin;
 mod bench;
 mod demo;
 mod seed;
+mod x12;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -59,6 +60,11 @@ enum Command {
     TestMappings {
         #[arg(long)]
         config: PathBuf,
+    },
+    /// X12 EDI tools (offline).
+    X12 {
+        #[command(subcommand)]
+        what: X12Command,
     },
     /// Load harness: measure price lookups or the inbound-to-delivered pipeline on loopback
     /// (build with --release; results go in BENCHMARKS.md).
@@ -150,6 +156,13 @@ enum BenchCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum X12Command {
+    /// Parse a file and print it as JSON with its diagnostics (segment number, segment id,
+    /// element, severity, reason); exits non-zero when any diagnostic is an error.
+    Parse { file: PathBuf },
+}
+
 #[derive(Args, Clone)]
 struct CommonArgs {
     /// API listen address, e.g. 127.0.0.1:8080 (port 0 picks a free one).
@@ -183,6 +196,14 @@ fn main() -> Result<()> {
             Command::Demo { common, once } => demo::run(common.listen, common.data_dir, once).await,
             Command::Check { config } => check(&config),
             Command::TestMappings { config } => test_mappings(&config),
+            Command::X12 {
+                what: X12Command::Parse { file },
+            } => {
+                if !x12::parse(&file)? {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
             Command::Keys {
                 what,
                 config,

@@ -281,3 +281,57 @@ fn keys_and_audit_verify_work_on_a_fresh_data_dir_and_catch_tampering() {
     assert!(stderr.contains("1 finding"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn x12_sample(name: &str) -> String {
+    format!(
+        "{}/../concord-formats/tests/data/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn x12_parse_prints_the_typed_document_and_succeeds_on_a_clean_file() {
+    let (ok, stdout, stderr) = concord(&["x12", "parse", &x12_sample("poack-855-005010.edi")]);
+    assert!(ok, "{stderr}");
+    let out: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(out["interchanges"][0]["separators"]["repetition"], "^");
+    assert_eq!(out["documents"][0]["set"], "855");
+    let doc = &out["documents"][0]["document"];
+    assert_eq!(doc["type"], "purchase_order_ack");
+    assert_eq!(doc["lines"][1]["statuses"][1]["status"], "backordered");
+    assert_eq!(out["diagnostics"].as_array().unwrap().len(), 0);
+    assert!(stderr.contains("0 error(s)"), "{stderr}");
+}
+
+#[test]
+fn x12_parse_fails_and_names_segment_element_and_reason_for_each_error() {
+    let (ok, stdout, stderr) = concord(&["x12", "parse", &x12_sample("broken-envelopes.edi")]);
+    assert!(!ok);
+    let out: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let diagnostics = out["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 9, "{diagnostics:#?}");
+    let gtin = diagnostics
+        .iter()
+        .find(|d| d["problem"] == "invalid_identifier")
+        .unwrap();
+    assert_eq!(gtin["segment"], 5);
+    assert_eq!(gtin["segment_id"], "IT1");
+    assert_eq!(gtin["element"], 7);
+    assert_eq!(gtin["severity"], "error");
+    assert!(gtin["reason"].as_str().unwrap().contains("check digit"));
+    // The set with errors has no typed document; the readable one has.
+    assert!(out["documents"][0]["document"].is_null());
+    assert_eq!(
+        out["documents"][1]["document"]["invoice_number"],
+        "INV-90019"
+    );
+    assert!(stderr.contains("segment 13 IEA02"), "{stderr}");
+    assert!(stderr.contains("9 error(s)"), "{stderr}");
+}
+
+#[test]
+fn x12_parse_of_a_missing_file_says_which() {
+    let (ok, _, stderr) = concord(&["x12", "parse", "/nonexistent/po.edi"]);
+    assert!(!ok);
+    assert!(stderr.contains("/nonexistent/po.edi"), "{stderr}");
+}

@@ -136,7 +136,9 @@ impl FunctionalAck {
         set_findings: &[Vec<Diagnostic>],
     ) -> Option<Self> {
         let g = doc.interchanges.get(interchange)?.groups.get(group)?;
-        let in_group = |d: &&Diagnostic| d.scope.interchange == Some(interchange) && d.scope.group == Some(group);
+        let in_group = |d: &&Diagnostic| {
+            d.scope.interchange == Some(interchange) && d.scope.group == Some(group)
+        };
         let mut group_errors: Vec<String> = doc
             .diagnostics
             .iter()
@@ -170,10 +172,9 @@ impl FunctionalAck {
         } else {
             AckCode::Accepted
         };
-        let included = g
-            .ge
-            .and_then(|ge| ge.element(1).parse().ok())
-            .unwrap_or(received);
+        let included =
+            g.ge.and_then(|ge| ge.element(1).parse().ok())
+                .unwrap_or(received);
         Some(Self {
             kind,
             functional_id: g.functional_id().to_string(),
@@ -182,7 +183,11 @@ impl FunctionalAck {
             status,
             sets_included: included,
             sets_received: received,
-            sets_accepted: if status == AckCode::Rejected { 0 } else { accepted },
+            sets_accepted: if status == AckCode::Rejected {
+                0
+            } else {
+                accepted
+            },
             group_errors,
             sets,
         })
@@ -223,7 +228,7 @@ impl FunctionalAck {
                             .c(position)
                             .e("")
                             .e(&el.code)
-                            .opt(el.value.as_deref().map(clean_copy)),
+                            .opt(el.value.as_deref()),
                     );
                 }
             }
@@ -250,17 +255,23 @@ impl FunctionalAck {
     }
 
     /// Read a 997 or 999 a partner sent. Each one acknowledges one of our groups.
-    pub fn read(set: &TransactionSet<'_>) -> Result<Self, Diagnostic> {
+    pub fn read(set: &TransactionSet<'_>) -> Result<Self, Vec<Diagnostic>> {
+        Self::read_one(set).map_err(|d| vec![*d])
+    }
+
+    fn read_one(set: &TransactionSet<'_>) -> Result<Self, Box<Diagnostic>> {
         let kind = match set.id() {
             "997" => AckKind::Functional997,
             "999" => AckKind::Implementation999,
             other => {
-                return Err(Diagnostic::error(
-                    super::Problem::SetNotSupported,
-                    format!("a {other} is not a functional acknowledgement (997 or 999)"),
-                )
-                .at(&set.segments[0])
-                .element(1));
+                return Err(Box::new(
+                    Diagnostic::error(
+                        super::Problem::SetNotSupported,
+                        format!("a {other} is not a functional acknowledgement (997 or 999)"),
+                    )
+                    .at(&set.segments[0])
+                    .element(1),
+                ));
             }
         };
         let mut ack: Option<Self> = None;
@@ -276,7 +287,11 @@ impl FunctionalAck {
             let bad_code = |pos: usize| {
                 Diagnostic::error(
                     super::Problem::InvalidCode,
-                    format!("{}{pos:02} {:?} is not an acknowledgement code (A, E, P, R)", seg.id, seg.element(pos)),
+                    format!(
+                        "{}{pos:02} {:?} is not an acknowledgement code (A, E, P, R)",
+                        seg.id,
+                        seg.element(pos)
+                    ),
                 )
                 .at(seg)
                 .element(pos as u16)
@@ -288,7 +303,9 @@ impl FunctionalAck {
                         kind,
                         functional_id: seg.element(1).to_string(),
                         group_control_number: seg.element(2).to_string(),
-                        version: Some(seg.element(3)).filter(|v| !v.is_empty()).map(str::to_string),
+                        version: Some(seg.element(3))
+                            .filter(|v| !v.is_empty())
+                            .map(str::to_string),
                         status: AckCode::Accepted,
                         sets_included: 0,
                         sets_received: 0,
@@ -302,14 +319,19 @@ impl FunctionalAck {
                     ack.sets.push(SetAck {
                         set_id: seg.element(1).to_string(),
                         control_number: seg.element(2).to_string(),
-                        implementation_reference: Some(seg.element(3)).filter(|v| !v.is_empty()).map(str::to_string),
+                        implementation_reference: Some(seg.element(3))
+                            .filter(|v| !v.is_empty())
+                            .map(str::to_string),
                         status: AckCode::Accepted,
                         set_errors: Vec::new(),
                         segment_errors: Vec::new(),
                     });
                 }
                 "AK3" | "IK3" => {
-                    let set_ack = ack.as_mut().and_then(|a| a.sets.last_mut()).ok_or_else(|| missing("AK2"))?;
+                    let set_ack = ack
+                        .as_mut()
+                        .and_then(|a| a.sets.last_mut())
+                        .ok_or_else(|| missing("AK2"))?;
                     set_ack.segment_errors.push(SegmentError {
                         segment_id: seg.element(1).to_string(),
                         position: seg.element(2).parse().unwrap_or(0),
@@ -327,13 +349,24 @@ impl FunctionalAck {
                         position: seg.component(1, 1).parse().unwrap_or(0),
                         component: seg.component(1, 2).parse().ok(),
                         code: seg.element(3).to_string(),
-                        value: Some(seg.element(4)).filter(|v| !v.is_empty()).map(str::to_string),
+                        value: Some(seg.element(4))
+                            .filter(|v| !v.is_empty())
+                            .map(str::to_string),
                     });
                 }
                 "AK5" | "IK5" => {
-                    let set_ack = ack.as_mut().and_then(|a| a.sets.last_mut()).ok_or_else(|| missing("AK2"))?;
-                    set_ack.status = AckCode::from_code(seg.element(1)).ok_or_else(|| bad_code(1))?;
-                    set_ack.set_errors = seg.elements().skip(1).filter(|c| !c.is_empty()).map(str::to_string).collect();
+                    let set_ack = ack
+                        .as_mut()
+                        .and_then(|a| a.sets.last_mut())
+                        .ok_or_else(|| missing("AK2"))?;
+                    set_ack.status =
+                        AckCode::from_code(seg.element(1)).ok_or_else(|| bad_code(1))?;
+                    set_ack.set_errors = seg
+                        .elements()
+                        .skip(1)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect();
                 }
                 "AK9" => {
                     saw_ak9 = true;
@@ -341,26 +374,36 @@ impl FunctionalAck {
                     ack.status = AckCode::from_code(seg.element(1)).ok_or_else(|| bad_code(1))?;
                     let count = |pos: usize| {
                         seg.element(pos).parse::<u32>().map_err(|_| {
-                            Diagnostic::error(
-                                super::Problem::InvalidNumber,
-                                format!("AK9{pos:02} must be a count, got {:?}", seg.element(pos)),
+                            Box::new(
+                                Diagnostic::error(
+                                    super::Problem::InvalidNumber,
+                                    format!(
+                                        "AK9{pos:02} must be a count, got {:?}",
+                                        seg.element(pos)
+                                    ),
+                                )
+                                .at(seg)
+                                .element(pos as u16)
+                                .value(seg.element(pos)),
                             )
-                            .at(seg)
-                            .element(pos as u16)
-                            .value(seg.element(pos))
                         })
                     };
                     ack.sets_included = count(2)?;
                     ack.sets_received = count(3)?;
                     ack.sets_accepted = count(4)?;
-                    ack.group_errors = seg.elements().skip(4).filter(|c| !c.is_empty()).map(str::to_string).collect();
+                    ack.group_errors = seg
+                        .elements()
+                        .skip(4)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect();
                 }
                 _ => {}
             }
         }
         let ack = ack.ok_or_else(|| missing("AK1"))?;
         if !saw_ak9 {
-            return Err(missing("AK9"));
+            return Err(Box::new(missing("AK9")));
         }
         Ok(ack)
     }
@@ -371,12 +414,18 @@ impl FunctionalAck {
 fn clean_copy(value: &str) -> String {
     value
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '.' | '/' | '_' | '<' | '>'))
+        .filter(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '.' | '/' | '_' | '<' | '>')
+        })
         .take(99)
         .collect()
 }
 
-fn set_ack<'d>(set: &TransactionSet<'_>, kind: AckKind, found: impl Iterator<Item = &'d Diagnostic>) -> SetAck {
+fn set_ack<'d>(
+    set: &TransactionSet<'_>,
+    kind: AckKind,
+    found: impl Iterator<Item = &'d Diagnostic>,
+) -> SetAck {
     let mut set_errors: Vec<String> = Vec::new();
     let mut segment_errors: Vec<SegmentError> = Vec::new();
     let mut any_error = false;
@@ -413,7 +462,7 @@ fn set_ack<'d>(set: &TransactionSet<'_>, kind: AckKind, found: impl Iterator<Ite
                 position: element,
                 component: d.component,
                 code: code.to_string(),
-                value: d.value.clone(),
+                value: d.value.as_deref().map(clean_copy).filter(|v| !v.is_empty()),
             });
         }
     }

@@ -61,8 +61,16 @@ impl Problem {
             InvalidSegmentId => "1",
             UnexpectedSegment => "2",
             MandatorySegmentMissing => "3",
-            MandatoryElementMissing | TooManyElements | TooShort | TooLong | InvalidCharacter
-            | InvalidCode | InvalidDate | InvalidTime | InvalidNumber | InvalidIdentifier => "8",
+            MandatoryElementMissing
+            | TooManyElements
+            | TooShort
+            | TooLong
+            | InvalidCharacter
+            | InvalidCode
+            | InvalidDate
+            | InvalidTime
+            | InvalidNumber
+            | InvalidIdentifier => "8",
             _ => return None,
         })
     }
@@ -202,7 +210,11 @@ impl std::fmt::Display for Diagnostic {
         if self.segment == 0 {
             return write!(f, "{severity}: {}", self.reason);
         }
-        write!(f, "{severity}: segment {} {}", self.segment, self.segment_id)?;
+        write!(
+            f,
+            "{severity}: segment {} {}",
+            self.segment, self.segment_id
+        )?;
         if let Some(e) = self.element {
             write!(f, "{:02}", e)?;
             if let Some(c) = self.component {

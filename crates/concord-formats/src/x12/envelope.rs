@@ -3,14 +3,11 @@
 //! and so do the counts (SE01 segments, GE01 sets, IEA01 groups). A problem is reported and the
 //! parse goes on, so one pass finds every error a 997 has to name.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, collections::HashSet};
 
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 
-use super::{
-    Diagnostic, Lexer, Problem, Segment, Separators,
-    diag::Scope,
-};
+use super::{Diagnostic, Lexer, Problem, Segment, Separators, diag::Scope};
 
 /// A parsed file: its interchanges (borrowing from the input) and everything found wrong.
 #[derive(Debug, Default, Serialize)]
@@ -166,6 +163,8 @@ pub fn parse(input: &str) -> Document<'_> {
         group: None,
         set: None,
         orphan: None,
+        group_controls: HashSet::new(),
+        set_controls: HashSet::new(),
     };
     let mut lexer = Lexer::new(input);
     while let Some(segment) = lexer.next() {
@@ -194,13 +193,23 @@ struct Parser<'a> {
     set: Option<TransactionSet<'a>>,
     /// An `ST` outside any group: its segments are skipped up to its `SE`.
     orphan: Option<Segment<'a>>,
+    /// Control numbers seen in the open interchange (GS06) and group (ST02): duplicates are
+    /// errors, and a set lookup keeps a group of 10,000 sets linear.
+    group_controls: HashSet<&'a str>,
+    set_controls: HashSet<&'a str>,
 }
 
 fn is_segment_id(id: &str) -> bool {
     let b = id.as_bytes();
     (2..=3).contains(&b.len())
         && b[0].is_ascii_uppercase()
-        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// Whether a count element (SE01, GE01, IEA01) says `n`, without allocating.
+fn says(element: &str, n: usize) -> bool {
+    element.parse::<usize>().ok() == Some(n) && !element.starts_with('+')
 }
 
 fn digits(s: &str, min: usize, max: usize) -> bool {
@@ -232,7 +241,10 @@ impl<'a> Parser<'a> {
         if let Some(set) = &self.set
             && d.segment >= set.segments[0].number
             && (d.segment == set.segments[0].number
-                || !matches!(d.segment_id.as_str(), "ISA" | "GS" | "ST" | "GE" | "IEA" | ""))
+                || !matches!(
+                    d.segment_id.as_str(),
+                    "ISA" | "GS" | "ST" | "GE" | "IEA" | ""
+                ))
         {
             d.set_position = Some(d.segment - set.segments[0].number + 1);
         }
@@ -245,9 +257,16 @@ impl<'a> Parser<'a> {
                 "empty segment (two terminators in a row, or a segment starting with a separator)"
                     .to_string()
             } else {
-                format!("{:?} is not a segment id (2–3 upper-case letters and digits)", seg.id)
+                format!(
+                    "{:?} is not a segment id (2–3 upper-case letters and digits)",
+                    seg.id
+                )
             };
-            self.push(Diagnostic::error(Problem::InvalidSegmentId, reason).at(&seg).value(seg.id));
+            self.push(
+                Diagnostic::error(Problem::InvalidSegmentId, reason)
+                    .at(&seg)
+                    .value(seg.id),
+            );
         }
         if let Some(st) = self.orphan {
             if seg.id == "SE" {
@@ -268,13 +287,14 @@ impl<'a> Parser<'a> {
                 return;
             }
         }
-        match seg.id {
-            "ISA" => self.isa(seg),
-            "IEA" => self.iea(seg),
-            "GS" => self.gs(seg),
-            "GE" => self.ge(seg),
-            "ST" => self.st(seg),
-            "SE" => self.se(seg),
+        // Byte patterns, not string matches: this runs for every segment of every file.
+        match seg.id.as_bytes() {
+            [b'I', b'S', b'A'] => self.isa(seg),
+            [b'I', b'E', b'A'] => self.iea(seg),
+            [b'G', b'S'] => self.gs(seg),
+            [b'G', b'E'] => self.ge(seg),
+            [b'S', b'T'] => self.st(seg),
+            [b'S', b'E'] => self.se(seg),
             _ => match &mut self.set {
                 Some(set) => set.segments.push(seg),
                 None => {
@@ -297,31 +317,75 @@ impl<'a> Parser<'a> {
         if count != 16 {
             self.push(
                 Diagnostic::error(
-                    if count > 16 { Problem::TooManyElements } else { Problem::MandatoryElementMissing },
+                    if count > 16 {
+                        Problem::TooManyElements
+                    } else {
+                        Problem::MandatoryElementMissing
+                    },
                     format!("ISA has {count} elements; it must have 16"),
                 )
                 .at(&isa),
             );
         }
-        let checks: [(usize, fn(&str) -> bool, Problem, &str); 6] = [
-            (9, |v| digits(v, 6, 6) && valid_date(&format!("20{v}")), Problem::InvalidDate, "a date YYMMDD"),
-            (10, |v| digits(v, 4, 4) && valid_time(v), Problem::InvalidTime, "a time HHMM"),
-            (12, |v| digits(v, 5, 5), Problem::InvalidCode, "a 5-digit version (00401, 00501)"),
-            (13, |v| digits(v, 9, 9), Problem::InvalidNumber, "a 9-digit control number"),
-            (14, |v| v == "0" || v == "1", Problem::InvalidCode, "0 or 1 (acknowledgement requested)"),
-            (15, |v| matches!(v, "P" | "T" | "I"), Problem::InvalidCode, "P (production), T (test) or I (information)"),
+        type Check = (usize, fn(&str) -> bool, Problem, &'static str);
+        let checks: [Check; 6] = [
+            (
+                9,
+                |v| digits(v, 6, 6) && valid_date(&format!("20{v}")),
+                Problem::InvalidDate,
+                "a date YYMMDD",
+            ),
+            (
+                10,
+                |v| digits(v, 4, 4) && valid_time(v),
+                Problem::InvalidTime,
+                "a time HHMM",
+            ),
+            (
+                12,
+                |v| digits(v, 5, 5),
+                Problem::InvalidCode,
+                "a 5-digit version (00401, 00501)",
+            ),
+            (
+                13,
+                |v| digits(v, 9, 9),
+                Problem::InvalidNumber,
+                "a 9-digit control number",
+            ),
+            (
+                14,
+                |v| v == "0" || v == "1",
+                Problem::InvalidCode,
+                "0 or 1 (acknowledgement requested)",
+            ),
+            (
+                15,
+                |v| matches!(v, "P" | "T" | "I"),
+                Problem::InvalidCode,
+                "P (production), T (test) or I (information)",
+            ),
         ];
+        // Split once: the ISA is the one segment whose every element is checked.
+        let mut elements = [""; 17];
+        for (slot, value) in elements.iter_mut().skip(1).zip(isa.elements()) {
+            *slot = value;
+        }
         for (position, ok, problem, expected) in checks {
-            let value = isa.element(position);
+            let value = elements[position];
             if !ok(value) {
                 self.push(
-                    Diagnostic::error(problem, format!("ISA{position:02} must be {expected}, got {value:?}"))
-                        .at(&isa)
-                        .element(position as u16)
-                        .value(value),
+                    Diagnostic::error(
+                        problem,
+                        format!("ISA{position:02} must be {expected}, got {value:?}"),
+                    )
+                    .at(&isa)
+                    .element(position as u16)
+                    .value(value),
                 );
             }
         }
+        self.group_controls.clear();
         self.interchange = Some(Interchange {
             separators: isa.separators,
             isa,
@@ -342,18 +406,24 @@ impl<'a> Parser<'a> {
             self.push(
                 Diagnostic::error(
                     Problem::InterchangeControlMismatch,
-                    format!("IEA02 {:?} does not match ISA13 {control:?}", iea.element(2)),
+                    format!(
+                        "IEA02 {:?} does not match ISA13 {control:?}",
+                        iea.element(2)
+                    ),
                 )
                 .at(&iea)
                 .element(2)
                 .value(iea.element(2)),
             );
         }
-        if iea.element(1) != groups.to_string() {
+        if !says(iea.element(1), groups) {
             self.push(
                 Diagnostic::error(
                     Problem::GroupCountMismatch,
-                    format!("IEA01 says {:?} functional groups; the interchange has {groups}", iea.element(1)),
+                    format!(
+                        "IEA01 says {:?} functional groups; the interchange has {groups}",
+                        iea.element(1)
+                    ),
                 )
                 .at(&iea)
                 .element(1)
@@ -368,15 +438,18 @@ impl<'a> Parser<'a> {
     fn gs(&mut self, gs: Segment<'a>) {
         if self.interchange.is_none() {
             self.push(
-                Diagnostic::error(Problem::UnexpectedSegment, "GS outside an interchange (no ISA before it)")
-                    .at(&gs),
+                Diagnostic::error(
+                    Problem::UnexpectedSegment,
+                    "GS outside an interchange (no ISA before it)",
+                )
+                .at(&gs),
             );
             return;
         }
         self.close_group(&gs);
         let control = gs.element(6);
-        let interchange = self.interchange.as_ref().expect("checked above");
-        let duplicate = interchange.groups.iter().any(|g| g.control_number() == control);
+        let duplicate = !self.group_controls.insert(control);
+        self.set_controls.clear();
         self.group = Some(FunctionalGroup {
             gs,
             sets: Vec::new(),
@@ -395,10 +468,13 @@ impl<'a> Parser<'a> {
         }
         if !digits(control, 1, 9) {
             self.push(
-                Diagnostic::error(Problem::InvalidNumber, format!("GS06 must be a control number of 1–9 digits, got {control:?}"))
-                    .at(&gs)
-                    .element(6)
-                    .value(control),
+                Diagnostic::error(
+                    Problem::InvalidNumber,
+                    format!("GS06 must be a control number of 1–9 digits, got {control:?}"),
+                )
+                .at(&gs)
+                .element(6)
+                .value(control),
             );
         }
         if duplicate {
@@ -415,19 +491,25 @@ impl<'a> Parser<'a> {
         let date = gs.element(4);
         if !(digits(date, 8, 8) && valid_date(date)) {
             self.push(
-                Diagnostic::error(Problem::InvalidDate, format!("GS04 must be a date CCYYMMDD, got {date:?}"))
-                    .at(&gs)
-                    .element(4)
-                    .value(date),
+                Diagnostic::error(
+                    Problem::InvalidDate,
+                    format!("GS04 must be a date CCYYMMDD, got {date:?}"),
+                )
+                .at(&gs)
+                .element(4)
+                .value(date),
             );
         }
         let time = gs.element(5);
         if !(digits(time, 4, 8) && valid_time(time)) {
             self.push(
-                Diagnostic::error(Problem::InvalidTime, format!("GS05 must be a time HHMM[SS[DD]], got {time:?}"))
-                    .at(&gs)
-                    .element(5)
-                    .value(time),
+                Diagnostic::error(
+                    Problem::InvalidTime,
+                    format!("GS05 must be a time HHMM[SS[DD]], got {time:?}"),
+                )
+                .at(&gs)
+                .element(5)
+                .value(time),
             );
         }
     }
@@ -451,11 +533,14 @@ impl<'a> Parser<'a> {
                 .value(ge.element(2)),
             );
         }
-        if ge.element(1) != sets.to_string() {
+        if !says(ge.element(1), sets) {
             self.push(
                 Diagnostic::error(
                     Problem::SetCountMismatch,
-                    format!("GE01 says {:?} transaction sets; the group has {sets}", ge.element(1)),
+                    format!(
+                        "GE01 says {:?} transaction sets; the group has {sets}",
+                        ge.element(1)
+                    ),
                 )
                 .at(&ge)
                 .element(1)
@@ -484,19 +569,24 @@ impl<'a> Parser<'a> {
         self.close_set(&st);
         let group = self.group.as_ref().expect("checked above");
         let (id, control) = (st.element(1), st.element(2));
-        let duplicate = group.sets.iter().any(|s| s.control_number() == control);
+        let duplicate = !self.set_controls.insert(control);
         let expected_group = functional_id_for(id);
         let functional_id = group.functional_id();
+        let mut segments = Vec::with_capacity(32);
+        segments.push(st);
         self.set = Some(TransactionSet {
-            segments: vec![st],
+            segments,
             complete: false,
         });
         if !digits(id, 3, 3) {
             self.push(
-                Diagnostic::error(Problem::InvalidCode, format!("ST01 must be a 3-digit transaction set id, got {id:?}"))
-                    .at(&st)
-                    .element(1)
-                    .value(id),
+                Diagnostic::error(
+                    Problem::InvalidCode,
+                    format!("ST01 must be a 3-digit transaction set id, got {id:?}"),
+                )
+                .at(&st)
+                .element(1)
+                .value(id),
             );
         } else if let Some(expected) = expected_group
             && expected != functional_id
@@ -504,7 +594,9 @@ impl<'a> Parser<'a> {
             self.push(
                 Diagnostic::error(
                     Problem::SetNotSupported,
-                    format!("a {id} belongs in a functional group {expected}, not {functional_id:?}"),
+                    format!(
+                        "a {id} belongs in a functional group {expected}, not {functional_id:?}"
+                    ),
                 )
                 .at(&st)
                 .element(1)
@@ -513,10 +605,13 @@ impl<'a> Parser<'a> {
         }
         if !(4..=9).contains(&control.len()) {
             self.push(
-                Diagnostic::error(Problem::InvalidNumber, format!("ST02 must be a control number of 4–9 characters, got {control:?}"))
-                    .at(&st)
-                    .element(2)
-                    .value(control),
+                Diagnostic::error(
+                    Problem::InvalidNumber,
+                    format!("ST02 must be a control number of 4–9 characters, got {control:?}"),
+                )
+                .at(&st)
+                .element(2)
+                .value(control),
             );
         }
         if duplicate {
@@ -551,11 +646,14 @@ impl<'a> Parser<'a> {
                 .value(se.element(2)),
             );
         }
-        if se.element(1) != count.to_string() {
+        if !says(se.element(1), count) {
             self.push(
                 Diagnostic::error(
                     Problem::SegmentCountMismatch,
-                    format!("SE01 says {:?} segments; the set has {count} (ST and SE included)", se.element(1)),
+                    format!(
+                        "SE01 says {:?} segments; the set has {count} (ST and SE included)",
+                        se.element(1)
+                    ),
                 )
                 .at(&se)
                 .element(1)
@@ -650,7 +748,11 @@ impl<'a> Parser<'a> {
             self.close_interchange_at_end(end);
         }
         if let Some(st) = self.orphan.take() {
-            let d = Diagnostic::error(Problem::SeMissing, "the file ends inside a transaction set that has no SE").at(&st);
+            let d = Diagnostic::error(
+                Problem::SeMissing,
+                "the file ends inside a transaction set that has no SE",
+            )
+            .at(&st);
             self.push(d);
         }
     }
@@ -659,13 +761,29 @@ impl<'a> Parser<'a> {
         let before = self.doc.diagnostics.len();
         self.close_interchange(&end);
         for d in &mut self.doc.diagnostics[before..] {
-            d.reason = d.reason.replace("before this ", "before the end of the file");
+            d.reason = d
+                .reason
+                .replace("before this ", "before the end of the file");
         }
     }
 }
 
+/// A CCYYMMDD date, or `None`. By hand: chrono's format parser costs more than the rest of a
+/// GS segment.
+pub(crate) fn date(ccyymmdd: &str) -> Option<chrono::NaiveDate> {
+    let b = ccyymmdd.as_bytes();
+    if b.len() != 8 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| {
+        b[r].iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    chrono::NaiveDate::from_ymd_opt(n(0..4) as i32, n(4..6), n(6..8))
+}
+
 pub(crate) fn valid_date(ccyymmdd: &str) -> bool {
-    chrono::NaiveDate::parse_from_str(ccyymmdd, "%Y%m%d").is_ok()
+    date(ccyymmdd).is_some()
 }
 
 pub(crate) fn valid_time(hhmm: &str) -> bool {

@@ -19,7 +19,9 @@ pub struct Separators {
 }
 
 /// Byte offsets of the element separators in a fixed-width (106 byte) ISA.
-const ISA_SEPARATOR_OFFSETS: [usize; 16] = [3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103];
+const ISA_SEPARATOR_OFFSETS: [usize; 16] = [
+    3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
+];
 
 impl Separators {
     /// `*`, `:`, `~` and (for 005010) `^`: what most partners use and our default.
@@ -51,7 +53,9 @@ impl Separators {
         let (Some(&component), Some(&segment)) =
             (isa.get(last_separator + 1), isa.get(last_separator + 2))
         else {
-            return Err("the ISA ends before its component separator (ISA16) and terminator".into());
+            return Err(
+                "the ISA ends before its component separator (ISA16) and terminator".into(),
+            );
         };
         let mut seps = Self {
             element,
@@ -59,7 +63,11 @@ impl Separators {
             segment,
             repetition: None,
         };
-        for (name, b) in [("element", element), ("component", component), ("segment", segment)] {
+        for (name, b) in [
+            ("element", element),
+            ("component", component),
+            ("segment", segment),
+        ] {
             if b.is_ascii_alphanumeric() || !b.is_ascii() || b == b' ' {
                 return Err(format!(
                     "the {name} separator {:?} must be an ASCII character that is neither a letter, a digit nor a space",
@@ -148,7 +156,7 @@ impl<'a> Iterator for Lexer<'a> {
                 return None;
             }
             let rest = &bytes[self.pos..];
-            if rest.starts_with(b"ISA") {
+            if let [b'I', b'S', b'A', ..] = rest {
                 self.isa_not_fixed = false;
                 match Separators::from_isa(rest) {
                     Ok((seps, _, fixed)) => {

@@ -39,7 +39,24 @@ impl<'a> Segment<'a> {
         if position == 0 {
             return self.id;
         }
-        self.elements().nth(position - 1).unwrap_or("")
+        // Segments are short: a plain scan beats setting up a split iterator or memchr.
+        let bytes = self.raw.as_bytes();
+        let sep = self.separators.element;
+        let mut start = self.id.len();
+        for _ in 1..position {
+            match bytes
+                .get(start + 1..)
+                .and_then(|rest| rest.iter().position(|&b| b == sep))
+            {
+                Some(i) => start += 1 + i,
+                None => return "",
+            }
+        }
+        let Some(rest) = bytes.get(start + 1..) else {
+            return "";
+        };
+        let end = rest.iter().position(|&b| b == sep).unwrap_or(rest.len());
+        &self.raw[start + 1..start + 1 + end]
     }
 
     /// Component `component` (1-based) of composite element `position`; a simple element is its
@@ -74,7 +91,10 @@ struct ElementJson<'a> {
 impl Serialize for ElementJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let seps = self.separators;
-        if let Some(rep) = seps.repetition.filter(|r| self.value.as_bytes().contains(r)) {
+        if let Some(rep) = seps
+            .repetition
+            .filter(|r| self.value.as_bytes().contains(r))
+        {
             let mut seq = s.serialize_seq(None)?;
             for value in self.value.split(rep as char) {
                 seq.serialize_element(&ElementJson {

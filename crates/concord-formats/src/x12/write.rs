@@ -42,7 +42,8 @@ impl OwnedSegment {
 
     /// Append a composite element.
     pub fn c<S: Into<String>>(mut self, components: impl IntoIterator<Item = S>) -> Self {
-        self.elements.push(components.into_iter().map(Into::into).collect());
+        self.elements
+            .push(components.into_iter().map(Into::into).collect());
         self
     }
 
@@ -247,7 +248,9 @@ pub fn interchange(
         0,
     )?;
     w.segment(
-        &OwnedSegment::new("IEA").e("1").e(format!("{:09}", controls.interchange)),
+        &OwnedSegment::new("IEA")
+            .e("1")
+            .e(format!("{:09}", controls.interchange)),
         "IEA",
         0,
     )?;
@@ -258,22 +261,34 @@ fn check_envelope(env: &Envelope, controls: Controls) -> Result<(), WriteError> 
     let bad = |field, reason: String| Err(WriteError::Envelope { field, reason });
     for (field, party) in [("sender", &env.sender), ("receiver", &env.receiver)] {
         if party.qualifier.len() != 2 {
-            return bad(field, format!("qualifier {:?} must be 2 characters", party.qualifier));
+            return bad(
+                field,
+                format!("qualifier {:?} must be 2 characters", party.qualifier),
+            );
         }
         if party.id.is_empty() || party.id.len() > 15 {
             return bad(field, format!("id {:?} must be 1–15 characters", party.id));
         }
     }
-    for (field, id) in [("gs_sender", &env.gs_sender), ("gs_receiver", &env.gs_receiver)] {
+    for (field, id) in [
+        ("gs_sender", &env.gs_sender),
+        ("gs_receiver", &env.gs_receiver),
+    ] {
         if id.is_empty() || id.len() > 15 {
             return bad(field, format!("{id:?} must be 2–15 characters"));
         }
     }
     if !(1..=999_999_999).contains(&controls.interchange) {
-        return bad("interchange control number", format!("{} is outside 1–999999999", controls.interchange));
+        return bad(
+            "interchange control number",
+            format!("{} is outside 1–999999999", controls.interchange),
+        );
     }
     if !(1..=999_999_999).contains(&controls.group) {
-        return bad("group control number", format!("{} is outside 1–999999999", controls.group));
+        return bad(
+            "group control number",
+            format!("{} is outside 1–999999999", controls.group),
+        );
     }
     let s = env.separators;
     if let Err(reason) = Separators::from_isa(
@@ -304,9 +319,19 @@ impl Writer {
         }
     }
 
-    fn segment(&mut self, segment: &OwnedSegment, set: &str, position: usize) -> Result<(), WriteError> {
+    fn segment(
+        &mut self,
+        segment: &OwnedSegment,
+        set: &str,
+        position: usize,
+    ) -> Result<(), WriteError> {
         let seps = self.seps;
-        let forbidden = [Some(seps.element), Some(seps.component), Some(seps.segment), seps.repetition];
+        let forbidden = [
+            Some(seps.element),
+            Some(seps.component),
+            Some(seps.segment),
+            seps.repetition,
+        ];
         self.out.push_str(&segment.id);
         // Trailing empty elements are not written.
         let used = segment
@@ -316,7 +341,10 @@ impl Writer {
             .map_or(0, |i| i + 1);
         for (i, element) in segment.elements[..used].iter().enumerate() {
             self.out.push(seps.element as char);
-            let components = element.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1);
+            let components = element
+                .iter()
+                .rposition(|c| !c.is_empty())
+                .map_or(0, |i| i + 1);
             for (j, component) in element[..components].iter().enumerate() {
                 if let Some(bad) = component.bytes().find(|b| forbidden.contains(&Some(*b))) {
                     return Err(WriteError::SeparatorInData {

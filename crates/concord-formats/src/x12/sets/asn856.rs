@@ -7,7 +7,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{ItemId, Parsed, Reader, date, num, opt, with_ids};
-use crate::x12::{Diagnostic, Problem, TransactionSet, write::{OwnedSegment, SetBody}};
+use crate::x12::{
+    Diagnostic, Problem, TransactionSet,
+    write::{OwnedSegment, SetBody},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipNotice {
@@ -79,9 +82,12 @@ impl ShipNotice {
                     level = r.required(seg, 3, "hierarchical level code");
                     if level == "I" && asn.orders.is_empty() {
                         r.push(
-                            Diagnostic::error(Problem::UnexpectedSegment, "item level (HL03 = I) before any order level (HL03 = O)")
-                                .at(seg)
-                                .element(3),
+                            Diagnostic::error(
+                                Problem::UnexpectedSegment,
+                                "item level (HL03 = I) before any order level (HL03 = O)",
+                            )
+                            .at(seg)
+                            .element(3),
                         );
                     }
                 }
@@ -91,7 +97,9 @@ impl ShipNotice {
                 }),
                 "DTM" => match (level, seg.element(1)) {
                     ("S", "011") => asn.shipped = r.date(seg, 2, "shipped", true),
-                    ("S", "017") => asn.expected_delivery = r.date(seg, 2, "estimated delivery", true),
+                    ("S", "017") => {
+                        asn.expected_delivery = r.date(seg, 2, "estimated delivery", true)
+                    }
                     ("I", "036") => {
                         let expiry = r.date(seg, 2, "expiration", true);
                         if let Some(item) = asn.orders.last_mut().and_then(|o| o.items.last_mut()) {
@@ -105,7 +113,10 @@ impl ShipNotice {
                 }
                 "LIN" => {
                     let mut ids = r.item_ids(seg, 2, 31);
-                    let lot = ids.iter().position(|i| i.qualifier == "LT").map(|i| ids.remove(i).id);
+                    let lot = ids
+                        .iter()
+                        .position(|i| i.qualifier == "LT")
+                        .map(|i| ids.remove(i).id);
                     let item = ShipItem {
                         po_line: opt(seg.element(1)),
                         item_ids: ids,
@@ -127,7 +138,11 @@ impl ShipNotice {
                             item.uom = uom;
                         }
                         None => r.push(
-                            Diagnostic::error(Problem::UnexpectedSegment, "SN1 without a LIN item before it").at(seg),
+                            Diagnostic::error(
+                                Problem::UnexpectedSegment,
+                                "SN1 without a LIN item before it",
+                            )
+                            .at(seg),
                         ),
                     }
                 }
@@ -166,17 +181,35 @@ impl ShipNotice {
         for order in &self.orders {
             hl += 1;
             let order_hl = hl;
-            s.push(OwnedSegment::new("HL").e(order_hl.to_string()).e("1").e("O"));
+            s.push(
+                OwnedSegment::new("HL")
+                    .e(order_hl.to_string())
+                    .e("1")
+                    .e("O"),
+            );
             s.push(OwnedSegment::new("PRF").e(&order.po_number));
             for item in &order.items {
                 hl += 1;
-                s.push(OwnedSegment::new("HL").e(hl.to_string()).e(order_hl.to_string()).e("I"));
-                let mut lin = with_ids(OwnedSegment::new("LIN").opt(item.po_line.as_deref()), &item.item_ids);
+                s.push(
+                    OwnedSegment::new("HL")
+                        .e(hl.to_string())
+                        .e(order_hl.to_string())
+                        .e("I"),
+                );
+                let mut lin = with_ids(
+                    OwnedSegment::new("LIN").opt(item.po_line.as_deref()),
+                    &item.item_ids,
+                );
                 if let Some(lot) = &item.lot {
                     lin = lin.e("LT").e(lot);
                 }
                 s.push(lin);
-                s.push(OwnedSegment::new("SN1").e("").e(num(item.quantity)).e(&item.uom));
+                s.push(
+                    OwnedSegment::new("SN1")
+                        .e("")
+                        .e(num(item.quantity))
+                        .e(&item.uom),
+                );
                 if let Some(d) = item.expiry {
                     s.push(OwnedSegment::new("DTM").e("036").e(date(d)));
                 }

@@ -6,7 +6,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{ItemId, Parsed, Party, Reader, date, num, opt, with_ids};
-use crate::x12::{Diagnostic, TransactionSet, write::{OwnedSegment, SetBody}};
+use crate::x12::{
+    Diagnostic, TransactionSet,
+    write::{OwnedSegment, SetBody},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
@@ -74,7 +77,9 @@ impl Invoice {
             match seg.id {
                 "BIG" => {
                     big = true;
-                    inv.date = r.date(seg, 1, "invoice date", true).unwrap_or(NaiveDate::MIN);
+                    inv.date = r
+                        .date(seg, 1, "invoice date", true)
+                        .unwrap_or(NaiveDate::MIN);
                     inv.invoice_number = r.required(seg, 2, "invoice number").to_string();
                     inv.po_date = r.date(seg, 3, "PO date", false);
                     inv.po_number = opt(seg.element(4));
@@ -83,7 +88,9 @@ impl Invoice {
                 "N1" | "N3" | "N4" => r.party(seg, &mut inv.parties),
                 "IT1" => inv.lines.push(InvoiceLine {
                     line: opt(seg.element(1)),
-                    quantity: r.decimal(seg, 2, "quantity invoiced", true).unwrap_or_default(),
+                    quantity: r
+                        .decimal(seg, 2, "quantity invoiced", true)
+                        .unwrap_or_default(),
                     uom: r.required(seg, 3, "unit of measure").to_string(),
                     unit_price: r.decimal(seg, 4, "unit price", true).unwrap_or_default(),
                     item_ids: r.item_ids(seg, 6, 25),
@@ -96,7 +103,9 @@ impl Invoice {
                 }
                 "TDS" => {
                     tds = true;
-                    inv.total = r.implied2(seg, 1, "total invoice amount").unwrap_or_default();
+                    inv.total = r
+                        .implied2(seg, 1, "total invoice amount")
+                        .unwrap_or_default();
                 }
                 "SAC" if tds || !inv.lines.is_empty() => {
                     if let Some(amount) = r.implied2(seg, 5, "amount") {
@@ -187,5 +196,8 @@ impl InvoiceLine {
 
 /// An amount as N2: cents, no decimal point.
 fn cents(amount: Decimal) -> String {
-    (amount.round_dp(2) * Decimal::ONE_HUNDRED).trunc().normalize().to_string()
+    (amount.round_dp(2) * Decimal::ONE_HUNDRED)
+        .trunc()
+        .normalize()
+        .to_string()
 }

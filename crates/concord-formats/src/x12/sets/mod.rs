@@ -145,7 +145,9 @@ impl<'s, 'a> Reader<'s, 'a> {
 
     fn element_error(&mut self, seg: &Segment<'a>, pos: usize, problem: Problem, reason: String) {
         let value = seg.element(pos);
-        let mut d = Diagnostic::error(problem, reason).at(seg).element(pos as u16);
+        let mut d = Diagnostic::error(problem, reason)
+            .at(seg)
+            .element(pos as u16);
         if !value.is_empty() {
             d = d.value(value);
         }
@@ -167,7 +169,13 @@ impl<'s, 'a> Reader<'s, 'a> {
     }
 
     /// A decimal (X12 type R); `None` when absent (an error if `required`) or invalid (an error).
-    pub fn decimal(&mut self, seg: &Segment<'a>, pos: usize, what: &str, required: bool) -> Option<Decimal> {
+    pub fn decimal(
+        &mut self,
+        seg: &Segment<'a>,
+        pos: usize,
+        what: &str,
+        required: bool,
+    ) -> Option<Decimal> {
         let v = if required {
             self.required(seg, pos, what)
         } else {
@@ -176,7 +184,10 @@ impl<'s, 'a> Reader<'s, 'a> {
         if v.is_empty() {
             return None;
         }
-        let ok = v.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') && v.bytes().any(|b| b.is_ascii_digit());
+        let ok = v
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            && v.bytes().any(|b| b.is_ascii_digit());
         match v.parse::<Decimal>() {
             Ok(d) if ok => Some(d),
             _ => {
@@ -184,7 +195,10 @@ impl<'s, 'a> Reader<'s, 'a> {
                     seg,
                     pos,
                     Problem::InvalidNumber,
-                    format!("{}{pos:02} ({what}) must be a decimal number, got {v:?}", seg.id),
+                    format!(
+                        "{}{pos:02} ({what}) must be a decimal number, got {v:?}",
+                        seg.id
+                    ),
                 );
                 None
             }
@@ -213,7 +227,13 @@ impl<'s, 'a> Reader<'s, 'a> {
     }
 
     /// A date CCYYMMDD.
-    pub fn date(&mut self, seg: &Segment<'a>, pos: usize, what: &str, required: bool) -> Option<NaiveDate> {
+    pub fn date(
+        &mut self,
+        seg: &Segment<'a>,
+        pos: usize,
+        what: &str,
+        required: bool,
+    ) -> Option<NaiveDate> {
         let v = if required {
             self.required(seg, pos, what)
         } else {
@@ -222,14 +242,17 @@ impl<'s, 'a> Reader<'s, 'a> {
         if v.is_empty() {
             return None;
         }
-        match NaiveDate::parse_from_str(v, "%Y%m%d") {
-            Ok(d) if v.len() == 8 => Some(d),
-            _ => {
+        match crate::x12::envelope::date(v) {
+            Some(d) => Some(d),
+            None => {
                 self.element_error(
                     seg,
                     pos,
                     Problem::InvalidDate,
-                    format!("{}{pos:02} ({what}) must be a date CCYYMMDD, got {v:?}", seg.id),
+                    format!(
+                        "{}{pos:02} ({what}) must be a date CCYYMMDD, got {v:?}",
+                        seg.id
+                    ),
                 );
                 None
             }
@@ -255,7 +278,12 @@ impl<'s, 'a> Reader<'s, 'a> {
                     seg,
                     pos,
                     Problem::MandatoryElementMissing,
-                    format!("{}{:02} {id:?} has no qualifier in {}{pos:02}", seg.id, pos + 1, seg.id),
+                    format!(
+                        "{}{:02} {id:?} has no qualifier in {}{pos:02}",
+                        seg.id,
+                        pos + 1,
+                        seg.id
+                    ),
                 ),
                 (false, false) => {
                     if GTIN_QUALIFIERS.contains(&q)
@@ -281,7 +309,11 @@ impl<'s, 'a> Reader<'s, 'a> {
         self.push(
             Diagnostic::error(
                 Problem::MandatorySegmentMissing,
-                format!("the {} {} has no {id} segment ({what})", st.element(1), st.element(2)),
+                format!(
+                    "the {} {} has no {id} segment ({what})",
+                    st.element(1),
+                    st.element(2)
+                ),
             )
             .at(&st),
         );
@@ -302,7 +334,8 @@ impl<'s, 'a> Reader<'s, 'a> {
             }),
             "N3" => {
                 if let Some(p) = parties.last_mut() {
-                    p.address.extend(seg.elements().filter(|e| !e.is_empty()).map(str::to_string));
+                    p.address
+                        .extend(seg.elements().filter(|e| !e.is_empty()).map(str::to_string));
                 }
             }
             "N4" => {
@@ -324,7 +357,10 @@ impl<'s, 'a> Reader<'s, 'a> {
             self.push(
                 Diagnostic::warning(
                     Problem::InvalidNumber,
-                    format!("CTT01 says {:?} line items; the set has {lines}", ctt.element(1)),
+                    format!(
+                        "CTT01 says {:?} line items; the set has {lines}",
+                        ctt.element(1)
+                    ),
                 )
                 .at(&ctt)
                 .element(1)
@@ -377,4 +413,41 @@ pub(crate) fn with_ids(mut seg: OwnedSegment, ids: &[ItemId]) -> OwnedSegment {
         seg = seg.e(&id.qualifier).e(&id.id);
     }
     seg
+}
+
+/// Any procure-to-pay document or acknowledgement, read by its ST01.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TypedSet {
+    PurchaseOrder(PurchaseOrder),
+    PurchaseOrderAck(PurchaseOrderAck),
+    ShipNotice(ShipNotice),
+    Invoice(Invoice),
+    FunctionalAck(crate::x12::ack::FunctionalAck),
+}
+
+impl TypedSet {
+    /// Read `set` with the reader for its ST01; `None` for a set type Concord does not read.
+    pub fn read(set: &TransactionSet<'_>) -> Option<Result<Parsed<Self>, Vec<Diagnostic>>> {
+        fn wrap<T>(
+            r: Result<Parsed<T>, Vec<Diagnostic>>,
+            f: fn(T) -> TypedSet,
+        ) -> Result<Parsed<TypedSet>, Vec<Diagnostic>> {
+            r.map(|p| Parsed {
+                value: f(p.value),
+                warnings: p.warnings,
+            })
+        }
+        Some(match set.id() {
+            "850" => wrap(PurchaseOrder::read(set), Self::PurchaseOrder),
+            "855" => wrap(PurchaseOrderAck::read(set), Self::PurchaseOrderAck),
+            "856" => wrap(ShipNotice::read(set), Self::ShipNotice),
+            "810" => wrap(Invoice::read(set), Self::Invoice),
+            "997" | "999" => crate::x12::ack::FunctionalAck::read(set).map(|a| Parsed {
+                value: Self::FunctionalAck(a),
+                warnings: Vec::new(),
+            }),
+            _ => return None,
+        })
+    }
 }

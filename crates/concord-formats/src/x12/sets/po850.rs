@@ -5,7 +5,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{ItemId, Parsed, Party, Reader, date, num, opt, with_ids};
-use crate::x12::{Diagnostic, TransactionSet, write::{OwnedSegment, SetBody}};
+use crate::x12::{
+    Diagnostic, TransactionSet,
+    write::{OwnedSegment, SetBody},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseOrder {
@@ -74,7 +77,9 @@ impl PurchaseOrder {
                     po.date = r.date(seg, 5, "PO date", true).unwrap_or(NaiveDate::MIN);
                 }
                 "CUR" => po.currency = opt(seg.element(2)),
-                "REF" => po.references.push(ItemId::new(seg.element(1), seg.element(2))),
+                "REF" => po
+                    .references
+                    .push(ItemId::new(seg.element(1), seg.element(2))),
                 "DTM" if seg.element(1) == "002" => {
                     po.requested_delivery = r.date(seg, 2, "delivery requested", true)
                 }
@@ -82,7 +87,9 @@ impl PurchaseOrder {
                 "PO1" => {
                     let line = PoLine {
                         line: r.required(seg, 1, "line number").to_string(),
-                        quantity: r.decimal(seg, 2, "quantity ordered", true).unwrap_or_default(),
+                        quantity: r
+                            .decimal(seg, 2, "quantity ordered", true)
+                            .unwrap_or_default(),
                         uom: r.required(seg, 3, "unit of measure").to_string(),
                         unit_price: r.decimal(seg, 4, "unit price", false),
                         price_basis: opt(seg.element(5)),

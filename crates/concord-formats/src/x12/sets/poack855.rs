@@ -6,7 +6,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{ItemId, Parsed, Reader, date, num, opt, with_ids};
-use crate::x12::{Diagnostic, TransactionSet, write::{OwnedSegment, SetBody}};
+use crate::x12::{
+    Diagnostic, TransactionSet,
+    write::{OwnedSegment, SetBody},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseOrderAck {
@@ -128,7 +131,9 @@ impl PurchaseOrderAck {
                 }
                 "PO1" => ack.lines.push(AckLine {
                     line: r.required(seg, 1, "line number").to_string(),
-                    quantity: r.decimal(seg, 2, "quantity ordered", true).unwrap_or_default(),
+                    quantity: r
+                        .decimal(seg, 2, "quantity ordered", true)
+                        .unwrap_or_default(),
                     uom: r.required(seg, 3, "unit of measure").to_string(),
                     unit_price: r.decimal(seg, 4, "unit price", false),
                     item_ids: r.item_ids(seg, 6, 25),
@@ -146,8 +151,11 @@ impl PurchaseOrderAck {
                     match ack.lines.last_mut() {
                         Some(line) => line.statuses.push(status),
                         None => r.push(
-                            Diagnostic::error(crate::x12::Problem::UnexpectedSegment, "ACK before any PO1 line")
-                                .at(seg),
+                            Diagnostic::error(
+                                crate::x12::Problem::UnexpectedSegment,
+                                "ACK before any PO1 line",
+                            )
+                            .at(seg),
                         ),
                     }
                 }
