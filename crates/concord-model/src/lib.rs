@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod master;
+pub mod matching;
 pub mod price;
 pub mod redact;
 pub mod schema;
