@@ -10,6 +10,7 @@
 
 mod commit;
 mod db;
+mod edi;
 mod governance;
 pub mod migrate;
 mod read;
@@ -19,6 +20,7 @@ pub mod testing;
 use std::str::FromStr;
 
 pub use commit::{CommitReceipt, DeliveryOutcome, Write};
+pub use edi::ControlNumbers;
 pub use governance::{ApiKeyRecord, AuditChain, AuditFilter, AuditRecord, NewAuditEntry};
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use rows::*;

@@ -26,10 +26,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../migrations/0003_governance.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/0004_edi.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 /// A migration's SQL for one database.
 fn for_dialect(sql: &str, dialect: Dialect) -> String {

@@ -34,6 +34,7 @@ conformance!(
     timeline_and_timers,
     replay_requeues_dead_delivery,
     api_keys_are_found_by_hash_and_revoked,
+    x12_control_numbers_never_repeat_per_partner,
 );
 
 /// The audit tamper test, on each backend: edit, delete and reorder are each found.
@@ -647,4 +648,27 @@ async fn replay_requeues_dead_delivery(store: Store) {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].idempotency_key, "key-r1");
+}
+
+async fn x12_control_numbers_never_repeat_per_partner(store: Store) {
+    // Concurrent allocations for one partner get distinct, consecutive numbers; another
+    // partner's sequence is its own.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.next_x12_control_numbers("medsupply").await })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap().unwrap());
+    }
+    let mut interchanges: Vec<u32> = got.iter().map(|c| c.interchange).collect();
+    interchanges.sort_unstable();
+    assert_eq!(interchanges, (1..=20).collect::<Vec<u32>>());
+    assert!(got.iter().all(|c| c.group == c.interchange));
+    let other = store.next_x12_control_numbers("ortho-supply").await.unwrap();
+    assert_eq!((other.interchange, other.group), (1, 1));
+    let next = store.next_x12_control_numbers("medsupply").await.unwrap();
+    assert_eq!(next.interchange, 21);
 }
