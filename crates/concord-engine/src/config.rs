@@ -72,6 +72,15 @@ pub struct Config {
     /// Connected systems by id (the id appears in URLs: `/v1/inbound/{system}/…`).
     #[serde(default)]
     pub systems: BTreeMap<String, SystemConfig>,
+    /// Our own X12 ids.
+    #[serde(default)]
+    pub x12: crate::partners::X12Config,
+    /// Procure-to-pay defaults (three-way match tolerances).
+    #[serde(default)]
+    pub procurement: crate::partners::ProcurementConfig,
+    /// EDI trading partners by id.
+    #[serde(default)]
+    pub partners: BTreeMap<String, crate::partners::PartnerConfig>,
     /// The folder the config file is in: relative mapping paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -717,6 +726,7 @@ impl Config {
                 self.check_file(&format!("{at}.mapping"), &route.mapping, &mut problem);
             }
         }
+        crate::partners::check(&self.x12, &self.procurement, &self.partners, &mut problem);
         if let Some(fallback) = &self.contracts.fallback {
             for (i, target) in fallback.targets.iter().enumerate() {
                 let subscribed = self

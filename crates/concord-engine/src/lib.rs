@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod jwt;
 pub mod mapping;
 pub mod master;
+pub mod partners;
 pub mod samples;
 
 pub use config::Config;

@@ -667,7 +667,10 @@ async fn x12_control_numbers_never_repeat_per_partner(store: Store) {
     interchanges.sort_unstable();
     assert_eq!(interchanges, (1..=20).collect::<Vec<u32>>());
     assert!(got.iter().all(|c| c.group == c.interchange));
-    let other = store.next_x12_control_numbers("ortho-supply").await.unwrap();
+    let other = store
+        .next_x12_control_numbers("ortho-supply")
+        .await
+        .unwrap();
     assert_eq!((other.interchange, other.group), (1, 1));
     let next = store.next_x12_control_numbers("medsupply").await.unwrap();
     assert_eq!(next.interchange, 21);

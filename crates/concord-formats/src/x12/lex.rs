@@ -63,24 +63,7 @@ impl Separators {
             segment,
             repetition: None,
         };
-        for (name, b) in [
-            ("element", element),
-            ("component", component),
-            ("segment", segment),
-        ] {
-            if b.is_ascii_alphanumeric() || !b.is_ascii() || b == b' ' {
-                return Err(format!(
-                    "the {name} separator {:?} must be an ASCII character that is neither a letter, a digit nor a space",
-                    b as char
-                ));
-            }
-        }
-        if element == component || element == segment || component == segment {
-            return Err(format!(
-                "separators must differ: element {:?}, component {:?}, segment {:?}",
-                element as char, component as char, segment as char
-            ));
-        }
+        seps.check()?;
         // ISA11 is the repetition separator from 00402 on.
         let mut fields = isa[..last_separator].split(|&b| b == element);
         let isa11 = fields.nth(11).unwrap_or_default();
@@ -94,6 +77,36 @@ impl Separators {
             seps.repetition = Some(*rep);
         }
         Ok((seps, last_separator + 3, fixed))
+    }
+
+    /// Separators a partner can use: ASCII, neither letters, digits nor spaces, all different.
+    pub fn check(&self) -> Result<(), String> {
+        let named = [
+            ("element", Some(self.element)),
+            ("component", Some(self.component)),
+            ("segment", Some(self.segment)),
+            ("repetition", self.repetition),
+        ];
+        for (name, b) in named {
+            let Some(b) = b else { continue };
+            if b.is_ascii_alphanumeric() || !b.is_ascii() || b == b' ' {
+                return Err(format!(
+                    "the {name} separator {:?} must be an ASCII character that is neither a letter, a digit nor a space",
+                    b as char
+                ));
+            }
+        }
+        for (i, (a, x)) in named.iter().enumerate() {
+            for (b, y) in &named[i + 1..] {
+                if x.is_some() && x == y {
+                    return Err(format!(
+                        "the {a} and {b} separators are both {:?}; they must differ",
+                        x.map(char::from).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn ch(b: u8) -> String {

@@ -290,16 +290,7 @@ fn check_envelope(env: &Envelope, controls: Controls) -> Result<(), WriteError> 
             format!("{} is outside 1–999999999", controls.group),
         );
     }
-    let s = env.separators;
-    if let Err(reason) = Separators::from_isa(
-        format!(
-            "ISA{e}00{e}          {e}00{e}          {e}ZZ{e}A              {e}ZZ{e}B              {e}260101{e}0000{e}U{e}00401{e}000000001{e}0{e}P{e}{c}{t}",
-            e = s.element as char,
-            c = s.component as char,
-            t = s.segment as char
-        )
-        .as_bytes(),
-    ) {
+    if let Err(reason) = env.separators.check() {
         return bad("separators", reason);
     }
     Ok(())
