@@ -5,3 +5,4 @@
 //! every path and assert on the actions alone.
 
 pub mod contract;
+pub mod purchase_order;
