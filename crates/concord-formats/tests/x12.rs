@@ -135,7 +135,7 @@ fn our_ack_sample_maps_each_line_status() {
         ack.lines[1].statuses[1].date,
         NaiveDate::from_ymd_opt(2026, 12, 9)
     );
-    assert_eq!(ack.lines[2].unit_price, Some(dec("3.4")));
+    assert_eq!(ack.lines[2].po1.unit_price, Some(dec("3.4")));
 }
 
 #[test]
@@ -636,7 +636,7 @@ fn corpus_transaction_sets_read_into_typed_documents() {
             .any(|s| s.status == LineAckStatus::Rejected)
     }));
     // ISBNs are GTIN-13s under qualifier EN, and their check digits hold.
-    assert_eq!(ack.lines[0].item_ids[0].qualifier, "EN");
+    assert_eq!(ack.lines[0].po1.item_ids[0].qualifier, "EN");
 
     // simple810's second invoice has a TDS that is not what its lines add up to.
     let text = corpus("staedi/simple810.edi").unwrap();

@@ -57,7 +57,7 @@ fn write_one(set: SetBody, functional_id: &str, version: Version) -> String {
 }
 
 /// Everything the engine does with a file, none of which may panic.
-fn exercise(input: &str) -> usize {
+fn exercise(input: &str) {
     let doc = x12::parse(input);
     let segments = input.len(); // an upper bound on the segment count
     for d in &doc.diagnostics {
@@ -109,7 +109,6 @@ fn exercise(input: &str) -> usize {
             }
         }
     }
-    doc.interchanges.len()
 }
 
 #[derive(Debug, Clone)]

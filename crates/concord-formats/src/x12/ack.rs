@@ -139,14 +139,17 @@ impl FunctionalAck {
         let in_group = |d: &&Diagnostic| {
             d.scope.interchange == Some(interchange) && d.scope.group == Some(group)
         };
-        let mut group_errors: Vec<String> = doc
-            .diagnostics
-            .iter()
-            .filter(in_group)
-            .filter(|d| d.scope.set.is_none() && d.is_error())
-            .filter_map(|d| d.problem.group_code().map(str::to_string))
-            .collect();
-        group_errors.dedup();
+        let mut group_errors: Vec<String> = Vec::new();
+        for d in doc.diagnostics.iter().filter(in_group) {
+            if let Some(code) = d
+                .problem
+                .group_code()
+                .filter(|_| d.scope.set.is_none() && d.is_error())
+                && !group_errors.iter().any(|c| c == code)
+            {
+                group_errors.push(code.to_string());
+            }
+        }
         let sets: Vec<SetAck> = g
             .sets
             .iter()
@@ -460,7 +463,7 @@ fn set_ack<'d>(
             segment_errors[index].code = "8".into();
             segment_errors[index].elements.push(ElementError {
                 position: element,
-                component: d.component,
+                component: None,
                 code: code.to_string(),
                 value: d.value.as_deref().map(clean_copy).filter(|v| !v.is_empty()),
             });

@@ -1,6 +1,6 @@
 //! What is wrong with an X12 document, said so a partner's EDI analyst can find it: the segment
-//! (its number in the file and, inside a transaction set, its position from `ST` = 1), the element
-//! and component, a machine-readable [`Problem`] and a sentence.
+//! (its number in the file and, inside a transaction set, its position from `ST` = 1), the element,
+//! a machine-readable [`Problem`] and a sentence.
 
 use serde::Serialize;
 
@@ -140,9 +140,6 @@ pub struct Diagnostic {
     /// Element position, 1-based (`BEG03` → 3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub element: Option<u16>,
-    /// Component position inside a composite element, 1-based.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub component: Option<u16>,
     /// The offending value, when there is one (never longer than 35 characters).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
@@ -160,7 +157,6 @@ impl Diagnostic {
             segment_id: String::new(),
             set_position: None,
             element: None,
-            component: None,
             value: None,
             reason: reason.into(),
             scope: Scope::default(),
@@ -183,11 +179,6 @@ impl Diagnostic {
 
     pub fn element(mut self, position: u16) -> Self {
         self.element = Some(position);
-        self
-    }
-
-    pub fn component(mut self, position: u16) -> Self {
-        self.component = Some(position);
         self
     }
 
@@ -217,9 +208,6 @@ impl std::fmt::Display for Diagnostic {
         )?;
         if let Some(e) = self.element {
             write!(f, "{:02}", e)?;
-            if let Some(c) = self.component {
-                write!(f, "-{c}")?;
-            }
         }
         if let Some(p) = self.set_position {
             write!(f, " (position {p} in its set)")?;

@@ -146,7 +146,7 @@ pub fn parse_bytes(input: &[u8]) -> (Cow<'_, str>, Option<Diagnostic>) {
                 ),
             );
             // The segment holding it: count terminators before it (the ISA gives the terminator).
-            if let Ok((seps, _, _)) = Separators::from_isa(input.trim_ascii_start()) {
+            if let Ok((seps, _)) = Separators::from_isa(input.trim_ascii_start()) {
                 d.segment = memchr::memchr_iter(seps.segment, &input[..offset]).count() as u32 + 1;
             }
             (String::from_utf8_lossy(input), Some(d))
@@ -167,16 +167,7 @@ pub fn parse(input: &str) -> Document<'_> {
         set_controls: HashSet::new(),
     };
     let mut lexer = Lexer::new(input);
-    while let Some(segment) = lexer.next() {
-        if segment.id == "ISA" && lexer.isa_not_fixed {
-            p.push(
-                Diagnostic::warning(
-                    Problem::InvalidIsa,
-                    "the ISA does not have the fixed 106-character layout (fields trimmed or padded); read by counting separators",
-                )
-                .at(&segment),
-            );
-        }
+    for segment in lexer.by_ref() {
         p.segment(segment);
     }
     p.end_of_input();
@@ -269,22 +260,23 @@ impl<'a> Parser<'a> {
             );
         }
         if let Some(st) = self.orphan {
-            if seg.id == "SE" {
-                self.orphan = None;
-            } else if !matches!(seg.id, "ISA" | "GS" | "ST" | "GE" | "IEA") {
-                return;
-            } else {
-                self.push(
-                    Diagnostic::error(
-                        Problem::SeMissing,
-                        format!("transaction set started at segment {} has no SE", st.number),
-                    )
-                    .at(&seg),
-                );
-                self.orphan = None;
-            }
-            if seg.id == "SE" {
-                return;
+            // Skip the orphan set's segments up to its SE, or up to the next envelope segment.
+            match seg.id {
+                "SE" => {
+                    self.orphan = None;
+                    return;
+                }
+                "ISA" | "GS" | "ST" | "GE" | "IEA" => {
+                    self.orphan = None;
+                    self.push(
+                        Diagnostic::error(
+                            Problem::SeMissing,
+                            format!("transaction set started at segment {} has no SE", st.number),
+                        )
+                        .at(&seg),
+                    );
+                }
+                _ => return,
             }
         }
         // Byte patterns, not string matches: this runs for every segment of every file.
@@ -312,7 +304,7 @@ impl<'a> Parser<'a> {
     }
 
     fn isa(&mut self, isa: Segment<'a>) {
-        self.close_interchange(&isa);
+        self.close_interchange(&isa, "this ISA");
         let count = isa.element_count();
         if count != 16 {
             self.push(
@@ -399,37 +391,25 @@ impl<'a> Parser<'a> {
             self.push(Diagnostic::error(Problem::UnexpectedSegment, "IEA without an ISA").at(&iea));
             return;
         }
-        self.close_group(&iea);
+        self.close_group(&iea, "this IEA");
         let interchange = self.interchange.as_ref().expect("checked above");
         let (control, groups) = (interchange.control_number(), interchange.groups.len());
-        if iea.element(2) != control {
-            self.push(
-                Diagnostic::error(
-                    Problem::InterchangeControlMismatch,
-                    format!(
-                        "IEA02 {:?} does not match ISA13 {control:?}",
-                        iea.element(2)
-                    ),
-                )
-                .at(&iea)
-                .element(2)
-                .value(iea.element(2)),
-            );
-        }
-        if !says(iea.element(1), groups) {
-            self.push(
-                Diagnostic::error(
-                    Problem::GroupCountMismatch,
-                    format!(
-                        "IEA01 says {:?} functional groups; the interchange has {groups}",
-                        iea.element(1)
-                    ),
-                )
-                .at(&iea)
-                .element(1)
-                .value(iea.element(1)),
-            );
-        }
+        let counted = Counted {
+            what: "functional groups",
+            whole: "the interchange",
+            note: "",
+        };
+        self.check_trailer(
+            &iea,
+            "ISA13",
+            control,
+            groups,
+            counted,
+            [
+                Problem::InterchangeControlMismatch,
+                Problem::GroupCountMismatch,
+            ],
+        );
         let mut interchange = self.interchange.take().expect("checked above");
         interchange.iea = Some(iea);
         self.doc.interchanges.push(interchange);
@@ -446,7 +426,7 @@ impl<'a> Parser<'a> {
             );
             return;
         }
-        self.close_group(&gs);
+        self.close_group(&gs, "this GS");
         let control = gs.element(6);
         let duplicate = !self.group_controls.insert(control);
         self.set_controls.clear();
@@ -519,34 +499,22 @@ impl<'a> Parser<'a> {
             self.push(Diagnostic::error(Problem::UnexpectedSegment, "GE without a GS").at(&ge));
             return;
         }
-        self.close_set(&ge);
+        self.close_set(&ge, "this GE");
         let group = self.group.as_ref().expect("checked above");
         let (control, sets) = (group.control_number(), group.sets.len());
-        if ge.element(2) != control {
-            self.push(
-                Diagnostic::error(
-                    Problem::GroupControlMismatch,
-                    format!("GE02 {:?} does not match GS06 {control:?}", ge.element(2)),
-                )
-                .at(&ge)
-                .element(2)
-                .value(ge.element(2)),
-            );
-        }
-        if !says(ge.element(1), sets) {
-            self.push(
-                Diagnostic::error(
-                    Problem::SetCountMismatch,
-                    format!(
-                        "GE01 says {:?} transaction sets; the group has {sets}",
-                        ge.element(1)
-                    ),
-                )
-                .at(&ge)
-                .element(1)
-                .value(ge.element(1)),
-            );
-        }
+        let counted = Counted {
+            what: "transaction sets",
+            whole: "the group",
+            note: "",
+        };
+        self.check_trailer(
+            &ge,
+            "GS06",
+            control,
+            sets,
+            counted,
+            [Problem::GroupControlMismatch, Problem::SetCountMismatch],
+        );
         let mut group = self.group.take().expect("checked above");
         group.ge = Some(ge);
         if let Some(i) = &mut self.interchange {
@@ -566,7 +534,7 @@ impl<'a> Parser<'a> {
             self.orphan = Some(st);
             return;
         }
-        self.close_set(&st);
+        self.close_set(&st, "this ST");
         let group = self.group.as_ref().expect("checked above");
         let (id, control) = (st.element(1), st.element(2));
         let duplicate = !self.set_controls.insert(control);
@@ -635,53 +603,76 @@ impl<'a> Parser<'a> {
         set.segments.push(se);
         set.complete = true;
         let (control, count) = (set.control_number(), set.segments.len());
-        if se.element(2) != control {
-            self.push(
-                Diagnostic::error(
-                    Problem::SetControlMismatch,
-                    format!("SE02 {:?} does not match ST02 {control:?}", se.element(2)),
-                )
-                .at(&se)
-                .element(2)
-                .value(se.element(2)),
-            );
-        }
-        if !says(se.element(1), count) {
-            self.push(
-                Diagnostic::error(
-                    Problem::SegmentCountMismatch,
-                    format!(
-                        "SE01 says {:?} segments; the set has {count} (ST and SE included)",
-                        se.element(1)
-                    ),
-                )
-                .at(&se)
-                .element(1)
-                .value(se.element(1)),
-            );
-        }
+        let counted = Counted {
+            what: "segments",
+            whole: "the set",
+            note: " (ST and SE included)",
+        };
+        self.check_trailer(
+            &se,
+            "ST02",
+            control,
+            count,
+            counted,
+            [Problem::SetControlMismatch, Problem::SegmentCountMismatch],
+        );
         let set = self.set.take().expect("checked above");
         if let Some(g) = &mut self.group {
             g.sets.push(set);
         }
     }
 
-    /// `next` arrived while a set is open: the set has no SE.
-    fn close_set(&mut self, next: &Segment<'a>) {
+    /// A trailer (IEA, GE, SE) against its header: element 2 repeats the header's control
+    /// number, element 1 counts what the envelope holds.
+    fn check_trailer(
+        &mut self,
+        trailer: &Segment<'a>,
+        header: &str,
+        control: &str,
+        count: usize,
+        counted: Counted,
+        [mismatch, miscount]: [Problem; 2],
+    ) {
+        let id = trailer.id;
+        let (said_control, said_count) = (trailer.element(2), trailer.element(1));
+        if said_control != control {
+            self.push(
+                Diagnostic::error(
+                    mismatch,
+                    format!("{id}02 {said_control:?} does not match {header} {control:?}"),
+                )
+                .at(trailer)
+                .element(2)
+                .value(said_control),
+            );
+        }
+        if !says(said_count, count) {
+            let Counted { what, whole, note } = counted;
+            self.push(
+                Diagnostic::error(
+                    miscount,
+                    format!("{id}01 says {said_count:?} {what}; {whole} has {count}{note}"),
+                )
+                .at(trailer)
+                .element(1)
+                .value(said_count),
+            );
+        }
+    }
+
+    /// A set is open when `at` (the next header, or the last segment of the file) shows it has
+    /// no SE; `before` says which ("this GE", "the end of the file").
+    fn close_set(&mut self, at: &Segment<'a>, before: &str) {
         if let Some(set) = &self.set {
             let st = set.segments[0];
-            let d = Diagnostic::error(
-                Problem::SeMissing,
-                format!(
-                    "transaction set {} {} (segment {}) has no SE before this {}",
-                    st.element(1),
-                    st.element(2),
-                    st.number,
-                    next.id
-                ),
-            )
-            .at(next);
-            self.push(d);
+            let reason = format!(
+                "transaction set {} {} (segment {}) has no SE before {before}",
+                st.element(1),
+                st.element(2),
+                st.number,
+            );
+            // Pushed while the set is still open, so the diagnostic belongs to it.
+            self.push(Diagnostic::error(Problem::SeMissing, reason).at(at));
             let set = self.set.take().expect("checked above");
             if let Some(g) = &mut self.group {
                 g.sets.push(set);
@@ -689,20 +680,15 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn close_group(&mut self, next: &Segment<'a>) {
-        self.close_set(next);
+    fn close_group(&mut self, at: &Segment<'a>, before: &str) {
+        self.close_set(at, before);
         if let Some(group) = &self.group {
-            let d = Diagnostic::error(
-                Problem::GeMissing,
-                format!(
-                    "functional group {} (segment {}) has no GE before this {}",
-                    group.control_number(),
-                    group.gs.number,
-                    next.id
-                ),
-            )
-            .at(next);
-            self.push(d);
+            let reason = format!(
+                "functional group {} (segment {}) has no GE before {before}",
+                group.control_number(),
+                group.gs.number,
+            );
+            self.push(Diagnostic::error(Problem::GeMissing, reason).at(at));
             let group = self.group.take().expect("checked above");
             if let Some(i) = &mut self.interchange {
                 i.groups.push(group);
@@ -710,25 +696,21 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn close_interchange(&mut self, next: &Segment<'a>) {
-        self.close_group(next);
+    fn close_interchange(&mut self, at: &Segment<'a>, before: &str) {
+        self.close_group(at, before);
         if let Some(interchange) = &self.interchange {
-            let d = Diagnostic::error(
-                Problem::IeaMissing,
-                format!(
-                    "interchange {} (segment {}) has no IEA before this {}",
-                    interchange.control_number(),
-                    interchange.isa.number,
-                    next.id
-                ),
-            )
-            .at(next);
-            self.push(d);
+            let reason = format!(
+                "interchange {} (segment {}) has no IEA before {before}",
+                interchange.control_number(),
+                interchange.isa.number,
+            );
+            self.push(Diagnostic::error(Problem::IeaMissing, reason).at(at));
             let interchange = self.interchange.take().expect("checked above");
             self.doc.interchanges.push(interchange);
         }
     }
 
+    /// Close whatever is still open, reporting at the last segment read.
     fn end_of_input(&mut self) {
         let last = self
             .set
@@ -738,14 +720,7 @@ impl<'a> Parser<'a> {
             .or(self.interchange.as_ref().map(|i| &i.isa))
             .copied();
         if let Some(last) = last {
-            let end = Segment {
-                number: last.number,
-                id: "",
-                raw: "",
-                separators: last.separators,
-            };
-            // Report at the last segment read, naming the end of the file.
-            self.close_interchange_at_end(end);
+            self.close_interchange(&last, "the end of the file");
         }
         if let Some(st) = self.orphan.take() {
             let d = Diagnostic::error(
@@ -756,16 +731,13 @@ impl<'a> Parser<'a> {
             self.push(d);
         }
     }
+}
 
-    fn close_interchange_at_end(&mut self, end: Segment<'a>) {
-        let before = self.doc.diagnostics.len();
-        self.close_interchange(&end);
-        for d in &mut self.doc.diagnostics[before..] {
-            d.reason = d
-                .reason
-                .replace("before this ", "before the end of the file");
-        }
-    }
+/// How a trailer's count is described: "IEA01 says 2 functional groups; the interchange has 1".
+struct Counted {
+    what: &'static str,
+    whole: &'static str,
+    note: &'static str,
 }
 
 /// A CCYYMMDD date, or `None`. By hand: chrono's format parser costs more than the rest of a

@@ -34,10 +34,10 @@ impl Separators {
         }
     }
 
-    /// Reads the separators from the ISA at the start of `isa`. Returns them, the ISA's length
-    /// (up to and including its terminator) and whether it has the standard fixed layout; an ISA
-    /// with trimmed or padded fields is still read by counting its 16 element separators.
-    pub fn from_isa(isa: &[u8]) -> Result<(Self, usize, bool), String> {
+    /// Reads the separators from the ISA at the start of `isa`. Returns them and whether the ISA
+    /// has the standard fixed layout; an ISA with trimmed or padded fields is still read by
+    /// counting its 16 element separators.
+    pub fn from_isa(isa: &[u8]) -> Result<(Self, bool), String> {
         if isa.len() < 4 || !isa.starts_with(b"ISA") {
             return Err("an interchange must start with ISA".into());
         }
@@ -76,7 +76,7 @@ impl Separators {
         {
             seps.repetition = Some(*rep);
         }
-        Ok((seps, last_separator + 3, fixed))
+        Ok((seps, fixed))
     }
 
     /// Separators a partner can use: ASCII, neither letters, digits nor spaces, all different.
@@ -134,8 +134,6 @@ pub struct Lexer<'a> {
     separators: Option<Separators>,
     number: u32,
     pub diagnostics: Vec<Diagnostic>,
-    /// Set when the ISA just read does not have the fixed 106-byte layout.
-    pub(crate) isa_not_fixed: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -146,7 +144,6 @@ impl<'a> Lexer<'a> {
             separators: None,
             number: 0,
             diagnostics: Vec::new(),
-            isa_not_fixed: false,
         }
     }
 
@@ -169,12 +166,12 @@ impl<'a> Iterator for Lexer<'a> {
                 return None;
             }
             let rest = &bytes[self.pos..];
+            let mut isa_not_fixed = false;
             if let [b'I', b'S', b'A', ..] = rest {
-                self.isa_not_fixed = false;
                 match Separators::from_isa(rest) {
-                    Ok((seps, _, fixed)) => {
+                    Ok((seps, fixed)) => {
                         self.separators = Some(seps);
-                        self.isa_not_fixed = !fixed;
+                        isa_not_fixed = !fixed;
                     }
                     Err(reason) => {
                         let mut d = Diagnostic::error(Problem::InvalidIsa, reason);
@@ -222,6 +219,15 @@ impl<'a> Iterator for Lexer<'a> {
                 raw,
                 separators: seps,
             };
+            if isa_not_fixed {
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        Problem::InvalidIsa,
+                        "the ISA does not have the fixed 106-character layout (fields trimmed or padded); read by counting separators",
+                    )
+                    .at(&segment),
+                );
+            }
             if end == bytes.len() {
                 self.diagnostics.push(
                     Diagnostic::error(

@@ -19,10 +19,7 @@ pub struct Segment<'a> {
 impl<'a> Segment<'a> {
     /// The elements after the id, in order (element 1 first); empty ones included.
     pub fn elements(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let rest = self.raw.get(self.id.len() + 1..).unwrap_or("");
-        let present = self.raw.len() > self.id.len();
-        rest.split(self.separators.element as char)
-            .take(if present { usize::MAX } else { 0 })
+        self.raw.split(self.separators.element as char).skip(1)
     }
 
     /// How many elements the segment carries (trailing empty ones count: `N1*ST**` has 3).
@@ -70,14 +67,6 @@ impl<'a> Segment<'a> {
             .split(self.separators.component as char)
             .nth(component - 1)
             .unwrap_or("")
-    }
-
-    /// The repetitions of element `position` (005010 repeating elements); one when it does not
-    /// repeat or the interchange has no repetition separator.
-    pub fn repetitions(&self, position: usize) -> impl Iterator<Item = &'a str> + 'a {
-        let element = self.element(position);
-        let sep = self.separators.repetition.map(char::from).unwrap_or('\0');
-        element.split(sep)
     }
 }
 

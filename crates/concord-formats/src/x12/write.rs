@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Segment, Separators};
+use super::Separators;
 
 /// A segment to be written: its id and elements, each element a list of components (a simple
 /// element has one). Trailing empty elements are dropped when written.
@@ -46,21 +46,6 @@ impl OwnedSegment {
             .push(components.into_iter().map(Into::into).collect());
         self
     }
-
-    /// Copy a parsed segment (components split, repetitions kept inside the component text).
-    pub fn from_segment(segment: &Segment<'_>) -> Self {
-        Self {
-            id: segment.id.to_string(),
-            elements: segment
-                .elements()
-                .map(|e| {
-                    e.split(segment.separators.component as char)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .collect(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -85,16 +70,6 @@ impl Version {
         match self {
             Self::V4010 => "004010",
             Self::V5010 => "005010",
-        }
-    }
-    /// The version of a received interchange, from its GS08 (or ISA12).
-    pub fn of(code: &str) -> Option<Self> {
-        if code.starts_with("00401") || code.starts_with("004010") {
-            Some(Self::V4010)
-        } else if code.starts_with("00501") || code.starts_with("005010") {
-            Some(Self::V5010)
-        } else {
-            None
         }
     }
 }

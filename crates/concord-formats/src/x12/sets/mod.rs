@@ -168,6 +168,22 @@ impl<'s, 'a> Reader<'s, 'a> {
         v
     }
 
+    /// A present element, or `None` (an error first when it is `required`).
+    fn value(
+        &mut self,
+        seg: &Segment<'a>,
+        pos: usize,
+        what: &str,
+        required: bool,
+    ) -> Option<&'a str> {
+        let v = if required {
+            self.required(seg, pos, what)
+        } else {
+            seg.element(pos)
+        };
+        (!v.is_empty()).then_some(v)
+    }
+
     /// A decimal (X12 type R); `None` when absent (an error if `required`) or invalid (an error).
     pub fn decimal(
         &mut self,
@@ -176,14 +192,7 @@ impl<'s, 'a> Reader<'s, 'a> {
         what: &str,
         required: bool,
     ) -> Option<Decimal> {
-        let v = if required {
-            self.required(seg, pos, what)
-        } else {
-            seg.element(pos)
-        };
-        if v.is_empty() {
-            return None;
-        }
+        let v = self.value(seg, pos, what, required)?;
         let ok = v
             .bytes()
             .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
@@ -234,14 +243,7 @@ impl<'s, 'a> Reader<'s, 'a> {
         what: &str,
         required: bool,
     ) -> Option<NaiveDate> {
-        let v = if required {
-            self.required(seg, pos, what)
-        } else {
-            seg.element(pos)
-        };
-        if v.is_empty() {
-            return None;
-        }
+        let v = self.value(seg, pos, what, required)?;
         match crate::x12::envelope::date(v) {
             Some(d) => Some(d),
             None => {
@@ -381,7 +383,7 @@ impl<'s, 'a> Reader<'s, 'a> {
     }
 
     /// Refuse a set that is not of the expected type.
-    pub fn expect_set(&mut self, id: &str) -> bool {
+    pub fn expect_set(&mut self, id: &str) {
         let st = self.set.segments[0];
         if st.element(1) != id {
             self.push(
@@ -392,9 +394,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                 .at(&st)
                 .element(1),
             );
-            return false;
         }
-        true
     }
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ItemId, Parsed, Party, Reader, date, num, opt, with_ids};
 use crate::x12::{
-    Diagnostic, TransactionSet,
+    Diagnostic, Segment, TransactionSet,
     write::{OwnedSegment, SetBody},
 };
 
@@ -84,20 +84,7 @@ impl PurchaseOrder {
                     po.requested_delivery = r.date(seg, 2, "delivery requested", true)
                 }
                 "N1" | "N3" | "N4" => r.party(seg, &mut po.parties),
-                "PO1" => {
-                    let line = PoLine {
-                        line: r.required(seg, 1, "line number").to_string(),
-                        quantity: r
-                            .decimal(seg, 2, "quantity ordered", true)
-                            .unwrap_or_default(),
-                        uom: r.required(seg, 3, "unit of measure").to_string(),
-                        unit_price: r.decimal(seg, 4, "unit price", false),
-                        price_basis: opt(seg.element(5)),
-                        item_ids: r.item_ids(seg, 6, 25),
-                        description: None,
-                    };
-                    po.lines.push(line);
-                }
+                "PO1" => po.lines.push(PoLine::read(&mut r, seg)),
                 "PID" => {
                     if let Some(line) = po.lines.last_mut() {
                         line.description = opt(seg.element(5));
@@ -139,16 +126,7 @@ impl PurchaseOrder {
             p.segments(&mut s);
         }
         for line in &self.lines {
-            let po1 = OwnedSegment::new("PO1")
-                .e(&line.line)
-                .e(num(line.quantity))
-                .e(&line.uom)
-                .opt(line.unit_price.map(num))
-                .opt(line.price_basis.as_deref());
-            s.push(with_ids(po1, &line.item_ids));
-            if let Some(d) = &line.description {
-                s.push(OwnedSegment::new("PID").e("F").e("").e("").e("").e(d));
-            }
+            line.write(&mut s);
         }
         s.push(OwnedSegment::new("CTT").e(self.lines.len().to_string()));
         SetBody {
@@ -170,5 +148,35 @@ impl PurchaseOrder {
 impl PoLine {
     pub fn gtin(&self) -> Option<concord_model::Gtin> {
         super::gtin_of(&self.item_ids)
+    }
+
+    /// A `PO1`: the 850's line, and the 855's echo of it (the description comes from the `PID`
+    /// after it).
+    pub(super) fn read<'a>(r: &mut Reader<'_, 'a>, seg: &Segment<'a>) -> Self {
+        Self {
+            line: r.required(seg, 1, "line number").to_string(),
+            quantity: r
+                .decimal(seg, 2, "quantity ordered", true)
+                .unwrap_or_default(),
+            uom: r.required(seg, 3, "unit of measure").to_string(),
+            unit_price: r.decimal(seg, 4, "unit price", false),
+            price_basis: opt(seg.element(5)),
+            item_ids: r.item_ids(seg, 6, 25),
+            description: None,
+        }
+    }
+
+    /// The `PO1` and, with a description, its `PID`.
+    pub(super) fn write(&self, out: &mut Vec<OwnedSegment>) {
+        let po1 = OwnedSegment::new("PO1")
+            .e(&self.line)
+            .e(num(self.quantity))
+            .e(&self.uom)
+            .opt(self.unit_price.map(num))
+            .opt(self.price_basis.as_deref());
+        out.push(with_ids(po1, &self.item_ids));
+        if let Some(d) = &self.description {
+            out.push(OwnedSegment::new("PID").e("F").e("").e("").e("").e(d));
+        }
     }
 }

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{ItemId, Parsed, Reader, date, num, opt, with_ids};
+use super::{ItemId, Parsed, PoLine, Reader, date, num, opt, with_ids};
 use crate::x12::{
     Diagnostic, TransactionSet,
     write::{OwnedSegment, SetBody},
@@ -29,15 +29,10 @@ pub struct PurchaseOrderAck {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckLine {
-    /// PO101: the PO line acknowledged.
-    pub line: String,
-    /// PO102: the quantity ordered (as the supplier read it).
-    pub quantity: Decimal,
-    pub uom: String,
-    /// PO104: the price the supplier will charge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit_price: Option<Decimal>,
-    pub item_ids: Vec<ItemId>,
+    /// The PO1 as the supplier echoed it: the line acknowledged, the quantity ordered as the
+    /// supplier read it, and the price it will charge (PO104).
+    #[serde(flatten)]
+    pub po1: PoLine,
     /// The line's ACK segments (a partial shipment has one accepted and one backordered).
     pub statuses: Vec<LineStatus>,
 }
@@ -130,15 +125,14 @@ impl PurchaseOrderAck {
                     ack.seller_order = opt(seg.element(8));
                 }
                 "PO1" => ack.lines.push(AckLine {
-                    line: r.required(seg, 1, "line number").to_string(),
-                    quantity: r
-                        .decimal(seg, 2, "quantity ordered", true)
-                        .unwrap_or_default(),
-                    uom: r.required(seg, 3, "unit of measure").to_string(),
-                    unit_price: r.decimal(seg, 4, "unit price", false),
-                    item_ids: r.item_ids(seg, 6, 25),
+                    po1: PoLine::read(&mut r, seg),
                     statuses: Vec::new(),
                 }),
+                "PID" => {
+                    if let Some(line) = ack.lines.last_mut() {
+                        line.po1.description = opt(seg.element(5));
+                    }
+                }
                 "ACK" => {
                     let status = LineStatus {
                         code: r.required(seg, 1, "line item status").to_string(),
@@ -183,13 +177,7 @@ impl PurchaseOrderAck {
                 .opt(self.seller_order.as_deref()),
         ];
         for line in &self.lines {
-            let po1 = OwnedSegment::new("PO1")
-                .e(&line.line)
-                .e(num(line.quantity))
-                .e(&line.uom)
-                .opt(line.unit_price.map(num))
-                .e(if line.unit_price.is_some() { "PE" } else { "" });
-            s.push(with_ids(po1, &line.item_ids));
+            line.po1.write(&mut s);
             for st in &line.statuses {
                 let ack = OwnedSegment::new("ACK")
                     .e(&st.code)
