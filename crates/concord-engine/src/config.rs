@@ -53,6 +53,14 @@ impl std::fmt::Display for ConfigProblem {
     }
 }
 
+/// Ids of systems and partners appear in URLs and paths: letters, digits, `-` and `_`.
+pub(crate) fn is_config_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -641,11 +649,7 @@ impl Config {
         }
         for (id, system) in &self.systems {
             let at = format!("systems.{id}");
-            if id.is_empty()
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
+            if !is_config_id(id) {
                 problem(
                     at.clone(),
                     "system ids may hold only letters, digits, - and _".into(),

@@ -23,7 +23,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use concord_formats::x12::{Envelope, PartyId, Separators, Usage, Version, ack::AckKind};
+use concord_formats::x12::{Envelope, PartyId, Separators, Usage, Version};
 use concord_model::matching::Tolerances;
 use serde::Deserialize;
 
@@ -165,16 +165,6 @@ pub enum AckChoice {
     None,
 }
 
-impl AckChoice {
-    pub fn kind(self) -> Option<AckKind> {
-        match self {
-            Self::Functional997 => Some(AckKind::Functional997),
-            Self::Implementation999 => Some(AckKind::Implementation999),
-            Self::None => None,
-        }
-    }
-}
-
 fn default_functional() -> AckChoice {
     AckChoice::Functional997
 }
@@ -304,11 +294,7 @@ pub fn check(
     let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     for (id, p) in partners {
         let at = format!("partners.{id}");
-        if id.is_empty()
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !crate::config::is_config_id(id) {
             problem(
                 at.clone(),
                 "partner ids may hold only letters, digits, - and _".into(),

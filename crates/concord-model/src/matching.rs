@@ -103,6 +103,22 @@ pub enum MatchExceptionKind {
     UnknownPo,
 }
 
+impl MatchExceptionKind {
+    /// The name used in JSON and in exception kinds (`price_variance`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PriceVariance => "price_variance",
+            Self::QuantityOverReceived => "quantity_over_received",
+            Self::NoReceipt => "no_receipt",
+            Self::ItemNotOnPo => "item_not_on_po",
+            Self::UomMismatch => "uom_mismatch",
+            Self::DuplicateInvoice => "duplicate_invoice",
+            Self::TotalMismatch => "total_mismatch",
+            Self::UnknownPo => "unknown_po",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MatchException {
     pub kind: MatchExceptionKind,
@@ -232,28 +248,25 @@ pub fn three_way_match(
             });
             continue;
         };
-        let exception = |kind, expected, actual, detail: String| MatchException {
-            kind,
-            invoice_line: Some(n),
-            po_line: Some(ordered.line.clone()),
-            expected: Some(expected),
-            actual: Some(actual),
-            detail,
-        };
+        // `figures`: what the PO or receipts say and what the invoice says, when there are any.
+        let exception =
+            |kind, figures: Option<(Decimal, Decimal)>, detail: String| MatchException {
+                kind,
+                invoice_line: Some(n),
+                po_line: Some(ordered.line.clone()),
+                expected: figures.map(|f| f.0),
+                actual: figures.map(|f| f.1),
+                detail,
+            };
         if inv.uom != ordered.uom {
-            exceptions.push(MatchException {
-                expected: None,
-                actual: None,
-                ..exception(
-                    MatchExceptionKind::UomMismatch,
-                    Decimal::ZERO,
-                    Decimal::ZERO,
-                    format!(
-                        "invoice line {n} bills in {} but PO line {} was ordered in {}",
-                        inv.uom, ordered.line, ordered.uom
-                    ),
-                )
-            });
+            exceptions.push(exception(
+                MatchExceptionKind::UomMismatch,
+                None,
+                format!(
+                    "invoice line {n} bills in {} but PO line {} was ordered in {}",
+                    inv.uom, ordered.line, ordered.uom
+                ),
+            ));
             continue;
         }
         let over = inv.unit_price - ordered.unit_price;
@@ -263,8 +276,7 @@ pub fn three_way_match(
         {
             exceptions.push(exception(
                 MatchExceptionKind::PriceVariance,
-                ordered.unit_price,
-                inv.unit_price,
+                Some((ordered.unit_price, inv.unit_price)),
                 format!(
                     "invoice line {n} bills {} per {} against {} on the PO (+{over})",
                     inv.unit_price, inv.uom, ordered.unit_price
@@ -281,8 +293,7 @@ pub fn three_way_match(
             if total_billed > ordered.quantity * allowance {
                 exceptions.push(exception(
                     MatchExceptionKind::QuantityOverReceived,
-                    ordered.quantity,
-                    total_billed,
+                    Some((ordered.quantity, total_billed)),
                     format!(
                         "service line {}: {total_billed} billed against {} ordered (two-way match)",
                         ordered.line, ordered.quantity
@@ -299,31 +310,24 @@ pub fn three_way_match(
             .iter()
             .find(|r| r.po_line == ordered.line && r.uom != ordered.uom)
         {
-            exceptions.push(MatchException {
-                expected: None,
-                actual: None,
-                ..exception(
-                    MatchExceptionKind::UomMismatch,
-                    Decimal::ZERO,
-                    Decimal::ZERO,
-                    format!(
-                        "PO line {} was received in {} but ordered in {}",
-                        ordered.line, r.uom, ordered.uom
-                    ),
-                )
-            });
+            exceptions.push(exception(
+                MatchExceptionKind::UomMismatch,
+                None,
+                format!(
+                    "PO line {} was received in {} but ordered in {}",
+                    ordered.line, r.uom, ordered.uom
+                ),
+            ));
         } else if got.is_zero() {
             exceptions.push(exception(
                 MatchExceptionKind::NoReceipt,
-                Decimal::ZERO,
-                inv.quantity,
+                Some((Decimal::ZERO, inv.quantity)),
                 format!("nothing has been received on PO line {} yet", ordered.line),
             ));
         } else if total_billed > got * allowance {
             exceptions.push(exception(
                 MatchExceptionKind::QuantityOverReceived,
-                got,
-                total_billed,
+                Some((got, total_billed)),
                 format!(
                     "PO line {}: {total_billed} billed ({billed_so_far} on earlier invoices) but {got} received",
                     ordered.line
@@ -415,6 +419,23 @@ mod tests {
         invoice: &InvoiceToMatch,
     ) -> MatchOutcome {
         three_way_match(Some(po), receipts, invoice, &[], &Tolerances::default())
+    }
+
+    #[test]
+    fn exception_names_are_their_json_names() {
+        use MatchExceptionKind::*;
+        for kind in [
+            PriceVariance,
+            QuantityOverReceived,
+            NoReceipt,
+            ItemNotOnPo,
+            UomMismatch,
+            DuplicateInvoice,
+            TotalMismatch,
+            UnknownPo,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
     }
 
     #[test]

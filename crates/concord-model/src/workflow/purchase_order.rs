@@ -263,11 +263,7 @@ fn response_exception(r: &LineResponse) -> Option<&'static str> {
 
 /// The exception kind of a three-way match exception on an invoice.
 pub fn invoice_exception(kind: MatchExceptionKind) -> String {
-    let name = serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    format!("invoice_{name}")
+    format!("invoice_{}", kind.as_str())
 }
 
 impl PurchaseOrderFlow {
