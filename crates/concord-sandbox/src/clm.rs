@@ -454,6 +454,11 @@ mod tests {
     use super::*;
     use crate::common::testing::send;
 
+    /// `POST /api/contracts` without an idempotency key.
+    async fn post_contract(router: &Router, body: Value) -> crate::common::testing::Answer {
+        send(router, Method::POST, "/api/contracts", None, Some(body)).await
+    }
+
     fn record(amendment_no: u32) -> Value {
         json!({"contractNumber": "C-100", "amendmentNo": amendment_no,
             "counterparty": {"clmVendorId": "V-0042", "legalName": "Acme Medical", "taxId": "12-3456789"},
@@ -519,14 +524,7 @@ mod tests {
         let (client, router) = clm(Some(url));
         let mut with_extra = record(0);
         with_extra["negotiator"] = json!("kept as given");
-        let stored = send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(with_extra.clone()),
-        )
-        .await;
+        let stored = post_contract(&router, with_extra.clone()).await;
         assert_eq!(stored.status, StatusCode::CREATED);
         assert_eq!(
             stored.body,
@@ -564,14 +562,7 @@ mod tests {
     async fn re_approving_re_sends_the_identical_event() {
         let (url, received) = receiver(StatusCode::OK).await;
         let (_, router) = clm(Some(url));
-        send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(record(0)),
-        )
-        .await;
+        post_contract(&router, record(0)).await;
         send(&router, Method::POST, APPROVE, None, None).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
         send(&router, Method::POST, APPROVE, None, None).await;
@@ -586,14 +577,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_hub_is_a_502_with_the_cause() {
         let (client, router) = clm(Some(dead_url().await));
-        send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(record(0)),
-        )
-        .await;
+        post_contract(&router, record(0)).await;
         let answer = send(&router, Method::POST, APPROVE, Some("approve-1"), None).await;
         assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
         assert_eq!(answer.body["eventId"], "clm-evt-C-100-0");
@@ -615,14 +599,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_webhook_url_the_approval_is_kept_and_nothing_sent() {
         let (client, router) = clm(None);
-        send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(record(0)),
-        )
-        .await;
+        post_contract(&router, record(0)).await;
         let answer = send(&router, Method::POST, APPROVE, None, None).await;
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(
@@ -697,23 +674,9 @@ mod tests {
         let (_, router) = clm(None);
         let malformed =
             json!({"contractNumber": "C-7", "amendmentNo": 0, "pricing": [{"itemGtin": "bad"}]});
-        let stored = send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(malformed),
-        )
-        .await;
+        let stored = post_contract(&router, malformed).await;
         assert_eq!(stored.status, StatusCode::CREATED);
-        let keyless = send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(json!({"amendmentNo": 0})),
-        )
-        .await;
+        let keyless = post_contract(&router, json!({"amendmentNo": 0})).await;
         assert_eq!(keyless.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(keyless.body["field"], "contractNumber");
     }
@@ -721,28 +684,14 @@ mod tests {
     #[tokio::test]
     async fn an_approved_amendment_cannot_be_changed() {
         let (_, router) = clm(None);
-        send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(record(0)),
-        )
-        .await;
+        post_contract(&router, record(0)).await;
         send(&router, Method::POST, APPROVE, None, None).await;
-        let unchanged = send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(record(0)),
-        )
-        .await;
+        let unchanged = post_contract(&router, record(0)).await;
         assert_eq!(unchanged.status, StatusCode::CREATED);
         assert_eq!(unchanged.body["status"], "approved");
         let mut changed = record(0);
         changed["term"]["end"] = json!("2027-12-31");
-        let refused = send(&router, Method::POST, "/api/contracts", None, Some(changed)).await;
+        let refused = post_contract(&router, changed).await;
         assert_eq!(refused.status, StatusCode::CONFLICT);
     }
 
@@ -750,14 +699,7 @@ mod tests {
     async fn an_approve_with_a_key_is_not_re_sent_on_repeat() {
         let (url, received) = receiver(StatusCode::OK).await;
         let (client, router) = clm(Some(url));
-        send(
-            &router,
-            Method::POST,
-            "/api/contracts",
-            None,
-            Some(record(0)),
-        )
-        .await;
+        post_contract(&router, record(0)).await;
         let first = send(&router, Method::POST, APPROVE, Some("a-1"), None).await;
         let again = send(&router, Method::POST, APPROVE, Some("a-1"), None).await;
         assert_eq!(again.body, first.body);

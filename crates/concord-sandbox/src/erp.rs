@@ -275,6 +275,22 @@ mod tests {
     use super::*;
     use crate::common::testing::send;
 
+    /// `POST /api/price-agreements`, with an idempotency key or without.
+    async fn post_agreement(
+        router: &Router,
+        key: Option<&str>,
+        body: Value,
+    ) -> crate::common::testing::Answer {
+        send(
+            router,
+            Method::POST,
+            "/api/price-agreements",
+            key,
+            Some(body),
+        )
+        .await
+    }
+
     /// A field and how to break it.
     type Case = (&'static str, Box<dyn Fn(&mut Value)>);
 
@@ -351,14 +367,7 @@ mod tests {
         let (state, router) = seeded().await;
         let mut body = agreement(1);
         body["sapInternalFlag"] = json!("ignored");
-        let posted = send(
-            &router,
-            Method::POST,
-            "/api/price-agreements",
-            Some("pa-1"),
-            Some(body),
-        )
-        .await;
+        let posted = post_agreement(&router, Some("pa-1"), body).await;
         assert_eq!(posted.status, StatusCode::CREATED);
         assert_eq!(
             posted.body,
@@ -405,22 +414,8 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_post_replays_the_answer_and_posts_once() {
         let (state, router) = seeded().await;
-        let first = send(
-            &router,
-            Method::POST,
-            "/api/price-agreements",
-            Some("pa-1"),
-            Some(agreement(1)),
-        )
-        .await;
-        let again = send(
-            &router,
-            Method::POST,
-            "/api/price-agreements",
-            Some("pa-1"),
-            Some(agreement(1)),
-        )
-        .await;
+        let first = post_agreement(&router, Some("pa-1"), agreement(1)).await;
+        let again = post_agreement(&router, Some("pa-1"), agreement(1)).await;
         assert_eq!(again.status, first.status);
         assert_eq!(again.body, first.body);
         assert_eq!(state.effects().len(), 2, "the vendor and one posting");
@@ -430,23 +425,9 @@ mod tests {
     #[tokio::test]
     async fn an_older_revision_is_refused_with_409() {
         let (state, router) = seeded().await;
-        let second = send(
-            &router,
-            Method::POST,
-            "/api/price-agreements",
-            Some("pa-2"),
-            Some(agreement(2)),
-        )
-        .await;
+        let second = post_agreement(&router, Some("pa-2"), agreement(2)).await;
         assert_eq!(second.status, StatusCode::CREATED);
-        let stale = send(
-            &router,
-            Method::POST,
-            "/api/price-agreements",
-            Some("pa-1"),
-            Some(agreement(1)),
-        )
-        .await;
+        let stale = post_agreement(&router, Some("pa-1"), agreement(1)).await;
         assert_eq!(stale.status, StatusCode::CONFLICT);
         assert_eq!(stale.body["error"], "stale revision");
 
@@ -466,14 +447,7 @@ mod tests {
             "the stale post is in the call log"
         );
         // Re-posting the current revision is a redelivery, not a conflict.
-        let same = send(
-            &router,
-            Method::POST,
-            "/api/price-agreements",
-            None,
-            Some(agreement(2)),
-        )
-        .await;
+        let same = post_agreement(&router, None, agreement(2)).await;
         assert_eq!(same.status, StatusCode::CREATED);
     }
 
@@ -511,14 +485,7 @@ mod tests {
         for (field, break_it) in cases {
             let mut body = agreement(1);
             break_it(&mut body);
-            let answer = send(
-                &router,
-                Method::POST,
-                "/api/price-agreements",
-                None,
-                Some(body),
-            )
-            .await;
+            let answer = post_agreement(&router, None, body).await;
             assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
             assert_eq!(answer.body["field"], field, "{}", answer.body);
             assert!(answer.body["error"].is_string());
@@ -529,14 +496,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_vendor_is_refused_and_the_key_stays_usable() {
         let (state, router) = erp();
-        let refused = send(
-            &router,
-            Method::POST,
-            "/api/price-agreements",
-            Some("pa-1"),
-            Some(agreement(1)),
-        )
-        .await;
+        let refused = post_agreement(&router, Some("pa-1"), agreement(1)).await;
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
             refused.body,
@@ -545,14 +505,7 @@ mod tests {
 
         // Nothing was applied, so once the vendor exists the same delivery goes through.
         send(&router, Method::POST, "/api/vendors", None, Some(vendor())).await;
-        let retried = send(
-            &router,
-            Method::POST,
-            "/api/price-agreements",
-            Some("pa-1"),
-            Some(agreement(1)),
-        )
-        .await;
+        let retried = post_agreement(&router, Some("pa-1"), agreement(1)).await;
         assert_eq!(retried.status, StatusCode::CREATED);
         assert!(state.duplicate_effects().is_empty());
     }
