@@ -15,6 +15,7 @@ pub mod master;
 pub mod matching;
 pub mod price;
 pub mod redact;
+pub mod requisition;
 pub mod schema;
 pub mod workflow;
 

@@ -161,6 +161,31 @@ impl PriceCatalog {
             })
     }
 
+    /// Ids of the contracts in force on the date with a line for the item that do not admit the
+    /// facility: an item that is on contract, only not here (`not_eligible` rather than
+    /// `off_contract`).
+    pub fn contracts_not_admitting(
+        &self,
+        gtin: &Gtin,
+        facility: &Gln,
+        date: NaiveDate,
+    ) -> Vec<String> {
+        let Some(facility) = self.facilities.get(facility) else {
+            return vec![];
+        };
+        let mut ids: Vec<String> = self
+            .contracts_by_gtin
+            .get(gtin)
+            .into_iter()
+            .flatten()
+            .filter(|(c, _)| c.in_force_on(date) && !c.eligibility.admits(facility))
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     pub fn lookup(&self, query: &PriceQuery) -> Result<PriceAnswer, LookupError> {
         let item = self
             .items

@@ -6,3 +6,4 @@
 
 pub mod contract;
 pub mod purchase_order;
+pub mod requisition;
