@@ -166,6 +166,34 @@ pub const ROUTES: &[RouteSpec] = &[
         "A contract's versions and propagation",
     ),
     route(
+        Method::POST,
+        "/v1/requisitions",
+        Needs(Scope::RequisitionsWrite),
+        "Submit a requisition: priced against contracts and decided by policy at once",
+    )
+    .takes("Requisition")
+    .answers(201, "RequisitionAnswer"),
+    route(
+        Method::GET,
+        "/v1/requisitions/{id}",
+        Needs(Scope::TransactionsRead),
+        "A requisition, its decision and its approval steps",
+    ),
+    route(
+        Method::POST,
+        "/v1/requisitions/{id}/approve",
+        Needs(Scope::RequisitionsApprove),
+        "Approve the current approval step (an approver of the step, never the requester)",
+    )
+    .takes("ApprovalComment"),
+    route(
+        Method::POST,
+        "/v1/requisitions/{id}/reject",
+        Needs(Scope::RequisitionsApprove),
+        "Reject the requisition at the current approval step, with a reason",
+    )
+    .takes("RejectionReason"),
+    route(
         Method::PUT,
         "/v1/suppliers/{id}",
         Needs(Scope::MasterWrite),

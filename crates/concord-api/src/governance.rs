@@ -89,6 +89,7 @@ pub(crate) async fn create_key(
                 name,
                 role,
                 system: text("system"),
+                user: text("user"),
                 expires_at,
             },
             &principal.actor(),

@@ -208,6 +208,7 @@ fn schemas() -> Map<String, Value> {
                 "name": {"type": "string", "minLength": 1, "maxLength": 200},
                 "role": {"enum": concord_model::access::Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()},
                 "system": {"type": "string", "description": "Integration keys only: the system it speaks for"},
+                "user": {"type": "string", "description": "The person the key belongs to; approvals are made in their name"},
                 "expires_at": {"type": "string", "format": "date-time"},
                 "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650}
             }
@@ -217,6 +218,15 @@ fn schemas() -> Map<String, Value> {
             "required": ["key", "id", "role"],
             "properties": {"key": {"type": "string", "description": "Shown once; only its hash is stored"},
                            "id": {"type": "string"}, "role": {"type": "string"}}
+        },
+        "ApprovalComment": {
+            "type": "object",
+            "properties": {"comment": {"type": "string", "maxLength": 2000}}
+        },
+        "RejectionReason": {
+            "type": "object",
+            "required": ["reason"],
+            "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}
         },
         "Object": {"type": "object"}
     });

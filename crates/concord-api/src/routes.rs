@@ -12,7 +12,9 @@ use axum::{
     routing::{MethodRouter, delete, get, post, put},
 };
 use chrono::{NaiveDate, Utc};
-use concord_engine::{API_SYSTEM, Hub, Inbound, InboundAnswer, MasterRecord, Rejection};
+use concord_engine::{
+    API_SYSTEM, Hub, Inbound, InboundAnswer, MasterRecord, Rejection, requisitions::ApprovalInput,
+};
 use concord_model::{Gln, Gtin, PriceQuery, access::Principal, price::LookupError};
 use concord_store::{DeliveryStatus, InboxStatus};
 use serde_json::{Value, json};
@@ -51,6 +53,10 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
         ("POST", "/v1/inbound/{system}/{message_type}") => post(inbound),
         ("POST", "/v1/contracts") => post(post_contract),
         ("GET", "/v1/contracts/{id}") => get(get_contract),
+        ("POST", "/v1/requisitions") => post(post_requisition),
+        ("GET", "/v1/requisitions/{id}") => get(get_requisition),
+        ("POST", "/v1/requisitions/{id}/approve") => post(approve_requisition),
+        ("POST", "/v1/requisitions/{id}/reject") => post(reject_requisition),
         ("PUT", "/v1/suppliers/{id}") => put(put_supplier),
         ("PUT", "/v1/items/{gtin}") => put(put_item),
         ("PUT", "/v1/facilities/{gln}") => put(put_facility),
@@ -203,6 +209,89 @@ async fn get_contract(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResu
         Some(view) => Ok(Json(view).into_response()),
         None => Err(Rejection::not_found(format!("no contract {id}")).into()),
     }
+}
+
+async fn post_requisition(
+    State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    receive(
+        &hub,
+        &principal,
+        API_SYSTEM.into(),
+        "requisition".into(),
+        &headers,
+        body,
+    )
+    .await
+}
+
+async fn get_requisition(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
+    match hub.requisition_view(&id).await? {
+        Some(view) => Ok(Json(view).into_response()),
+        None => Err(Rejection::not_found(format!("no requisition {id}")).into()),
+    }
+}
+
+/// The optional text field of a decision body (an empty body is fine for an approval).
+fn decision_text(
+    headers: &HeaderMap,
+    body: &Bytes,
+    field: &'static str,
+    required: bool,
+) -> ApiResult<Option<String>> {
+    let value = if body.is_empty() && !required {
+        Value::Null
+    } else {
+        parse_body(headers, body)?
+    };
+    let text = value.get(field).and_then(Value::as_str).map(str::trim);
+    match text {
+        Some(t) if t.len() > 2000 => Err(ApiError::field(
+            422,
+            field,
+            "max_length",
+            format!("{field} is at most 2000 characters"),
+        )),
+        Some(t) if !t.is_empty() => Ok(Some(t.to_string())),
+        _ if required => Err(ApiError::field(
+            422,
+            field,
+            "required",
+            format!("a {field} is required"),
+        )),
+        _ => Ok(None),
+    }
+}
+
+async fn approve_requisition(
+    State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let comment = decision_text(&headers, &body, "comment", false)?;
+    let view = hub
+        .act_on_requisition(&id, &principal, ApprovalInput::Approve { comment })
+        .await?;
+    Ok(Json(view).into_response())
+}
+
+async fn reject_requisition(
+    State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let reason = decision_text(&headers, &body, "reason", true)?.unwrap_or_default();
+    let view = hub
+        .act_on_requisition(&id, &principal, ApprovalInput::Reject { reason })
+        .await?;
+    Ok(Json(view).into_response())
 }
 
 pub(crate) fn parse_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {

@@ -85,8 +85,8 @@ approval_reasons contains msg if {
 }
 
 approval_reasons contains msg if {
-	some level in input.approval_levels
-	msg := sprintf("total %s needs %s approval", [input.total, level])
+	count(input.approval_levels) > 0
+	msg := sprintf("total %s needs %s approval", [input.total, concat(" and ", input.approval_levels)])
 }
 
 decision := "refused" if count(refusals) > 0

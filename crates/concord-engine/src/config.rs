@@ -512,7 +512,7 @@ pub struct LookupRoute {
 }
 
 /// Message types the hub understands, by the canonical document they map to.
-pub const MESSAGE_TYPES: &[&str] = &["contract", "supplier", "item", "facility"];
+pub const MESSAGE_TYPES: &[&str] = &["contract", "requisition", "supplier", "item", "facility"];
 /// Lookup kinds the hub makes.
 pub const LOOKUP_KINDS: &[&str] = &["supplier"];
 const METHODS: &[&str] = &["POST", "PUT", "PATCH"];
@@ -643,6 +643,12 @@ impl Config {
                 }
             }
             jwt.key.check("auth.jwt.key", &mut problem);
+        }
+        if let Some(path) = &self.procurement.requisition_policy {
+            // Compiled here too, so `concord check` shows a broken policy before a start does.
+            if let Err(e) = crate::policy::RequisitionPolicy::load(Some(&self.resolve(path))) {
+                problem("procurement.requisition_policy".into(), e.to_string());
+            }
         }
         if self.delivery.concurrency == 0 {
             problem("delivery.concurrency".into(), "must be at least 1".into());

@@ -810,6 +810,10 @@ impl Hub {
     pub async fn fire_due_timers(&self) -> Result<usize> {
         let due = self.store().due_timers(Utc::now(), 100).await?;
         for timer in &due {
+            if timer.kind == crate::requisitions::ESCALATION_TIMER {
+                self.fire_requisition_timer(timer).await?;
+                continue;
+            }
             let Some((contract_id, version)) = timer.subject.rsplit_once(':') else {
                 continue;
             };

@@ -97,6 +97,10 @@ pub enum EngineError {
     Store(#[from] concord_store::Error),
     #[error("workflow: {0}")]
     Workflow(#[from] concord_model::workflow::contract::WorkflowError),
+    /// The requisition policy failed or answered something that is not a verdict: the
+    /// operator's policy is broken, not the caller's input.
+    #[error("requisition policy: {0}")]
+    Policy(String),
 }
 
 impl From<Rejection> for EngineError {

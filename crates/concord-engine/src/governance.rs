@@ -58,6 +58,8 @@ pub struct NewKey {
     pub role: Role,
     /// Required for (and only for) integration keys: the system it speaks for.
     pub system: Option<String>,
+    /// The person the key belongs to (required for approver keys: approvals are in their name).
+    pub user: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -126,6 +128,7 @@ fn principal_of(record: &ApiKeyRecord) -> Result<Principal, AuthError> {
         id: record.id.clone(),
         role,
         system: record.system.clone(),
+        user: record.user.clone(),
     })
 }
 
@@ -205,6 +208,13 @@ impl Hub {
             )])
             .into());
         }
+        if let Some(user) = &new.user {
+            let mut errors = vec![];
+            concord_model::requisition::check_user_id("user", user, &mut errors);
+            if !errors.is_empty() {
+                return Err(Rejection::invalid(errors).into());
+            }
+        }
         if new.name.trim().is_empty() || new.name.len() > 200 {
             return Err(Rejection::invalid(vec![concord_model::FieldError::new(
                 "name",
@@ -226,6 +236,7 @@ impl Hub {
             name: new.name,
             role: new.role.as_str().to_string(),
             system: new.system,
+            user: new.user,
             created_at: Utc::now(),
             created_by: actor.to_string(),
             expires_at: new.expires_at,
@@ -243,7 +254,7 @@ impl Hub {
                 None,
                 None,
                 Some(digest_of(&record)),
-                json!({"name": record.name, "role": record.role, "system": record.system, "expires_at": record.expires_at}),
+                json!({"name": record.name, "role": record.role, "system": record.system, "user": record.user, "expires_at": record.expires_at}),
             ),
         ])
         .await?;
@@ -311,6 +322,7 @@ impl Hub {
             name: "bootstrap admin (CONCORD_BOOTSTRAP_ADMIN_KEY)".into(),
             role: Role::Admin.as_str().into(),
             system: None,
+            user: None,
             created_at: Utc::now(),
             created_by: SYSTEM_ACTOR.into(),
             expires_at: None,
@@ -421,6 +433,7 @@ mod tests {
             name: "n".into(),
             role: role.into(),
             system: None,
+            user: None,
             created_at: Utc::now(),
             created_by: "t".into(),
             expires_at: None,

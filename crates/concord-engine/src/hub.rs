@@ -50,6 +50,8 @@ pub(crate) struct HubInner {
     pub keys: Mutex<crate::governance::KeyCache>,
     /// Verifies JWT bearer tokens when `[auth.jwt]` is configured.
     pub jwt: Option<crate::jwt::JwtVerifier>,
+    /// The requisition policy (built in, or `[procurement] requisition_policy`), compiled once.
+    pub requisition_policy: crate::policy::RequisitionPolicy,
 }
 
 /// Why the hub could not start.
@@ -72,6 +74,8 @@ pub enum StartError {
     Audit(String),
     #[error("systems.{system}.ca_file: {reason}")]
     CaFile { system: String, reason: String },
+    #[error("procurement.requisition_policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
 }
 
 /// Handles of the background workers; dropping them does not stop them, `Hub::shutdown` does.
@@ -134,6 +138,14 @@ impl Hub {
             let built = client().tls_certs_merge(roots).build();
             http_by_system.insert(id.clone(), built.map_err(|e| fail(e.to_string()))?);
         }
+        let requisition_policy = crate::policy::RequisitionPolicy::load(
+            config
+                .procurement
+                .requisition_policy
+                .as_ref()
+                .map(|p| config.resolve(p))
+                .as_deref(),
+        )?;
         let hub = Hub {
             inner: Arc::new(HubInner {
                 config,
@@ -152,6 +164,7 @@ impl Hub {
                 stop: Notify::new(),
                 keys: Mutex::new(Default::default()),
                 jwt,
+                requisition_policy,
             }),
         };
         hub.reload_price_index().await?;

@@ -15,6 +15,8 @@ use crate::{
 
 /// The pseudo-system of the canonical API (`POST /v1/contracts`): same pipeline, no mapping.
 pub const API_SYSTEM: &str = "api";
+/// What the canonical API takes through the pipeline.
+const API_MESSAGE_TYPES: &[&str] = &["contract", "requisition"];
 
 /// A message as it arrived.
 #[derive(Debug, Clone)]
@@ -90,7 +92,7 @@ impl Hub {
     /// Accepts one inbound message: store, deduplicate, process.
     pub async fn receive(&self, msg: Inbound) -> Result<InboundAnswer> {
         let route = if msg.system == API_SYSTEM {
-            if msg.message_type != "contract" {
+            if !API_MESSAGE_TYPES.contains(&msg.message_type.as_str()) {
                 return Err(Rejection::not_found(format!(
                     "the canonical API takes no {:?} messages",
                     msg.message_type
@@ -263,6 +265,7 @@ impl Hub {
         }
         match record.message_type.as_str() {
             "contract" => self.submit_contract(&canonical, ctx, lineage).await,
+            "requisition" => self.submit_requisition(&canonical, ctx, lineage).await,
             "supplier" | "item" | "facility" => {
                 self.upsert_master_inbound(&record.message_type, &canonical, ctx, lineage)
                     .await
@@ -430,6 +433,11 @@ pub fn check_canonical(
 ) -> std::result::Result<(), Rejection> {
     match message_type {
         "contract" => crate::contracts::check_submission(canonical),
+        "requisition" => {
+            concord_model::parse_canonical::<concord_model::requisition::Requisition>(canonical)
+                .map(|_| ())
+                .map_err(Rejection::invalid)
+        }
         entity => crate::MasterRecord::parse(entity, canonical).map(|_| ()),
     }
 }

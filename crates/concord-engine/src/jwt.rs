@@ -92,6 +92,7 @@ impl JwtVerifier {
             id: format!("jwt:{subject}"),
             role,
             system,
+            user: Some(subject.to_string()),
         })
     }
 }

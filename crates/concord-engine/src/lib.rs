@@ -18,6 +18,7 @@ pub mod mapping;
 pub mod master;
 pub mod partners;
 pub mod policy;
+pub mod requisitions;
 pub mod samples;
 
 pub use config::Config;

@@ -59,12 +59,31 @@ fn default_id() -> String {
     "CONCORDHUB".into()
 }
 
-/// Procurement defaults; a partner's own `tolerances` replace them for its invoices.
+/// Procurement settings: match tolerances (a partner's own `tolerances` replace them for its
+/// invoices), the requisition policy, and the approval rules.
+///
+/// ```toml
+/// [procurement]
+/// requisition_policy = "policies/requisition.rego"   # default: the built-in policy
+/// [procurement.approvals]
+/// escalate_after = "24h"
+/// levels = [{ name = "manager", above = "1000" }, { name = "director", above = "25000" }]
+/// [procurement.approvals.cost_centers.CC-1]
+/// approvers = { manager = ["u-40"], director = ["u-90"] }
+/// [procurement.approvals.cost_centers.CC-100]
+/// parent = "CC-1"
+/// approvers = { manager = ["u-50"] }
+/// ```
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ProcurementConfig {
     #[serde(default)]
     pub tolerances: Tolerances,
+    /// A Rego file replacing the built-in requisition policy (relative to the config file).
+    #[serde(default)]
+    pub requisition_policy: Option<PathBuf>,
+    #[serde(default)]
+    pub approvals: concord_model::requisition::ApprovalRules,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,6 +310,9 @@ pub fn check(
         problem,
     );
     check_tolerances("procurement.tolerances", &procurement.tolerances, problem);
+    for (path, message) in procurement.approvals.check() {
+        problem(format!("procurement.approvals.{path}"), message);
+    }
     let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     for (id, p) in partners {
         let at = format!("partners.{id}");

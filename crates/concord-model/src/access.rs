@@ -24,12 +24,16 @@ pub enum Scope {
     QuarantineReplay,
     AuditRead,
     KeysManage,
+    /// Submit requisitions.
+    RequisitionsWrite,
+    /// Approve or reject requisitions (the approver role; the requester never).
+    RequisitionsApprove,
     /// The API's own description (OpenAPI, schemas, the reference page).
     ApiDocs,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 14] = [
+    pub const ALL: [Scope; 16] = [
         Scope::ContractsRead,
         Scope::ContractsWrite,
         Scope::MasterRead,
@@ -43,6 +47,8 @@ impl Scope {
         Scope::QuarantineReplay,
         Scope::AuditRead,
         Scope::KeysManage,
+        Scope::RequisitionsWrite,
+        Scope::RequisitionsApprove,
         Scope::ApiDocs,
     ];
 
@@ -61,6 +67,8 @@ impl Scope {
             Scope::QuarantineReplay => "quarantine:replay",
             Scope::AuditRead => "audit:read",
             Scope::KeysManage => "keys:manage",
+            Scope::RequisitionsWrite => "requisitions:write",
+            Scope::RequisitionsApprove => "requisitions:approve",
             Scope::ApiDocs => "api:docs",
         }
     }
@@ -139,6 +147,7 @@ impl Role {
                 PricesRead,
                 TransactionsRead,
                 ExceptionsRead,
+                RequisitionsWrite,
             ],
             Role::Approver => &[
                 ApiDocs,
@@ -148,6 +157,7 @@ impl Role {
                 PricesRead,
                 TransactionsRead,
                 ExceptionsRead,
+                RequisitionsApprove,
             ],
             Role::ApClerk => &[
                 ApiDocs,
@@ -216,6 +226,9 @@ pub struct Principal {
     pub role: Role,
     /// For integration principals: the system they speak for.
     pub system: Option<String>,
+    /// The person behind the credential (a key's `user`, a token's subject): who approves a
+    /// requisition, compared with who requested it.
+    pub user: Option<String>,
 }
 
 impl Principal {
@@ -282,6 +295,7 @@ mod tests {
 
     fn principal(role: Role, system: Option<&str>) -> Principal {
         Principal {
+            user: None,
             id: "k_test".into(),
             role,
             system: system.map(str::to_string),

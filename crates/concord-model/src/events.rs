@@ -9,12 +9,41 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{Contract, workflow::contract::ActivationReason};
+use crate::{
+    Contract,
+    requisition::{Requisition, RequisitionAnswer},
+    workflow::{contract::ActivationReason, requisition::StepDecision},
+};
 
 /// A contract version was accepted and its propagation started.
 pub const CONTRACT_VERSION_SUBMITTED: &str = "org.concord.contract.version.submitted.v1";
 /// A contract version became the one buyers are priced from.
 pub const CONTRACT_ACTIVATED: &str = "org.concord.contract.activated.v1";
+
+/// The requisition policy decided a requisition (approved, needs approval, or refused).
+pub const REQUISITION_DECIDED: &str = "org.concord.requisition.decided.v1";
+/// A requisition is approved (by policy or by its last approver): a purchase order follows.
+pub const REQUISITION_APPROVED: &str = "org.concord.requisition.approved.v1";
+/// An approver rejected a requisition.
+pub const REQUISITION_REJECTED: &str = "org.concord.requisition.rejected.v1";
+
+/// `data` of [`REQUISITION_DECIDED`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequisitionDecided {
+    pub requisition: Requisition,
+    pub answer: RequisitionAnswer,
+    pub source_system: String,
+}
+
+/// `data` of [`REQUISITION_APPROVED`] and [`REQUISITION_REJECTED`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequisitionClosed {
+    pub requisition_id: String,
+    /// Every approval step's decision, in order (empty when the policy approved it alone).
+    pub decisions: Vec<StepDecision>,
+}
 
 /// `data` of [`CONTRACT_VERSION_SUBMITTED`].
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -44,6 +73,18 @@ pub fn event_schemas() -> Vec<(&'static str, Value)> {
         (
             CONTRACT_ACTIVATED,
             cloud_event::<ContractActivated>(CONTRACT_ACTIVATED),
+        ),
+        (
+            REQUISITION_DECIDED,
+            cloud_event::<RequisitionDecided>(REQUISITION_DECIDED),
+        ),
+        (
+            REQUISITION_APPROVED,
+            cloud_event::<RequisitionClosed>(REQUISITION_APPROVED),
+        ),
+        (
+            REQUISITION_REJECTED,
+            cloud_event::<RequisitionClosed>(REQUISITION_REJECTED),
         ),
     ]
 }

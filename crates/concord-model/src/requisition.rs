@@ -60,6 +60,11 @@ impl Requisition {
     }
 }
 
+/// A user id (requester, approver) is an id like any other: short, plain.
+pub fn check_user_id(path: &str, user: &str, errors: &mut Vec<FieldError>) {
+    check_id(path, user, errors)
+}
+
 /// The most lines a requisition may hold (a larger one is a catalog load, not a request).
 pub const MAX_LINES: usize = 500;
 
@@ -203,7 +208,7 @@ pub fn line_facts(
         let (price_over_contract, price_variance_pct, uom_differs) = match &contract {
             Some(c) => {
                 let over = line.unit_price > c.unit_price;
-                let pct = if over && !c.unit_price.is_zero() {
+                let mut pct = if over && !c.unit_price.is_zero() {
                     ((line.unit_price - c.unit_price) * Decimal::ONE_HUNDRED / c.unit_price)
                         .round_dp(2)
                 } else if over {
@@ -211,6 +216,8 @@ pub fn line_facts(
                 } else {
                     Decimal::ZERO
                 };
+                // Always two places ("5.00"), so the policy's messages read the same every time.
+                pct.rescale(2);
                 (over, pct, c.uom != line.uom)
             }
             None => (false, Decimal::ZERO, false),
@@ -393,9 +400,27 @@ pub struct ApprovalRules {
     /// Cost centers by id.
     #[serde(default)]
     pub cost_centers: BTreeMap<String, CostCenter>,
-    /// A step waiting longer than this is escalated (and an `approval_overdue` exception opens).
-    #[serde(default = "default_escalate_after_hours")]
-    pub escalate_after_hours: u32,
+    /// A step waiting longer than this is escalated (and an `approval_overdue` exception opens):
+    /// a number and a unit, `30s`, `90m`, `24h` or `3d`.
+    #[serde(default = "default_escalate_after")]
+    pub escalate_after: String,
+}
+
+/// `30s`, `90m`, `24h`, `3d` as a duration; `None` when it is none of these or not positive.
+pub fn parse_duration(text: &str) -> Option<chrono::Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let n: i64 = text[..text.len() - unit.len_utf8()].trim().parse().ok()?;
+    if n <= 0 {
+        return None;
+    }
+    match unit {
+        's' => chrono::Duration::try_seconds(n),
+        'm' => chrono::Duration::try_minutes(n),
+        'h' => chrono::Duration::try_hours(n),
+        'd' => chrono::Duration::try_days(n),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -429,8 +454,8 @@ fn default_levels() -> Vec<ApprovalLevel> {
     ]
 }
 
-fn default_escalate_after_hours() -> u32 {
-    24
+fn default_escalate_after() -> String {
+    "24h".into()
 }
 
 impl Default for ApprovalRules {
@@ -438,7 +463,7 @@ impl Default for ApprovalRules {
         Self {
             levels: default_levels(),
             cost_centers: BTreeMap::new(),
-            escalate_after_hours: default_escalate_after_hours(),
+            escalate_after: default_escalate_after(),
         }
     }
 }
@@ -561,8 +586,14 @@ impl ApprovalRules {
                 problems.push((format!("levels[{i}].above"), "must not be negative".into()));
             }
         }
-        if self.escalate_after_hours == 0 {
-            problems.push(("escalate_after_hours".into(), "must be at least 1".into()));
+        if parse_duration(&self.escalate_after).is_none() {
+            problems.push((
+                "escalate_after".into(),
+                format!(
+                    "{:?} is not a duration like 30s, 90m, 24h or 3d",
+                    self.escalate_after
+                ),
+            ));
         }
         for (id, cc) in &self.cost_centers {
             if let Some(parent) = &cc.parent {
@@ -710,7 +741,7 @@ mod tests {
         assert!(!facts[0].price_over_contract);
         assert_eq!(facts[0].price_variance_pct, Decimal::ZERO);
         assert!(facts[1].price_over_contract);
-        assert_eq!(facts[1].price_variance_pct, dec("5.00"));
+        assert_eq!(facts[1].price_variance_pct.to_string(), "5.00");
         assert!(facts[2].contract.is_none());
         assert_eq!(facts[2].alternatives.len(), 1);
         assert_eq!(facts[2].alternatives[0].contract_id, "C-GLOVES");
@@ -790,7 +821,7 @@ mod tests {
     fn rules() -> ApprovalRules {
         toml_rules(
             r#"
-            escalate_after_hours = 8
+            escalate_after = "8h"
             [[levels]]
             name = "manager"
             above = "1000"
@@ -843,9 +874,20 @@ mod tests {
     }
 
     #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("90m"), Some(chrono::Duration::minutes(90)));
+        assert_eq!(parse_duration("1s"), Some(chrono::Duration::seconds(1)));
+        assert_eq!(parse_duration("3d"), Some(chrono::Duration::days(3)));
+        for bad in ["", "24", "0h", "-1h", "h", "2w", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_rules_are_named_by_path() {
         let mut r = rules();
         r.levels[1].above = dec("10");
+        r.escalate_after = "8 weeks".into();
         r.cost_centers.get_mut("CC-1").unwrap().parent = Some("CC-100".into());
         r.cost_centers
             .get_mut("CC-10")
@@ -861,6 +903,7 @@ mod tests {
         );
         let paths: Vec<String> = r.check().into_iter().map(|(p, _)| p).collect();
         assert!(paths.contains(&"levels[1].above".to_string()), "{paths:?}");
+        assert!(paths.contains(&"escalate_after".to_string()), "{paths:?}");
         assert!(
             paths.contains(&"cost_centers.CC-1.parent".to_string()),
             "{paths:?}"

@@ -19,6 +19,14 @@ pub fn canonical_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("Contract", root_schema::<Contract>()),
         ("ContractPropagation", root_schema::<ContractPropagation>()),
         ("Price", price_schema()),
+        (
+            "Requisition",
+            root_schema::<crate::requisition::Requisition>(),
+        ),
+        (
+            "RequisitionAnswer",
+            root_schema::<crate::requisition::RequisitionAnswer>(),
+        ),
     ]
 }
 

@@ -402,14 +402,15 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
         Write::InsertApiKey { key, hash } => {
             out.push(
                 Stmt::new(
-                    "INSERT INTO api_keys (id, hash, name, role, system, created_at, created_by, expires_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                    "INSERT INTO api_keys (id, hash, name, role, system, user_id, created_at, created_by, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
                 )
                 .bind(key.id)
                 .bind(hash)
                 .bind(key.name)
                 .bind(key.role)
                 .bind(key.system)
+                .bind(key.user)
                 .bind(to_micros(key.created_at))
                 .bind(key.created_by)
                 .bind(key.expires_at.map(to_micros)),

@@ -18,6 +18,8 @@ pub struct ApiKeyRecord {
     pub name: String,
     pub role: String,
     pub system: Option<String>,
+    /// The person the key belongs to (approvals are made in their name).
+    pub user: Option<String>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub expires_at: Option<DateTime<Utc>>,
@@ -71,7 +73,8 @@ pub struct AuditChain {
     pub unsealed: i64,
 }
 
-const KEY_COLS: &str = "id, name, role, system, created_at, created_by, expires_at, revoked_at";
+const KEY_COLS: &str =
+    "id, name, role, system, user_id, created_at, created_by, expires_at, revoked_at";
 
 fn key_row(r: &Row) -> Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
@@ -79,6 +82,7 @@ fn key_row(r: &Row) -> Result<ApiKeyRecord> {
         name: r.text("name")?,
         role: r.text("role")?,
         system: r.opt_text("system")?,
+        user: r.opt_text("user_id")?,
         created_at: from_micros(r.int("created_at")?),
         created_by: r.text("created_by")?,
         expires_at: r.opt_int("expires_at")?.map(from_micros),

@@ -30,10 +30,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../migrations/0004_edi.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../migrations/0005_requisitions.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 /// A migration's SQL for one database.
 fn for_dialect(sql: &str, dialect: Dialect) -> String {

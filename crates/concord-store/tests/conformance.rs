@@ -136,6 +136,7 @@ async fn api_keys_are_found_by_hash_and_revoked(store: Store) {
         name: "clm webhook".into(),
         role: "integration".into(),
         system: Some("clm".into()),
+        user: Some("u-17".into()),
         created_at: now,
         created_by: "bootstrap".into(),
         expires_at: Some(now + Duration::days(30)),
@@ -150,8 +151,12 @@ async fn api_keys_are_found_by_hash_and_revoked(store: Store) {
         .unwrap();
     let found = store.api_key_by_hash("h1").await.unwrap().unwrap();
     assert_eq!(
-        (found.id.as_str(), found.system.as_deref()),
-        ("k_1", Some("clm"))
+        (
+            found.id.as_str(),
+            found.system.as_deref(),
+            found.user.as_deref()
+        ),
+        ("k_1", Some("clm"), Some("u-17"))
     );
     assert!(store.api_key_by_hash("h2").await.unwrap().is_none());
     // The same hash twice is refused: one secret, one key.

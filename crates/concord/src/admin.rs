@@ -30,6 +30,7 @@ pub async fn keys_create(
     name: String,
     role: &str,
     system: Option<String>,
+    user: Option<String>,
     expires_in_days: Option<u32>,
 ) -> Result<()> {
     let role: Role = role.parse().map_err(anyhow::Error::msg)?;
@@ -40,6 +41,7 @@ pub async fn keys_create(
                 name,
                 role,
                 system,
+                user,
                 expires_at: expires_in_days
                     .map(|d| Utc::now() + chrono::Duration::days(i64::from(d))),
             },

@@ -69,6 +69,7 @@ async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir, String)
                 name: "bench".into(),
                 role: Role::Admin,
                 system: None,
+                user: None,
                 expires_at: None,
             },
             "bench",

@@ -134,6 +134,7 @@ async fn demo_keys(hub: &Hub) -> Result<DemoKeys> {
             name: name.into(),
             role,
             system: system.map(str::to_string),
+            user: None,
             expires_at: None,
         };
         async move {

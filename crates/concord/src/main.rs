@@ -113,6 +113,9 @@ enum KeysCommand {
         /// For integration keys: the configured system the key speaks for.
         #[arg(long)]
         system: Option<String>,
+        /// The person the key belongs to (approver keys: approvals are made in their name).
+        #[arg(long)]
+        user: Option<String>,
         #[arg(long)]
         expires_in_days: Option<u32>,
     },
@@ -215,8 +218,11 @@ fn main() -> Result<()> {
                         name,
                         role,
                         system,
+                        user,
                         expires_in_days,
-                    } => admin::keys_create(config, name, &role, system, expires_in_days).await,
+                    } => {
+                        admin::keys_create(config, name, &role, system, user, expires_in_days).await
+                    }
                     KeysCommand::List => admin::keys_list(config).await,
                     KeysCommand::Revoke { id } => admin::keys_revoke(config, &id).await,
                 }

@@ -138,6 +138,7 @@ async fn viewer_key(
                 name: "viewer".into(),
                 role: Role::Viewer,
                 system: None,
+                user: None,
                 expires_at,
             },
             "test",

@@ -83,7 +83,7 @@ pub struct RequisitionFlow {
     pub steps: Vec<ApprovalStep>,
     pub submitted_at: DateTime<Utc>,
     /// How long a step may wait before it is escalated (the SLA it was submitted under).
-    pub escalate_after_minutes: i64,
+    pub escalate_after_secs: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<DateTime<Utc>>,
 }
@@ -209,7 +209,7 @@ pub fn apply(
                 stage,
                 steps,
                 submitted_at: at,
-                escalate_after_minutes: escalate_after.num_minutes(),
+                escalate_after_secs: escalate_after.num_seconds(),
                 closed_at: None,
             };
             let mut actions = vec![];
@@ -246,7 +246,7 @@ pub fn apply(
         }
         (None, _) => Err(ApprovalError::Unknown),
         (Some(mut flow), RequisitionEvent::Approve { user, comment, at }) => {
-            let escalate_after = Duration::minutes(flow.escalate_after_minutes);
+            let escalate_after = Duration::seconds(flow.escalate_after_secs);
             let step = decider_step(&mut flow, &user)?;
             let was_escalated = step.escalated_at.is_some();
             step.decided = Some(StepDecision {

@@ -122,6 +122,7 @@ pub async fn make_key(hub: &Hub, role: Role, system: Option<&str>) -> String {
             name: format!("test {role}"),
             role,
             system: system.map(str::to_string),
+            user: None,
             expires_at: None,
         },
         "test",
