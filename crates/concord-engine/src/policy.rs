@@ -175,6 +175,74 @@ pub fn run_tests(
     Ok(results)
 }
 
+/// The policy files and test files `concord test-policies` runs: the configured requisition
+/// policy with every `*_test.rego` beside it (or the built-in policy with its shipped tests),
+/// plus any test files named on the command line.
+pub fn test_suite(
+    policy: Option<&Path>,
+    extra_tests: &[PathBuf],
+) -> Result<PolicySuite, PolicyError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(|text| (path.display().to_string(), text))
+            .map_err(|source| PolicyError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+    };
+    let mut suite = PolicySuite::default();
+    match policy {
+        None => {
+            suite.policies.push((
+                format!("{} (built in)", BUILT_IN_REQUISITION.0),
+                BUILT_IN_REQUISITION.1.to_string(),
+            ));
+            suite.tests.push((
+                format!("{} (built in)", BUILT_IN_REQUISITION_TESTS.0),
+                BUILT_IN_REQUISITION_TESTS.1.to_string(),
+            ));
+        }
+        Some(path) => {
+            suite.policies.push(read(path)?);
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            let dir = dir.unwrap_or(Path::new("."));
+            let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let mut beside: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with("_test.rego"))
+                })
+                .collect();
+            beside.sort();
+            for test in beside {
+                suite.tests.push(read(&test)?);
+            }
+        }
+    }
+    for test in extra_tests {
+        suite.tests.push(read(test)?);
+    }
+    Ok(suite)
+}
+
+/// What `concord test-policies` runs: `(file, text)` pairs.
+#[derive(Debug, Default)]
+pub struct PolicySuite {
+    pub policies: Vec<(String, String)>,
+    pub tests: Vec<(String, String)>,
+}
+
+impl PolicySuite {
+    pub fn run(&self) -> Result<Vec<TestResult>, PolicyError> {
+        run_tests(&self.policies, &self.tests)
+    }
+}
+
 /// Names of the rules in a module that start with `test_` at the beginning of a line (how rule
 /// heads are written), each once.
 fn test_rule_names(text: &str) -> Vec<String> {

@@ -61,6 +61,15 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run the Rego policy tests: every `test_*` rule of the `*_test.rego` files beside the
+    /// configured requisition policy (or of the built-in policy's own tests), plus the test files
+    /// given. Exits non-zero when any test fails.
+    TestPolicies {
+        #[arg(long, env = "CONCORD_CONFIG")]
+        config: Option<PathBuf>,
+        /// More test files to run against the policy.
+        tests: Vec<PathBuf>,
+    },
     /// X12 EDI tools (offline).
     X12 {
         #[command(subcommand)]
@@ -199,6 +208,7 @@ fn main() -> Result<()> {
             Command::Demo { common, once } => demo::run(common.listen, common.data_dir, once).await,
             Command::Check { config } => check(&config),
             Command::TestMappings { config } => test_mappings(&config),
+            Command::TestPolicies { config, tests } => test_policies(config.as_deref(), &tests),
             Command::X12 {
                 what: X12Command::Parse { file },
             } => {
@@ -397,6 +407,48 @@ fn test_mappings(path: &std::path::Path) -> Result<()> {
     );
     if failed > 0 {
         anyhow::bail!("{failed} sample(s) failed");
+    }
+    Ok(())
+}
+
+fn test_policies(config: Option<&std::path::Path>, tests: &[PathBuf]) -> Result<()> {
+    let policy = match config {
+        Some(path) => {
+            let config = Config::load(path)?;
+            config
+                .procurement
+                .requisition_policy
+                .as_ref()
+                .map(|p| config.resolve(p))
+        }
+        None => None,
+    };
+    let suite = concord_engine::policy::test_suite(policy.as_deref(), tests)?;
+    let results = suite.run()?;
+    for r in &results {
+        match &r.failure {
+            None => println!("ok    {}  ({})", r.name, r.file),
+            Some(why) => println!("FAIL  {}  ({})\n      {why}", r.name, r.file),
+        }
+    }
+    let failed = results.iter().filter(|r| r.failure.is_some()).count();
+    println!(
+        "{} policy test(s) against {}, {failed} failed",
+        results.len(),
+        suite
+            .policies
+            .iter()
+            .map(|(f, _)| f.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if results.is_empty() {
+        anyhow::bail!(
+            "no test_* rules found: nothing is tested (put *_test.rego files beside the policy)"
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} policy test(s) failed");
     }
     Ok(())
 }

@@ -335,3 +335,73 @@ fn x12_parse_of_a_missing_file_says_which() {
     assert!(!ok);
     assert!(stderr.contains("/nonexistent/po.edi"), "{stderr}");
 }
+
+#[test]
+fn test_policies_runs_the_shipped_tests_and_a_configured_policys_own() {
+    // The built-in policy passes its shipped tests.
+    let (ok, stdout, stderr) = concord(&["test-policies"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("ok    data.concord.requisition_test.test_off_contract_with_an_alternative_is_refused_and_names_it"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
+
+    // A site's copy that tolerates 10 % over contract, with a test that expects otherwise.
+    let dir = std::env::temp_dir().join(format!("concord-policies-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../concord-engine/policies/requisition.rego"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("policies/requisition.rego"),
+        shipped.replace(
+            "max_price_variance_pct := 0",
+            "max_price_variance_pct := 10",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("policies/site_test.rego"),
+        "package site_test\nimport rego.v1\nimport data.concord.requisition\n\
+         test_tolerance_is_ten if { requisition.max_price_variance_pct == 10 }\n\
+         test_tolerance_is_zero if { requisition.max_price_variance_pct == 0 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("site.toml"),
+        "[procurement]\nrequisition_policy = \"policies/requisition.rego\"\n",
+    )
+    .unwrap();
+    let config = dir.join("site.toml");
+    let (ok, stdout, _) = concord(&["test-policies", "--config", config.to_str().unwrap()]);
+    assert!(!ok, "a failing policy test passed: {stdout}");
+    assert!(
+        stdout.contains("ok    data.site_test.test_tolerance_is_ten"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  data.site_test.test_tolerance_is_zero"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 policy test(s)") && stdout.contains("1 failed"),
+        "{stdout}"
+    );
+
+    // A policy that does not compile is a config problem `check` names, with its path.
+    std::fs::write(
+        dir.join("policies/requisition.rego"),
+        "package concord.requisition\nverdict := {",
+    )
+    .unwrap();
+    let (ok, _, stderr) = concord(&["check", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("procurement.requisition_policy"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
