@@ -35,6 +35,10 @@ const MAPPINGS: &[(&str, &str)] = &[
         include_str!("../../../examples/demo/mappings/purchasing/contract.out.jq"),
     ),
     (
+        "purchasing/requisition.in.jq",
+        include_str!("../../../examples/demo/mappings/purchasing/requisition.in.jq"),
+    ),
+    (
         "analytics/contract.out.jq",
         include_str!("../../../examples/demo/mappings/analytics/contract.out.jq"),
     ),

@@ -209,6 +209,29 @@ async fn requisitions_are_priced_and_decided_by_policy(backend: Backend) {
     let (_, quarantine) = t.get("/v1/quarantine").await;
     assert!(quarantine.to_string().contains("R-8"), "{quarantine}");
 
+    // The purchasing suite's own webhook, through its mapping, gets the same decision.
+    let native = json!({
+        "eventType": "REQUISITION_SUBMITTED", "eventId": "PS-EVT-9",
+        "requisition": {"reqNumber": "REQ-9", "requestedBy": {"userId": "u-17"},
+            "shipTo": {"locationGln": FACILITY_EAST}, "costCenter": "CC-100",
+            "lines": [{"lineNo": 1, "itemGtin": ITEM_1, "qty": 4, "unit": "EA", "price": {"amount": 11, "currency": "USD"}}]}
+    });
+    let (s, answer) = t
+        .post("/v1/inbound/purchasing/requisition", native.clone())
+        .await;
+    assert_eq!(s, 201, "{answer}");
+    assert_eq!(
+        (answer["id"].as_str(), answer["decision"].as_str()),
+        (Some("REQ-9"), Some("refused")),
+        "{answer}"
+    );
+    let (s, again) = t.post("/v1/inbound/purchasing/requisition", native).await;
+    assert_eq!(
+        (s, &again),
+        (201, &answer),
+        "a resent webhook (same eventId) gets the stored answer"
+    );
+
     // The status reads in operations' words, with the decision and the lineage's correlation id.
     let (s, view) = t.get("/v1/requisitions/R-3").await;
     assert_eq!(s, 200);
