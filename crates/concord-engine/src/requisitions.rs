@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use concord_model::{
     FieldError,
-    access::{Principal, Role},
+    access::{Principal, Scope},
     events, parse_canonical,
     requisition::{
         Decision, FactsError, LineFacts, PlannedStep, PolicyInput, PolicyVerdict, Requisition,
@@ -238,14 +238,16 @@ impl Hub {
     }
 
     /// An approver approves or rejects the current step. Only a principal with the approver
-    /// role that names its user may, and never the requester.
+    /// role (or an admin) that names its user may, only an approver of the step, and never the
+    /// requester.
     pub async fn act_on_requisition(
         &self,
         id: &str,
         principal: &Principal,
         input: ApprovalInput,
     ) -> Result<Value> {
-        if principal.role != Role::Approver {
+        // The API's gate checks the same scope; callers inside the process get the same rule.
+        if !principal.role.has(Scope::RequisitionsApprove) {
             return Err(forbidden(format!(
                 "only users with the approver role decide requisitions; this credential is {}",
                 principal.role

@@ -27,6 +27,9 @@ fn allowed(method: &Method, path: &str) -> &'static [Role] {
         ("GET", "/healthz" | "/readyz") => &[],
         ("POST", "/v1/inbound/{system}/{message_type}") => &[Integration],
         ("POST", "/v1/contracts") => &[Approver],
+        ("POST", "/v1/requisitions") => &[Buyer],
+        ("GET", "/v1/requisitions/{id}") => READERS,
+        ("POST", "/v1/requisitions/{id}/approve" | "/v1/requisitions/{id}/reject") => &[Approver],
         ("GET", "/v1/contracts/{id}" | "/v1/prices" | "/v1/transactions/{correlation_id}") => {
             READERS
         }
@@ -79,6 +82,21 @@ async fn request_for(
             true,
         ),
         ("GET", "/v1/contracts/{id}") => ("/v1/contracts/C-M".into(), None, true),
+        ("POST", "/v1/requisitions") => (
+            "/v1/requisitions".into(),
+            Some(requisition("R-MATRIX")),
+            true,
+        ),
+        ("GET", "/v1/requisitions/{id}") => ("/v1/requisitions/R-M".into(), None, true),
+        // The first allowed caller decides; later ones find it closed (409), never 401/403.
+        ("POST", "/v1/requisitions/{id}/approve") => {
+            ("/v1/requisitions/R-M/approve".into(), None, false)
+        }
+        ("POST", "/v1/requisitions/{id}/reject") => (
+            "/v1/requisitions/R-M2/reject".into(),
+            Some(json!({"reason": "matrix"})),
+            false,
+        ),
         ("PUT", "/v1/suppliers/{id}") => (
             "/v1/suppliers/S-1".into(),
             Some(json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN})),
@@ -125,6 +143,12 @@ async fn request_for(
         ),
         (method, path) => panic!("no fixture for {method} {path}"),
     }
+}
+
+/// A requisition that needs approval (far above the contract price), by u-17.
+fn requisition(id: &str) -> Value {
+    json!({"id": id, "requester": "u-17", "facility": FACILITY_EAST, "cost_center": "CC-1",
+           "lines": [{"gtin": ITEM_1, "quantity": 1, "uom": "EA", "unit_price": "99.00"}]})
 }
 
 /// A viewer key, with its id (`expires_at` in the past makes an expired one).
@@ -180,6 +204,14 @@ async fn every_route_and_role_gets_exactly_its_answer(backend: Backend) {
     assert_eq!(status, 202, "{posted}");
     let (status, bad) = t.post("/v1/contracts", json!({"id": "C-BAD"})).await;
     assert_eq!(status, 422, "{bad}");
+    for id in ["R-M", "R-M2"] {
+        let (status, req) = t.post("/v1/requisitions", requisition(id)).await;
+        assert_eq!(
+            (status, req["decision"].as_str()),
+            (201, Some("needs_approval")),
+            "{req}"
+        );
+    }
     let (_, deliveries) = t.get("/v1/deliveries").await;
     let fixtures = Fixtures {
         correlation_id: posted["correlation_id"].as_str().unwrap().to_string(),
@@ -189,10 +221,18 @@ async fn every_route_and_role_gets_exactly_its_answer(backend: Backend) {
             .to_string(),
         quarantined_id: bad["receipt_id"].as_str().unwrap().to_string(),
     };
+    // People's keys name their user (approvals are made in a person's name).
     let mut keys: HashMap<Role, String> = HashMap::new();
     for role in Role::ALL {
         let system = (role == Role::Integration).then_some("clm");
-        keys.insert(role, make_key(&t.hub, role, system).await);
+        let new = concord_engine::governance::NewKey {
+            name: format!("matrix {role}"),
+            role,
+            system: system.map(str::to_string),
+            user: system.is_none().then(|| format!("u-{role}")),
+            expires_at: None,
+        };
+        keys.insert(role, t.hub.create_key(new, "test").await.unwrap().key);
     }
 
     let mut failures = Vec::new();
