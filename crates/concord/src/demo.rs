@@ -369,6 +369,13 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     report(&hub, &sandbox, &answers, all_active, started.elapsed()).await?;
+
+    // Requisitions from the purchasing suite, decided against the contracts now active.
+    let requisitions = crate::demo_requisitions::run(&hub, &client, &hub_url).await?;
+    println!("\nRequisitions (purchasing suite webhook → policy → approvals):");
+    for line in &requisitions.lines {
+        println!("{line}");
+    }
     println!("\nTry (every /v1 route needs a key):");
     println!("      export KEY={}", keys.admin);
     println!(
@@ -380,6 +387,7 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         "      curl -H \"Authorization: Bearer $KEY\" {hub_url}/v1/contracts/{}",
         seed::contract_id(0)
     );
+    println!("      curl -H \"Authorization: Bearer $KEY\" {hub_url}/v1/requisitions/REQ-DEMO-3");
     println!(
         "      curl -H \"Authorization: Bearer {}\" '{hub_url}/v1/audit?action=contract.activated&limit=3'",
         keys.auditor
@@ -400,6 +408,9 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
             "not every contract became active within {} s",
             SCENARIO_DEADLINE.as_secs()
         );
+    }
+    if once && !requisitions.as_expected {
+        bail!("a requisition was not decided as the scenario expects (see above)");
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod admin;
 mod bench;
 mod demo;
+mod demo_requisitions;
 mod seed;
 mod x12;
 

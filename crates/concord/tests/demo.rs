@@ -27,5 +27,19 @@ fn demo_once_ends_with_every_contract_active() {
         "{stdout}"
     );
     assert!(stdout.contains("refused during the outage"), "{stdout}");
+    // Requisitions: one approved, one refused off contract, one up the approval chain.
+    for expected in [
+        "REQ-DEMO-1  approved",
+        "REQ-DEMO-2  refused         line 1:",
+        "is off contract; buy",
+        "REQ-DEMO-3  needs_approval",
+        "approved by u-50   → pending approval (next: director)",
+        "approved by u-90   → approved",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

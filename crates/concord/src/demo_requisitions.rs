@@ -1,0 +1,170 @@
+//! The requisition part of the demo: the purchasing suite's webhook sends requisitions priced
+//! against the contracts just activated; the policy approves one, refuses an off-contract one
+//! (pointing at the on-contract alternative), and sends a large one with a price above contract
+//! up the approval chain, where the manager and then the director approve it.
+
+use anyhow::{Context, Result, bail};
+use concord_engine::{Hub, governance::NewKey};
+use concord_model::{Gln, Gtin, PriceAnswer, PriceQuery, access::Role};
+use serde_json::{Value, json};
+
+use crate::seed;
+
+/// What the scenario showed, for the summary and `--once`'s verdict.
+pub struct Outcome {
+    pub lines: Vec<String>,
+    pub as_expected: bool,
+}
+
+/// An item on contract at facility 0 (with its price and unit), and one on no contract at all
+/// (with its unit) for which a contract offers an alternative.
+fn pick_items(hub: &Hub) -> Result<((String, String, String), (String, String))> {
+    let prices = hub.prices();
+    let facility = Gln::parse(&seed::facility_gln(0))?;
+    let date = chrono::Utc::now().date_naive();
+    let mut on = None;
+    let mut off = None;
+    for i in 0..seed::N_ITEMS {
+        let gtin = seed::item_gtin(i);
+        let query = PriceQuery {
+            item: Gtin::parse(&gtin)?,
+            facility: facility.clone(),
+            quantity: 1,
+            date,
+        };
+        match prices.lookup(&query) {
+            Ok(PriceAnswer::OnContract {
+                unit_price, uom, ..
+            }) if on.is_none() => on = Some((gtin, unit_price.to_string(), uom.to_string())),
+            Ok(PriceAnswer::OffContract { alternatives })
+                if off.is_none()
+                    && !alternatives.is_empty()
+                    && prices
+                        .contracts_not_admitting(&query.item, &facility, date)
+                        .is_empty() =>
+            {
+                let uom = prices.item(&query.item).map(|i| i.uom.to_string());
+                off = Some((gtin, uom.unwrap_or_else(|| "EA".into())))
+            }
+            _ => {}
+        }
+        if on.is_some() && off.is_some() {
+            break;
+        }
+    }
+    match (on, off) {
+        (Some(on), Some(off)) => Ok((on, off)),
+        _ => bail!("the seeded contracts left no on-contract and off-contract item at facility 0"),
+    }
+}
+
+/// The purchasing suite's native requisition webhook body.
+fn native(number: &str, lines: &[(&str, u32, &str, &str)]) -> Value {
+    json!({
+        "eventType": "REQUISITION_SUBMITTED",
+        "eventId": format!("PS-EVT-{number}"),
+        "requisition": {
+            "reqNumber": number,
+            "requestedBy": {"userId": "u-17"},
+            "shipTo": {"locationGln": seed::facility_gln(0)},
+            "costCenter": "CC-4W",
+            "lines": lines.iter().enumerate().map(|(n, (gtin, qty, unit, price))| json!({
+                "lineNo": n + 1, "itemGtin": gtin, "qty": qty, "unit": unit,
+                "price": {"amount": price, "currency": "USD"}
+            })).collect::<Vec<_>>()
+        }
+    })
+}
+
+async fn approver_key(hub: &Hub, user: &str) -> Result<String> {
+    hub.create_key(
+        NewKey {
+            name: format!("demo approver {user}"),
+            role: Role::Approver,
+            system: None,
+            user: Some(user.into()),
+            expires_at: None,
+        },
+        "demo",
+    )
+    .await
+    .map(|k| k.key)
+    .map_err(|e| anyhow::anyhow!("creating the approver key for {user}: {e}"))
+}
+
+pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<Outcome> {
+    let ((on_gtin, on_price, on_uom), (off_gtin, off_uom)) = pick_items(hub)?;
+    let over: rust_decimal::Decimal =
+        on_price.parse::<rust_decimal::Decimal>()? + rust_decimal::Decimal::ONE;
+    let webhook = format!("{hub_url}/v1/inbound/purchasing/requisition");
+    let mut lines = vec![];
+    let mut as_expected = true;
+    let mut submit = async |number: &str, body: Value, expected: &str| -> Result<Value> {
+        let answer: Value = client
+            .post(&webhook)
+            .json(&body)
+            .send()
+            .await
+            .context("posting a requisition webhook")?
+            .json()
+            .await?;
+        let decision = answer["decision"].as_str().unwrap_or("?").to_string();
+        as_expected &= decision == expected;
+        let reason = answer["reasons"][0]
+            .as_str()
+            .unwrap_or("every line on contract at the contract price");
+        lines.push(format!("  {number:<11} {decision:<15} {reason}"));
+        Ok(answer)
+    };
+    submit(
+        "REQ-DEMO-1",
+        native("REQ-DEMO-1", &[(&on_gtin, 5, &on_uom, &on_price)]),
+        "approved",
+    )
+    .await?;
+    submit(
+        "REQ-DEMO-2",
+        native("REQ-DEMO-2", &[(&off_gtin, 10, &off_uom, "15.00")]),
+        "refused",
+    )
+    .await?;
+    let big = submit(
+        "REQ-DEMO-3",
+        native(
+            "REQ-DEMO-3",
+            &[(&on_gtin, 2_500, &on_uom, &over.to_string())],
+        ),
+        "needs_approval",
+    )
+    .await?;
+    drop(submit);
+    // The chain the config gives CC-4W: its manager (u-50), then the director above it (u-90).
+    let approvers: Vec<String> = big["approvers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let mut status = String::new();
+    for user in &approvers {
+        let key = approver_key(hub, user).await?;
+        let view: Value = reqwest::Client::new()
+            .post(format!("{hub_url}/v1/requisitions/REQ-DEMO-3/approve"))
+            .bearer_auth(&key)
+            .json(&json!({"comment": "price agreed with the supplier for this order"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        status = view["status"].as_str().unwrap_or("?").to_string();
+        let next = match view["approval"]["current_step"].as_str() {
+            Some(level) => format!(" (next: {level})"),
+            None => String::new(),
+        };
+        lines.push(format!(
+            "  REQ-DEMO-3  approved by {user:<6} → {status}{next}"
+        ));
+    }
+    as_expected &= approvers.len() == 2 && status == "approved";
+    Ok(Outcome { lines, as_expected })
+}
