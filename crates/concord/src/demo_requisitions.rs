@@ -16,9 +16,16 @@ pub struct Outcome {
     pub as_expected: bool,
 }
 
-/// An item on contract at facility 0 (with its price and unit), and one on no contract at all
-/// (with its unit) for which a contract offers an alternative.
-fn pick_items(hub: &Hub) -> Result<((String, String, String), (String, String))> {
+/// An item to requisition, in its unit, and its contract price (when it has one).
+struct Pick {
+    gtin: String,
+    uom: String,
+    contract_price: Option<rust_decimal::Decimal>,
+}
+
+/// An item on contract at facility 0, and one on no contract at all for which a contract offers
+/// an alternative.
+fn pick_items(hub: &Hub) -> Result<(Pick, Pick)> {
     let prices = hub.prices();
     let facility = Gln::parse(&seed::facility_gln(0))?;
     let date = chrono::Utc::now().date_naive();
@@ -35,7 +42,13 @@ fn pick_items(hub: &Hub) -> Result<((String, String, String), (String, String))>
         match prices.lookup(&query) {
             Ok(PriceAnswer::OnContract {
                 unit_price, uom, ..
-            }) if on.is_none() => on = Some((gtin, unit_price.to_string(), uom.to_string())),
+            }) if on.is_none() => {
+                on = Some(Pick {
+                    gtin,
+                    uom: uom.to_string(),
+                    contract_price: Some(unit_price),
+                })
+            }
             Ok(PriceAnswer::OffContract { alternatives })
                 if off.is_none()
                     && !alternatives.is_empty()
@@ -44,7 +57,11 @@ fn pick_items(hub: &Hub) -> Result<((String, String, String), (String, String))>
                         .is_empty() =>
             {
                 let uom = prices.item(&query.item).map(|i| i.uom.to_string());
-                off = Some((gtin, uom.unwrap_or_else(|| "EA".into())))
+                off = Some(Pick {
+                    gtin,
+                    uom: uom.unwrap_or_else(|| "EA".into()),
+                    contract_price: None,
+                })
             }
             _ => {}
         }
@@ -93,9 +110,9 @@ async fn approver_key(hub: &Hub, user: &str) -> Result<String> {
 }
 
 pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<Outcome> {
-    let ((on_gtin, on_price, on_uom), (off_gtin, off_uom)) = pick_items(hub)?;
-    let over: rust_decimal::Decimal =
-        on_price.parse::<rust_decimal::Decimal>()? + rust_decimal::Decimal::ONE;
+    let (on, off) = pick_items(hub)?;
+    let on_price = on.contract_price.unwrap_or_default().to_string();
+    let over = on.contract_price.unwrap_or_default() + rust_decimal::Decimal::ONE;
     let webhook = format!("{hub_url}/v1/inbound/purchasing/requisition");
     let mut lines = vec![];
     let mut as_expected = true;
@@ -118,13 +135,13 @@ pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<O
     };
     submit(
         "REQ-DEMO-1",
-        native("REQ-DEMO-1", &[(&on_gtin, 5, &on_uom, &on_price)]),
+        native("REQ-DEMO-1", &[(&on.gtin, 5, &on.uom, &on_price)]),
         "approved",
     )
     .await?;
     submit(
         "REQ-DEMO-2",
-        native("REQ-DEMO-2", &[(&off_gtin, 10, &off_uom, "15.00")]),
+        native("REQ-DEMO-2", &[(&off.gtin, 10, &off.uom, "15.00")]),
         "refused",
     )
     .await?;
@@ -132,12 +149,11 @@ pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<O
         "REQ-DEMO-3",
         native(
             "REQ-DEMO-3",
-            &[(&on_gtin, 2_500, &on_uom, &over.to_string())],
+            &[(&on.gtin, 2_500, &on.uom, &over.to_string())],
         ),
         "needs_approval",
     )
     .await?;
-    drop(submit);
     // The chain the config gives CC-4W: its manager (u-50), then the director above it (u-90).
     let approvers: Vec<String> = big["approvers"]
         .as_array()
