@@ -14,6 +14,7 @@ use concord_engine::policy::RequisitionPolicy;
 use concord_model::{
     Contract, ContractLine, ContractStatus, Eligibility, Facility, Gln, Gtin, Item, PriceBreak,
     PriceCatalog, Unspsc, Uom,
+    ids::gs1_check_digit,
     requisition::{PolicyInput, Requisition, RequisitionLine, line_facts},
 };
 use rust_decimal::Decimal;
@@ -31,15 +32,9 @@ fn gln(n: u64) -> Gln {
     Gln::parse(&with_check_digit(&format!("061414{n:06}"))).unwrap()
 }
 
-/// GS1 mod-10 check digit appended.
+/// The body with its GS1 check digit appended.
 fn with_check_digit(body: &str) -> String {
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!("{body}{}", gs1_check_digit(body.as_bytes()))
 }
 
 fn catalog() -> PriceCatalog {

@@ -26,7 +26,7 @@ use crate::{
 };
 
 pub const WORKFLOW_KIND: &str = "contract";
-const FALLBACK_TIMER: &str = "contract_fallback";
+pub(crate) const FALLBACK_TIMER: &str = "contract_fallback";
 const EVENT_SOURCE: &str = "concord";
 
 /// A contract as a system submits it: the canonical contract, except that the supplier and the
@@ -806,62 +806,55 @@ impl Hub {
         ))
     }
 
-    /// Fires due fallback timers.
-    pub async fn fire_due_timers(&self) -> Result<usize> {
-        let due = self.store().due_timers(Utc::now(), 100).await?;
-        for timer in &due {
-            if timer.kind == crate::requisitions::ESCALATION_TIMER {
-                self.fire_requisition_timer(timer).await?;
-                continue;
-            }
-            let Some((contract_id, version)) = timer.subject.rsplit_once(':') else {
-                continue;
-            };
-            let version: u32 = version.parse().unwrap_or(0);
-            let _guard = self.lock_workflow(contract_id).await;
-            let state = self
-                .store()
-                .workflow::<ContractPropagation>(WORKFLOW_KIND, &timer.subject)
-                .await?;
-            let record = self
-                .store()
-                .contract_versions(contract_id)
-                .await?
-                .into_iter()
-                .find(|v| v.version == version);
-            let (Some(state), Some(record)) = (state, record) else {
-                self.commit(vec![Write::DeleteTimer {
-                    id: timer.id.clone(),
-                }])
-                .await?;
-                continue;
-            };
-            let contract: Contract = serde_json::from_value(record.data).map_err(|source| {
-                concord_store::Error::Corrupt {
-                    table: "contract_versions",
-                    source,
-                }
-            })?;
-            let at = Utc::now();
-            let (state, actions) = wf::apply(Some(state), ContractEvent::FallbackDue { at })?;
-            let mut step = self
-                .carry_out(
-                    &contract,
-                    &timer.correlation_id,
-                    "timer",
-                    state,
-                    actions,
-                    at,
-                )
-                .await?;
-            step.writes.push(Write::DeleteTimer {
+    /// Fires one contract's fallback timer (a stale one, whose workflow is gone, is deleted).
+    pub(crate) async fn fire_contract_timer(&self, timer: &Timer) -> Result<()> {
+        let Some((contract_id, version)) = timer.subject.rsplit_once(':') else {
+            return Ok(());
+        };
+        let version: u32 = version.parse().unwrap_or(0);
+        let _guard = self.lock_workflow(contract_id).await;
+        let state = self
+            .store()
+            .workflow::<ContractPropagation>(WORKFLOW_KIND, &timer.subject)
+            .await?;
+        let record = self
+            .store()
+            .contract_versions(contract_id)
+            .await?
+            .into_iter()
+            .find(|v| v.version == version);
+        let (Some(state), Some(record)) = (state, record) else {
+            self.commit(vec![Write::DeleteTimer {
                 id: timer.id.clone(),
-            });
-            step.writes.push(timeline(&timer.correlation_id, at, "fallback_timer", json!({"contract_id": contract.id, "version": contract.version, "activated": step.activate.is_some()})));
-            self.commit(std::mem::take(&mut step.writes)).await?;
-            step.apply_to_index(self);
-        }
-        Ok(due.len())
+            }])
+            .await?;
+            return Ok(());
+        };
+        let contract: Contract = serde_json::from_value(record.data).map_err(|source| {
+            concord_store::Error::Corrupt {
+                table: "contract_versions",
+                source,
+            }
+        })?;
+        let at = Utc::now();
+        let (state, actions) = wf::apply(Some(state), ContractEvent::FallbackDue { at })?;
+        let mut step = self
+            .carry_out(
+                &contract,
+                &timer.correlation_id,
+                "timer",
+                state,
+                actions,
+                at,
+            )
+            .await?;
+        step.writes.push(Write::DeleteTimer {
+            id: timer.id.clone(),
+        });
+        step.writes.push(timeline(&timer.correlation_id, at, "fallback_timer", json!({"contract_id": contract.id, "version": contract.version, "activated": step.activate.is_some()})));
+        self.commit(std::mem::take(&mut step.writes)).await?;
+        step.apply_to_index(self);
+        Ok(())
     }
 }
 
@@ -891,20 +884,6 @@ impl Step {
             if !newer_active {
                 prices.activate(contract.clone());
             }
-        }
-    }
-}
-
-/// Background loop firing timers.
-pub(crate) async fn run_timers(hub: Hub) {
-    let interval = Duration::from_millis(hub.config().delivery.poll_ms.max(100) * 4);
-    while !hub.stopping() {
-        if let Err(e) = hub.fire_due_timers().await {
-            tracing::error!(error = %e, "firing timers failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = hub.inner.stop.notified() => {}
         }
     }
 }

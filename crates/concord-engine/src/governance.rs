@@ -210,7 +210,7 @@ impl Hub {
         }
         if let Some(user) = &new.user {
             let mut errors = vec![];
-            concord_model::requisition::check_user_id("user", user, &mut errors);
+            concord_model::master::check_id("user", user, &mut errors);
             if !errors.is_empty() {
                 return Err(Rejection::invalid(errors).into());
             }

@@ -219,9 +219,9 @@ impl Hub {
         let hub = self.clone();
         handles.push(tokio::spawn(async move { crate::delivery::run(hub).await }));
         let hub = self.clone();
-        handles.push(tokio::spawn(async move {
-            crate::contracts::run_timers(hub).await
-        }));
+        handles.push(tokio::spawn(
+            async move { crate::timers::run_timers(hub).await },
+        ));
         let hub = self.clone();
         handles.push(tokio::spawn(crate::governance::run_sealer(hub)));
         let hub = self.clone();

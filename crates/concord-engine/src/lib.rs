@@ -20,6 +20,7 @@ pub mod partners;
 pub mod policy;
 pub mod requisitions;
 pub mod samples;
+mod timers;
 
 pub use config::Config;
 pub use error::{EngineError, Rejection};

@@ -6,14 +6,13 @@
 //! escalation timer and the inbox's answer in one transaction: a repeat of the message gets the
 //! stored answer, never a second decision.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use concord_model::{
     FieldError,
     access::{Principal, Scope},
     events, parse_canonical,
     requisition::{
-        Decision, FactsError, LineFacts, PlannedStep, PolicyInput, PolicyVerdict, Requisition,
-        RequisitionAnswer, line_facts, parse_duration,
+        Decision, FactsError, PlannedStep, PolicyInput, Requisition, RequisitionAnswer, line_facts,
     },
     workflow::requisition::{
         self as wf, ApprovalError, RequisitionAction, RequisitionEvent, RequisitionFlow,
@@ -50,16 +49,6 @@ pub enum ApprovalInput {
     Reject { reason: String },
 }
 
-/// Everything one decision was made from, for callers that want more than the answer (the
-/// benchmark, `concord test-policies` fixtures).
-#[derive(Debug, Clone)]
-pub struct Decided {
-    pub facts: Vec<LineFacts>,
-    pub verdict: PolicyVerdict,
-    pub chain: Vec<PlannedStep>,
-    pub answer: RequisitionAnswer,
-}
-
 fn subject(id: &str) -> String {
     format!("requisition:{id}")
 }
@@ -70,12 +59,13 @@ fn timer_id(id: &str) -> String {
 
 impl Hub {
     /// Prices the requisition against the active contracts on `date`, runs the policy, and
-    /// plans the approval chain. No I/O: the price index is in memory.
-    pub fn decide_requisition(
+    /// plans the approval chain (empty unless it needs approval). No I/O: the price index is
+    /// in memory.
+    fn decide_requisition(
         &self,
         requisition: &Requisition,
         date: chrono::NaiveDate,
-    ) -> Result<Decided> {
+    ) -> Result<(RequisitionAnswer, Vec<PlannedStep>)> {
         let facts = line_facts(&self.prices(), requisition, date).map_err(|e| match e {
             FactsError::UnknownFacility(gln) => Rejection::invalid(vec![FieldError::new(
                 "facility",
@@ -117,12 +107,7 @@ impl Hub {
             }
         }
         let answer = RequisitionAnswer::new(requisition, &facts, &verdict, approvers);
-        Ok(Decided {
-            facts,
-            verdict,
-            chain,
-            answer,
-        })
+        Ok((answer, chain))
     }
 
     /// A requisition from the inbound pipeline: decide, start the approval workflow, commit.
@@ -134,7 +119,7 @@ impl Hub {
     ) -> Result<InboundAnswer> {
         let requisition: Requisition = parse_canonical(canonical).map_err(Rejection::invalid)?;
         let now = Utc::now();
-        let decided = self.decide_requisition(&requisition, now.date_naive())?;
+        let (answer, chain) = self.decide_requisition(&requisition, now.date_naive())?;
         let _guard = self.lock_workflow(&subject(&requisition.id)).await;
         if self
             .store()
@@ -153,23 +138,21 @@ impl Hub {
             )
             .into());
         }
-        let rules = &self.config().procurement.approvals;
         let (flow, actions) = wf::apply(
             None,
             RequisitionEvent::Submitted {
                 id: requisition.id.clone(),
                 requester: requisition.requester.clone(),
-                decision: decided.verdict.decision,
-                chain: decided.chain.clone(),
-                escalate_after: parse_duration(&rules.escalate_after)
-                    .unwrap_or_else(|| Duration::hours(24)),
+                decision: answer.decision,
+                chain,
+                escalate_after: self.config().procurement.approvals.escalation_delay(),
                 at: now,
             },
         )
         .map_err(approval_rejection)?;
         let record = RequisitionRecord {
             requisition,
-            answer: decided.answer,
+            answer,
             flow,
             correlation_id: ctx.correlation_id.clone(),
             source_system: ctx.source_system.clone(),

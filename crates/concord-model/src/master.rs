@@ -52,8 +52,9 @@ fn is_ein(tin: &str) -> bool {
         && (tin.len() == 9 || (tin.len() == 10 && tin.as_bytes()[2] == b'-'))
 }
 
-/// Ids travel in URLs and file names: keep them short and plain.
-pub(crate) fn check_id(path: &str, id: &str, errors: &mut Vec<FieldError>) {
+/// Ids (of records, and of people: requesters, approvers) travel in URLs and file names: keep
+/// them short and plain.
+pub fn check_id(path: &str, id: &str, errors: &mut Vec<FieldError>) {
     if id.is_empty() || id.len() > 64 {
         errors.push(FieldError::new(
             path,

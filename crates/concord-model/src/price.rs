@@ -228,23 +228,24 @@ impl PriceCatalog {
     }
 }
 
+/// A small catalog for tests here and in `requisition`: items G1 and G3 of one UNSPSC class, G2
+/// of another; facility H1 in the east group, H2 in the west; contracts made with `contract`.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
     use crate::{contract::*, ids::Unspsc};
-    use proptest::prelude::*;
 
-    const H1: &str = "0614141000005"; // east
-    const H2: &str = "0614141000012"; // west
-    const G1: &str = "00614141000012";
-    const G2: &str = "00614141000029";
-    const G3: &str = "00614141000036";
+    pub(crate) const H1: &str = "0614141000005"; // east
+    pub(crate) const H2: &str = "0614141000012"; // west
+    pub(crate) const G1: &str = "00614141000012";
+    pub(crate) const G2: &str = "00614141000029";
+    pub(crate) const G3: &str = "00614141000036";
 
-    fn d(s: &str) -> NaiveDate {
+    pub(crate) fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
     }
 
-    fn catalog() -> PriceCatalog {
+    pub(crate) fn catalog() -> PriceCatalog {
         let mut cat = PriceCatalog::default();
         for (gtin, unspsc) in [(G1, "42295105"), (G2, "42140000"), (G3, "42295105")] {
             cat.upsert_item(Item {
@@ -269,7 +270,7 @@ mod tests {
         cat
     }
 
-    fn contract(
+    pub(crate) fn contract(
         id: &str,
         gtin: &str,
         breaks: &[(u32, i64)],
@@ -300,6 +301,12 @@ mod tests {
             }],
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fixtures::*, *};
+    use proptest::prelude::*;
 
     fn q(gtin: &str, gln: &str, quantity: u32, date: &str) -> PriceQuery {
         PriceQuery {

@@ -60,11 +60,6 @@ impl Requisition {
     }
 }
 
-/// A user id (requester, approver) is an id like any other: short, plain.
-pub fn check_user_id(path: &str, user: &str, errors: &mut Vec<FieldError>) {
-    check_id(path, user, errors)
-}
-
 /// The most lines a requisition may hold (a larger one is a catalog load, not a request).
 pub const MAX_LINES: usize = 500;
 
@@ -483,6 +478,12 @@ pub struct PlannedStep {
 }
 
 impl ApprovalRules {
+    /// How long a step may wait before it is escalated. `check` refuses an `escalate_after`
+    /// that does not parse, so the default here is never reached in a running hub.
+    pub fn escalation_delay(&self) -> chrono::Duration {
+        parse_duration(&self.escalate_after).unwrap_or_else(|| chrono::Duration::hours(24))
+    }
+
     /// The levels the amount calls for.
     pub fn levels_for(&self, amount: Decimal) -> Vec<&ApprovalLevel> {
         self.levels.iter().filter(|l| amount > l.above).collect()
@@ -643,17 +644,12 @@ impl ApprovalRules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        contract::{Contract, ContractLine, ContractStatus, Eligibility, PriceBreak},
-        ids::Unspsc,
-        master::{Facility, Item},
-    };
+    use crate::price::fixtures::{G1, G2, G3, H1 as EAST, catalog as base_catalog, contract};
 
-    const EAST: &str = "0614141000005";
-    const WEST: &str = "0614141000012";
-    const GLOVES: &str = "00614141000012";
-    const GLOVES_B: &str = "00614141000036";
-    const STENT: &str = "00614141000029";
+    // G1 and G3 share a UNSPSC class (gloves); G2 is of another (a stent).
+    const GLOVES: &str = G1;
+    const GLOVES_B: &str = G3;
+    const STENT: &str = G2;
     const UNKNOWN: &str = "00614141000043";
 
     fn dec(s: &str) -> Decimal {
@@ -661,50 +657,21 @@ mod tests {
     }
 
     fn catalog() -> PriceCatalog {
-        let mut cat = PriceCatalog::default();
-        for (gtin, unspsc) in [
-            (GLOVES, "42132203"),
-            (GLOVES_B, "42132203"),
-            (STENT, "42201800"),
-        ] {
-            cat.upsert_item(Item {
-                gtin: Gtin::parse(gtin).unwrap(),
-                description: "x".into(),
-                unspsc: Unspsc::parse(unspsc).unwrap(),
-                uom: Uom::parse("EA").unwrap(),
-                vendor_part: None,
-                supplier_id: None,
-            });
-        }
-        for (gln, group) in [(EAST, "east"), (WEST, "west")] {
-            cat.upsert_facility(Facility {
-                gln: Gln::parse(gln).unwrap(),
-                name: group.into(),
-                groups: vec![group.into()],
-            });
-        }
-        let contract = |id: &str, gtin: &str, price: &str, group: &str| Contract {
-            id: id.into(),
-            version: 1,
-            supplier_id: "S-1".into(),
-            status: ContractStatus::Approved,
-            effective_date: "2026-01-01".parse().unwrap(),
-            expiration_date: "2026-12-31".parse().unwrap(),
-            eligibility: Eligibility {
-                facilities: vec![],
-                groups: vec![group.into()],
-            },
-            lines: vec![ContractLine {
-                gtin: Gtin::parse(gtin).unwrap(),
-                uom: Uom::parse("EA").unwrap(),
-                price_breaks: vec![PriceBreak {
-                    min_quantity: 1,
-                    unit_price: dec(price),
-                }],
-            }],
-        };
-        cat.activate(contract("C-GLOVES", GLOVES_B, "9.00", "east"));
-        cat.activate(contract("C-STENT", STENT, "800.00", "west"));
+        let mut cat = base_catalog();
+        cat.activate(contract(
+            "C-GLOVES",
+            GLOVES_B,
+            &[(1, 900)],
+            &["east"],
+            "2026-01-01",
+        ));
+        cat.activate(contract(
+            "C-STENT",
+            STENT,
+            &[(1, 80_000)],
+            &["west"],
+            "2026-01-01",
+        ));
         cat
     }
 

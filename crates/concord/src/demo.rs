@@ -131,27 +131,33 @@ struct DemoKeys {
     clm: String,
 }
 
+/// A key the demo makes (for a system, or a person), its secret returned.
+pub(crate) async fn demo_key(
+    hub: &Hub,
+    name: &str,
+    role: Role,
+    system: Option<&str>,
+    user: Option<&str>,
+) -> Result<String> {
+    let new = NewKey {
+        name: name.into(),
+        role,
+        system: system.map(str::to_string),
+        user: user.map(str::to_string),
+        expires_at: None,
+    };
+    hub.create_key(new, "demo")
+        .await
+        .map(|k| k.key)
+        .map_err(|e| anyhow::anyhow!("creating the {name} key: {e}"))
+}
+
 /// The keys the demo uses: an admin for its own calls, an auditor to show, and the CLM's.
 async fn demo_keys(hub: &Hub) -> Result<DemoKeys> {
-    let make = |name: &'static str, role: Role, system: Option<&str>| {
-        let new = NewKey {
-            name: name.into(),
-            role,
-            system: system.map(str::to_string),
-            user: None,
-            expires_at: None,
-        };
-        async move {
-            hub.create_key(new, "demo")
-                .await
-                .map(|k| k.key)
-                .map_err(|e| anyhow::anyhow!("creating the {name} key: {e}"))
-        }
-    };
     Ok(DemoKeys {
-        admin: make("demo admin", Role::Admin, None).await?,
-        auditor: make("demo auditor", Role::Auditor, None).await?,
-        clm: make("clm webhook", Role::Integration, Some("clm")).await?,
+        admin: demo_key(hub, "demo admin", Role::Admin, None, None).await?,
+        auditor: demo_key(hub, "demo auditor", Role::Auditor, None, None).await?,
+        clm: demo_key(hub, "clm webhook", Role::Integration, Some("clm"), None).await?,
     })
 }
 

@@ -4,7 +4,7 @@
 //! up the approval chain, where the manager and then the director approve it.
 
 use anyhow::{Context, Result, bail};
-use concord_engine::{Hub, governance::NewKey};
+use concord_engine::Hub;
 use concord_model::{Gln, Gtin, PriceAnswer, PriceQuery, access::Role};
 use serde_json::{Value, json};
 
@@ -93,22 +93,6 @@ fn native(number: &str, lines: &[(&str, u32, &str, &str)]) -> Value {
     })
 }
 
-async fn approver_key(hub: &Hub, user: &str) -> Result<String> {
-    hub.create_key(
-        NewKey {
-            name: format!("demo approver {user}"),
-            role: Role::Approver,
-            system: None,
-            user: Some(user.into()),
-            expires_at: None,
-        },
-        "demo",
-    )
-    .await
-    .map(|k| k.key)
-    .map_err(|e| anyhow::anyhow!("creating the approver key for {user}: {e}"))
-}
-
 pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<Outcome> {
     let (on, off) = pick_items(hub)?;
     let on_price = on.contract_price.unwrap_or_default().to_string();
@@ -163,7 +147,14 @@ pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<O
         .collect();
     let mut status = String::new();
     for user in &approvers {
-        let key = approver_key(hub, user).await?;
+        let key = crate::demo::demo_key(
+            hub,
+            &format!("demo approver {user}"),
+            Role::Approver,
+            None,
+            Some(user),
+        )
+        .await?;
         let view: Value = reqwest::Client::new()
             .post(format!("{hub_url}/v1/requisitions/REQ-DEMO-3/approve"))
             .bearer_auth(&key)

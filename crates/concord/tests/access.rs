@@ -224,15 +224,11 @@ async fn every_route_and_role_gets_exactly_its_answer(backend: Backend) {
     // People's keys name their user (approvals are made in a person's name).
     let mut keys: HashMap<Role, String> = HashMap::new();
     for role in Role::ALL {
-        let system = (role == Role::Integration).then_some("clm");
-        let new = concord_engine::governance::NewKey {
-            name: format!("matrix {role}"),
-            role,
-            system: system.map(str::to_string),
-            user: system.is_none().then(|| format!("u-{role}")),
-            expires_at: None,
+        let key = match role {
+            Role::Integration => make_key(&t.hub, role, Some("clm")).await,
+            _ => make_user_key(&t.hub, role, Some(&format!("u-{role}"))).await,
         };
-        keys.insert(role, t.hub.create_key(new, "test").await.unwrap().key);
+        keys.insert(role, key);
     }
 
     let mut failures = Vec::new();

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use concord_engine::governance::NewKey;
 use concord_model::access::Role;
 use concord_store::testing::Backend;
 use serde_json::{Value, json};
@@ -47,23 +46,6 @@ async fn with_contracts(t: &TestHub) {
     }
 }
 
-async fn key_for(t: &TestHub, role: Role, user: Option<&str>) -> String {
-    t.hub
-        .create_key(
-            NewKey {
-                name: format!("{role} {user:?}"),
-                role,
-                system: None,
-                user: user.map(str::to_string),
-                expires_at: None,
-            },
-            "test",
-        )
-        .await
-        .unwrap()
-        .key
-}
-
 /// POSTs as the holder of `key`.
 async fn post_as(t: &TestHub, key: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut request = reqwest::Client::new()
@@ -82,7 +64,7 @@ async fn requisitions_are_priced_and_decided_by_policy(backend: Backend) {
         return;
     };
     with_contracts(&t).await;
-    let buyer = key_for(&t, Role::Buyer, Some("u-17")).await;
+    let buyer = make_user_key(&t.hub, Role::Buyer, Some("u-17")).await;
 
     // On contract at the contract price, below every approval level: approved at once.
     let (s, answer) = post_as(
@@ -269,11 +251,11 @@ async fn approvals_follow_the_chain_and_only_the_right_people_decide(backend: Ba
         return;
     };
     with_contracts(&t).await;
-    let buyer = key_for(&t, Role::Buyer, Some("u-17")).await;
-    let requester_approver = key_for(&t, Role::Approver, Some("u-17")).await;
-    let nameless_approver = key_for(&t, Role::Approver, None).await;
-    let manager = key_for(&t, Role::Approver, Some("u-50")).await;
-    let director = key_for(&t, Role::Approver, Some("u-90")).await;
+    let buyer = make_user_key(&t.hub, Role::Buyer, Some("u-17")).await;
+    let requester_approver = make_user_key(&t.hub, Role::Approver, Some("u-17")).await;
+    let nameless_approver = make_user_key(&t.hub, Role::Approver, None).await;
+    let manager = make_user_key(&t.hub, Role::Approver, Some("u-50")).await;
+    let director = make_user_key(&t.hub, Role::Approver, Some("u-90")).await;
 
     // 2,000 × 9.00 = 18,000: above both levels.
     let (s, answer) = post_as(
@@ -387,11 +369,11 @@ async fn approvals_follow_the_chain_and_only_the_right_people_decide(backend: Ba
 }
 
 async fn an_overdue_approval_escalates_and_opens_an_exception(backend: Backend) {
-    let Some(t) = spawn_hub(backend, |c| chain_config(c, "1s")).await else {
+    let Some(t) = spawn_hub(backend, |c| chain_config(c, "2s")).await else {
         return;
     };
     with_contracts(&t).await;
-    let escalation_manager = key_for(&t, Role::Approver, Some("u-40")).await;
+    let escalation_manager = make_user_key(&t.hub, Role::Approver, Some("u-40")).await;
     let (_, answer) = t
         .post(
             "/v1/requisitions",

@@ -117,12 +117,21 @@ pub fn trusting_client(tls: bool) -> reqwest::ClientBuilder {
 
 /// A new API key with `role` (integration keys name their system).
 pub async fn make_key(hub: &Hub, role: Role, system: Option<&str>) -> String {
+    new_key(hub, role, system, None).await
+}
+
+/// A new API key of a person (`user`), who may approve when the role allows.
+pub async fn make_user_key(hub: &Hub, role: Role, user: Option<&str>) -> String {
+    new_key(hub, role, None, user).await
+}
+
+async fn new_key(hub: &Hub, role: Role, system: Option<&str>, user: Option<&str>) -> String {
     hub.create_key(
         NewKey {
-            name: format!("test {role}"),
+            name: format!("test {role} {}", user.unwrap_or("")),
             role,
             system: system.map(str::to_string),
-            user: None,
+            user: user.map(str::to_string),
             expires_at: None,
         },
         "test",
