@@ -199,8 +199,8 @@ pub enum Transport {
     /// A folder pair: we write to `outbox`, the partner (or its VAN/AS2 gateway) drops files in
     /// `inbox`. Relative paths are resolved from the data directory.
     File { outbox: PathBuf, inbox: PathBuf },
-    /// HTTP POST of each interchange to `url`; the partner posts to
-    /// `/v1/inbound/x12/{partner}`.
+    /// HTTP POST of each interchange to `url` (the inbound side, an X12 route for partners to
+    /// post to, comes with the PO drivers; not built yet).
     Http {
         url: String,
         #[serde(default)]

@@ -108,9 +108,9 @@ impl<'a> TransactionSet<'a> {
         let end = self.segments.len() - usize::from(self.complete);
         &self.segments[1..end.max(1)]
     }
-    /// A segment's position in the set, `ST` = 1.
-    pub fn position(&self, segment: &Segment<'_>) -> u32 {
-        segment.number - self.segments[0].number + 1
+    /// The position in the set (`ST` = 1) of the segment numbered `segment` in the file.
+    pub fn position(&self, segment: u32) -> u32 {
+        segment - self.segments[0].number + 1
     }
 }
 
@@ -237,7 +237,7 @@ impl<'a> Parser<'a> {
                     "ISA" | "GS" | "ST" | "GE" | "IEA" | ""
                 ))
         {
-            d.set_position = Some(d.segment - set.segments[0].number + 1);
+            d.set_position = Some(set.position(d.segment));
         }
         self.doc.diagnostics.push(d);
     }

@@ -249,7 +249,7 @@ fn check_envelope(env: &Envelope, controls: Controls) -> Result<(), WriteError> 
         ("gs_sender", &env.gs_sender),
         ("gs_receiver", &env.gs_receiver),
     ] {
-        if id.is_empty() || id.len() > 15 {
+        if id.len() < 2 || id.len() > 15 {
             return bad(field, format!("{id:?} must be 2–15 characters"));
         }
     }

@@ -48,7 +48,8 @@ pub enum PoStage {
 }
 
 impl PoStage {
-    /// The status line shown in `GET /v1/purchase-orders/{id}`.
+    /// The status line for operations (`GET /v1/purchase-orders/{id}` will show it; that route
+    /// is not built yet).
     pub fn words(self) -> &'static str {
         match self {
             Self::Approved => "approved, creating in the ERP",

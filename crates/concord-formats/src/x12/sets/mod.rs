@@ -138,7 +138,7 @@ impl<'s, 'a> Reader<'s, 'a> {
 
     pub fn push(&mut self, mut d: Diagnostic) {
         if d.segment >= self.set.segments[0].number {
-            d.set_position = Some(d.segment - self.set.segments[0].number + 1);
+            d.set_position = Some(self.set.position(d.segment));
         }
         self.diagnostics.push(d);
     }
@@ -266,6 +266,8 @@ impl<'s, 'a> Reader<'s, 'a> {
     pub fn item_ids(&mut self, seg: &Segment<'a>, from: usize, last: usize) -> Vec<ItemId> {
         let mut ids = Vec::new();
         let mut pos = from;
+        // Stop where the segment's elements end (each lookup scans from the segment's start).
+        let last = last.min(seg.element_count() + 1);
         while pos < last {
             let (q, id) = (seg.element(pos), seg.element(pos + 1));
             match (q.is_empty(), id.is_empty()) {
