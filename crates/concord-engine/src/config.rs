@@ -644,11 +644,17 @@ impl Config {
             }
             jwt.key.check("auth.jwt.key", &mut problem);
         }
-        if let Some(path) = &self.procurement.requisition_policy {
-            // Compiled here too, so `concord check` shows a broken policy before a start does.
-            if let Err(e) = crate::policy::RequisitionPolicy::load(Some(&self.resolve(path))) {
-                problem("procurement.requisition_policy".into(), e.to_string());
-            }
+        if let Some(path) = &self.procurement.requisition_policy
+            && !self.resolve(path).is_file()
+        {
+            // Compiled once, when the hub starts (and by `concord check`), not on every check.
+            problem(
+                "procurement.requisition_policy".into(),
+                format!(
+                    "policy file {} does not exist",
+                    self.resolve(path).display()
+                ),
+            );
         }
         if self.delivery.concurrency == 0 {
             problem("delivery.concurrency".into(), "must be at least 1".into());

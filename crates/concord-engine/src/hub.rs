@@ -74,8 +74,6 @@ pub enum StartError {
     Audit(String),
     #[error("systems.{system}.ca_file: {reason}")]
     CaFile { system: String, reason: String },
-    #[error("procurement.requisition_policy: {0}")]
-    Policy(#[from] crate::policy::PolicyError),
 }
 
 /// Handles of the background workers; dropping them does not stop them, `Hub::shutdown` does.
@@ -138,14 +136,8 @@ impl Hub {
             let built = client().tls_certs_merge(roots).build();
             http_by_system.insert(id.clone(), built.map_err(|e| fail(e.to_string()))?);
         }
-        let requisition_policy = crate::policy::RequisitionPolicy::load(
-            config
-                .procurement
-                .requisition_policy
-                .as_ref()
-                .map(|p| config.resolve(p))
-                .as_deref(),
-        )?;
+        let requisition_policy =
+            crate::policy::compile_configured(&config).map_err(|p| StartError::Config(vec![p]))?;
         let hub = Hub {
             inner: Arc::new(HubInner {
                 config,

@@ -41,6 +41,22 @@ pub enum PolicyError {
     Malformed { file: String, reason: String },
 }
 
+/// The configured requisition policy compiled (the built-in one when none is configured); a
+/// failure as the config problem at `procurement.requisition_policy`.
+pub fn compile_configured(
+    config: &crate::Config,
+) -> Result<RequisitionPolicy, crate::config::ConfigProblem> {
+    let path = config
+        .procurement
+        .requisition_policy
+        .as_ref()
+        .map(|p| config.resolve(p));
+    RequisitionPolicy::load(path.as_deref()).map_err(|e| crate::config::ConfigProblem {
+        path: "procurement.requisition_policy".into(),
+        message: e.to_string(),
+    })
+}
+
 /// A compiled requisition policy.
 pub struct RequisitionPolicy {
     /// Where it came from, for errors (`requisition.rego (built in)` or the configured path).

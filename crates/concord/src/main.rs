@@ -375,15 +375,25 @@ fn checked_config(path: &std::path::Path) -> Result<(Config, MappingRegistry)> {
         anyhow::anyhow!("config {} is not valid TOML: {message}", path.display())
     })?;
     config.apply_env(|k| std::env::var(k).ok());
-    // Config rules and mapping compilation both report, so one run shows every problem.
-    match MappingRegistry::validate(&config) {
-        Ok(mappings) => Ok((config, mappings)),
-        Err(problems) => anyhow::bail!(
-            "config {} has {} problem(s):\n{}",
-            path.display(),
-            problems.len(),
-            concord_engine::config::format_problems(&problems)
-        ),
+    // Config rules, mapping and policy compilation all report, so one run shows every problem.
+    let policy = concord_engine::policy::compile_configured(&config);
+    match (MappingRegistry::validate(&config), policy) {
+        (Ok(mappings), Ok(_)) => Ok((config, mappings)),
+        (validated, policy) => {
+            let mut problems = validated.err().unwrap_or_default();
+            // A missing file is reported by the config check already.
+            if let Err(p) = policy
+                && !problems.iter().any(|q| q.path == p.path)
+            {
+                problems.push(p);
+            }
+            anyhow::bail!(
+                "config {} has {} problem(s):\n{}",
+                path.display(),
+                problems.len(),
+                concord_engine::config::format_problems(&problems)
+            )
+        }
     }
 }
 
