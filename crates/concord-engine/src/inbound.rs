@@ -310,16 +310,20 @@ impl Hub {
             .into());
         }
         let before_digest = sha256_hex(record.body.as_bytes());
-        if let Some(body) = fixed_body {
-            self.store().fix_inbox_body(id, body).await?;
-        }
-        let record = self
-            .store()
-            .inbox(id)
-            .await?
-            .ok_or_else(|| Rejection::not_found(format!("no inbound message {id}")))?;
         let now = Utc::now();
-        let mut writes = vec![
+        let mut writes = vec![];
+        let mut record = record;
+        if let Some(body) = fixed_body {
+            // The fix commits with its audit entry: no changed body without its witness.
+            writes.push(Write::FixInboxBody {
+                id: id.to_string(),
+                body: body.clone(),
+                at: now,
+            });
+            let original = std::mem::replace(&mut record.body, body);
+            record.original_body.get_or_insert(original);
+        }
+        writes.extend([
             timeline(
                 &record.correlation_id,
                 now,
@@ -335,7 +339,7 @@ impl Hub {
                 Some(sha256_hex(record.body.as_bytes())),
                 json!({"fixed": record.original_body.is_some()}),
             ),
-        ];
+        ]);
         writes.extend(EXCEPTION_KINDS.iter().map(|kind| Write::ResolveExceptions {
             kind: kind.to_string(),
             subject: format!("inbox:{id}"),

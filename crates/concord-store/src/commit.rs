@@ -78,6 +78,12 @@ pub enum Write {
         error: Option<String>,
         at: DateTime<Utc>,
     },
+    /// Replaces a quarantined message's body with a fixed one, keeping the first original.
+    FixInboxBody {
+        id: String,
+        body: String,
+        at: DateTime<Utc>,
+    },
     UpsertSupplier(Supplier, DateTime<Utc>),
     UpsertItem(Item, DateTime<Utc>),
     UpsertFacility(Facility, DateTime<Utc>),
@@ -302,6 +308,17 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
         }
         Write::DeleteTimer { id } => {
             out.push(Stmt::new("DELETE FROM timers WHERE id = $1").bind(id));
+        }
+        Write::FixInboxBody { id, body, at } => {
+            out.push(
+                Stmt::new(
+                    "UPDATE inbox SET original_body = COALESCE(original_body, body), body = $1, updated_at = $2 \
+                     WHERE id = $3 AND status = 'quarantined'",
+                )
+                .bind(body)
+                .bind(to_micros(at))
+                .bind(id),
+            );
         }
         Write::InboxDone {
             id,

@@ -153,18 +153,6 @@ impl Store {
         rows.iter().map(inbox_row).collect()
     }
 
-    /// Replaces a quarantined message's body with a fixed one, keeping the first original.
-    pub async fn fix_inbox_body(&self, id: &str, body: String) -> Result<bool> {
-        let n = self.db.execute(Stmt::new(
-            "UPDATE inbox SET original_body = COALESCE(original_body, body), body = $1, updated_at = $2 \
-             WHERE id = $3 AND status = 'quarantined'",
-        )
-        .bind(body)
-        .bind(to_micros(Utc::now()))
-        .bind(id)).await?;
-        Ok(n == 1)
-    }
-
     // ---- events ------------------------------------------------------------------------------
 
     pub async fn events_after(&self, after_seq: i64, limit: u32) -> Result<Vec<EventRecord>> {
