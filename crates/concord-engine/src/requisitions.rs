@@ -223,7 +223,24 @@ impl Hub {
     /// An approver approves or rejects the current step. Only a principal with the approver
     /// role (or an admin) that names its user may, only an approver of the step, and never the
     /// requester.
+    /// A refusal (403) is written to the audit log, like the gate's.
     pub async fn act_on_requisition(
+        &self,
+        id: &str,
+        principal: &Principal,
+        input: ApprovalInput,
+    ) -> Result<Value> {
+        let result = self.decide_step(id, principal, input).await;
+        if let Err(EngineError::Rejected(r)) = &result
+            && r.status == 403
+        {
+            self.audit_denied(&principal.actor(), &subject(id), 403, &r.detail)
+                .await;
+        }
+        result
+    }
+
+    async fn decide_step(
         &self,
         id: &str,
         principal: &Principal,

@@ -350,6 +350,16 @@ async fn approvals_follow_the_chain_and_only_the_right_people_decide(backend: Ba
 
     // Every decision is in the audit log under the approver's credential, and events were published.
     let (_, audit) = t.get("/v1/audit?limit=1000").await;
+    let denied = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "access.denied" && e["subject"] == "requisition:R-10");
+    assert_eq!(
+        denied.count(),
+        3,
+        "the nameless approver's, the requester's and the director's early refusal are audited like the gate's: {audit}"
+    );
     let audit = audit.to_string();
     assert!(
         audit.contains("requisition.approved_step") && audit.contains("requisition.rejected"),
