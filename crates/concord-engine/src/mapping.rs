@@ -258,7 +258,6 @@ pub struct MappingRegistry {
 }
 
 impl MappingRegistry {
-    /// Compiles every mapping the config names; returns every failure, not just the first.
     /// Every problem of `config` and of its mappings at once, each under its path; the compiled
     /// mappings when there is none. Where both the config check and the compiler speak about
     /// one mapping (a missing file), the compiler's more precise word is kept.
@@ -277,6 +276,7 @@ impl MappingRegistry {
         }
     }
 
+    /// Compiles every mapping the config names; returns every failure, not just the first.
     pub fn build(
         config: &crate::config::Config,
     ) -> Result<Self, Vec<crate::config::ConfigProblem>> {

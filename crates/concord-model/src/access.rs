@@ -232,7 +232,8 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// How the principal appears in logs and the audit log, e.g. `key:k_01J…(admin)`.
+    /// How the principal appears in logs and the audit log, e.g. `k_3f9a0c2b1d4e(admin)`,
+    /// `jwt:u-17(approver)` or `k_…(integration:clm)`.
     pub fn actor(&self) -> String {
         match &self.system {
             Some(system) => format!("{}({}:{system})", self.id, self.role),
