@@ -279,9 +279,29 @@ pub const ROUTES: &[RouteSpec] = &[
         Method::GET,
         "/v1/exceptions",
         Needs(Scope::ExceptionsRead),
-        "Open or resolved exceptions",
+        "Open or resolved exceptions: the workbench's list, by type, facility, supplier and age",
     )
-    .query(&[param("status", false, "open (default) or resolved"), LIMIT]),
+    .query(&[
+        param("status", false, "open (default) or resolved"),
+        param("type", false, "the exception kind, e.g. invoice_price_variance, backorder"),
+        param("facility", false, "the facility's GLN"),
+        param("supplier", false, "the canonical supplier id"),
+        param("min_age", false, "only exceptions at least this old: 30m, 24h, 7d"),
+        LIMIT,
+    ]),
+    route(
+        Method::POST,
+        "/v1/exceptions/{id}/resolve",
+        Needs(Scope::ExceptionsResolve),
+        "Resolve an exception with an action (accept_variance, request_credit_memo, reject_invoice, retry, acknowledge); audited, and the workflow resumes",
+    )
+    .takes("WorkbenchAction"),
+    route(
+        Method::GET,
+        "/v1/purchase-orders/{id}",
+        Needs(Scope::TransactionsRead),
+        "A purchase order's status in operations' words, its lines' progress, invoices, open exceptions and the lineage of every document (the hub's or the ERP's PO number)",
+    ),
     route(
         Method::GET,
         "/v1/quarantine",

@@ -66,6 +66,8 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
         ("POST", "/v1/deliveries/{id}/replay") => post(replay_delivery),
         ("GET", "/v1/transactions/{correlation_id}") => get(get_transaction),
         ("GET", "/v1/exceptions") => get(list_exceptions),
+        ("POST", "/v1/exceptions/{id}/resolve") => post(resolve_exception),
+        ("GET", "/v1/purchase-orders/{id}") => get(get_purchase_order),
         ("GET", "/v1/quarantine") => get(list_quarantine),
         ("GET", "/v1/quarantine/{id}") => get(get_quarantined),
         ("POST", "/v1/quarantine/{id}/replay") => post(replay_quarantined),
@@ -144,6 +146,27 @@ fn check_json_content_type(headers: &HeaderMap) -> ApiResult<String> {
     }
 }
 
+/// X12 comes as `application/edi-x12` (RFC 1767), or as plain text from simpler gateways.
+fn check_x12_content_type(headers: &HeaderMap) -> ApiResult<String> {
+    let content_type = header(headers, "content-type").unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if ["application/edi-x12", "text/plain"].contains(&essence.as_str()) {
+        Ok(content_type)
+    } else {
+        Err(ApiError(Rejection::new(
+            415,
+            "unsupported_media_type",
+            "Unsupported media type",
+            format!("an X12 interchange is sent as application/edi-x12 (or text/plain), got {content_type:?}"),
+        )))
+    }
+}
+
 async fn receive(
     hub: &Hub,
     principal: &Principal,
@@ -152,7 +175,11 @@ async fn receive(
     headers: &HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let content_type = check_json_content_type(headers)?;
+    let content_type = if message_type == concord_engine::x12_inbound::X12 {
+        check_x12_content_type(headers)?
+    } else {
+        check_json_content_type(headers)?
+    };
     let idempotency_key = header(headers, "idempotency-key");
     if idempotency_key.as_ref().is_some_and(|k| k.len() > 255) {
         return Err(ApiError::field(
@@ -521,8 +548,66 @@ async fn list_exceptions(
             format!("status {status:?} must be open or resolved"),
         ));
     }
-    let exceptions = hub.store().exceptions(status, limit(&q)?).await?;
+    let text = |name: &str| -> ApiResult<Option<String>> {
+        match q.get(name) {
+            Some(v) if v.is_empty() || v.len() > 64 => Err(ApiError::field(
+                400,
+                name,
+                "length",
+                format!("{name} must be 1 to 64 characters"),
+            )),
+            v => Ok(v.cloned()),
+        }
+    };
+    let facility = text("facility")?;
+    if let Some(gln) = &facility {
+        Gln::parse(gln).map_err(|e| ApiError::field(400, "facility", "gln", e.to_string()))?;
+    }
+    let created_before = match q.get("min_age") {
+        None => None,
+        Some(age) => {
+            let age = concord_model::requisition::parse_duration(age).ok_or_else(|| {
+                ApiError::field(
+                    400,
+                    "min_age",
+                    "duration",
+                    format!("min_age {age:?} is not a duration such as 30m, 24h or 7d"),
+                )
+            })?;
+            Some(Utc::now() - age)
+        }
+    };
+    let filter = concord_store::ExceptionFilter {
+        status: status.to_string(),
+        kind: text("type")?,
+        facility,
+        supplier: text("supplier")?,
+        created_before,
+        limit: limit(&q)?,
+    };
+    let exceptions = hub.store().list_exceptions(&filter).await?;
     Ok(Json(json!({"exceptions": exceptions})).into_response())
+}
+
+async fn resolve_exception(
+    State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_body(&headers, &body)?;
+    let action: concord_model::purchasing::WorkbenchAction =
+        concord_model::parse_canonical(&body).map_err(|e| ApiError(Rejection::invalid(e)))?;
+    let view = hub.resolve_exception(&id, &principal, action).await?;
+    Ok(Json(view).into_response())
+}
+
+async fn get_purchase_order(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
+    match hub.purchase_order_view(&id).await? {
+        Some(view) => Ok(Json(view).into_response()),
+        None => Err(Rejection::not_found(format!("no purchase order {id}")).into()),
+    }
 }
 
 async fn list_quarantine(

@@ -491,6 +491,10 @@ pub struct OutboundRoute {
     /// Activation waits for required targets only.
     #[serde(default = "default_true")]
     pub required: bool,
+    /// Where the system's answer holds the id it gave the document (a JSON pointer such as
+    /// `/poNumber`): required for `purchase_order`, whose ERP number the hub keeps.
+    #[serde(default)]
+    pub reply_id: Option<String>,
 }
 
 fn default_method() -> String {
@@ -512,7 +516,22 @@ pub struct LookupRoute {
 }
 
 /// Message types the hub understands, by the canonical document they map to.
-pub const MESSAGE_TYPES: &[&str] = &["contract", "requisition", "supplier", "item", "facility"];
+pub const MESSAGE_TYPES: &[&str] = &[
+    "contract",
+    "requisition",
+    "goods_receipt",
+    "supplier",
+    "item",
+    "facility",
+];
+/// What a system may take from the hub: contracts, and from the PO workflow the PO itself, its
+/// changes (the supplier's 855) and the payment release of a matched invoice.
+pub const OUTBOUND_TYPES: &[&str] = &[
+    "contract",
+    "purchase_order",
+    "purchase_order_change",
+    "payment_release",
+];
 /// Lookup kinds the hub makes.
 pub const LOOKUP_KINDS: &[&str] = &["supplier"];
 const METHODS: &[&str] = &["POST", "PUT", "PATCH"];
@@ -711,11 +730,22 @@ impl Config {
             }
             for (message_type, route) in &system.outbound {
                 let at = format!("{at}.outbound.{message_type}");
-                if message_type != "contract" {
+                if !OUTBOUND_TYPES.contains(&message_type.as_str()) {
                     problem(
                         at.clone(),
-                        "only `contract` can be subscribed to so far".into(),
+                        format!("unknown outbound message type; expected one of {OUTBOUND_TYPES:?}"),
                     );
+                }
+                match &route.reply_id {
+                    None if message_type == "purchase_order" => problem(
+                        format!("{at}.reply_id"),
+                        "required: where the ERP's answer holds its PO number (a JSON pointer such as /poNumber)".into(),
+                    ),
+                    Some(pointer) if !pointer.starts_with('/') => problem(
+                        format!("{at}.reply_id"),
+                        format!("{pointer:?} must be a JSON pointer starting with /"),
+                    ),
+                    _ => {}
                 }
                 if !METHODS.contains(&route.method.as_str()) {
                     problem(
@@ -743,6 +773,14 @@ impl Config {
             }
         }
         crate::partners::check(&self.x12, &self.procurement, &self.partners, &mut problem);
+        for name in self.partners.keys() {
+            if self.systems.contains_key(name) {
+                problem(
+                    format!("partners.{name}"),
+                    "a system has the same name; partners post to /v1/inbound/{name}/x12, so names must differ".into(),
+                );
+            }
+        }
         if let Some(fallback) = &self.contracts.fallback {
             for (i, target) in fallback.targets.iter().enumerate() {
                 let subscribed = self
@@ -768,6 +806,25 @@ impl Config {
                 format!("mapping file {} does not exist", full.display()),
             );
         }
+    }
+
+    /// The system that takes `message_type` from the PO workflow (the first in id order), with
+    /// its route.
+    pub fn outbound_system(&self, message_type: &str) -> Option<(&str, &OutboundRoute)> {
+        self.systems
+            .iter()
+            .find_map(|(id, s)| s.outbound.get(message_type).map(|r| (id.as_str(), r)))
+    }
+
+    /// The trading partner that trades with `supplier`, if any.
+    pub fn partner_for(
+        &self,
+        supplier: &str,
+    ) -> Option<(&str, &crate::partners::PartnerConfig)> {
+        self.partners
+            .iter()
+            .find(|(_, p)| p.supplier == supplier)
+            .map(|(k, p)| (k.as_str(), p))
     }
 
     /// Systems subscribed to a message type, in id order, with whether each is required.

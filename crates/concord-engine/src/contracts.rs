@@ -589,6 +589,8 @@ impl Hub {
                         correlation_id: correlation_id.to_string(),
                         detail: json!({"contract_id": contract.id, "version": contract.version, "detail": detail}),
                         at,
+                        facility: None,
+                        supplier: Some(contract.supplier_id.clone()),
                     }));
                     step.writes.push(timeline(
                         correlation_id,

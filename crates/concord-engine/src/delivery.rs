@@ -25,6 +25,8 @@ struct Attempt {
     latency_us: i64,
     error: Option<String>,
     kind: AttemptKind,
+    /// The target's JSON answer to an acknowledged request (the ERP's PO number is in it).
+    reply: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +121,10 @@ impl Hub {
 
     /// Delivers one claimed row and records the outcome.
     async fn deliver(&self, d: DeliveryRecord) -> Result<()> {
+        if d.message_type == crate::x12_inbound::X12 {
+            let attempt = self.send_x12(&d).await;
+            return self.finish(&d, attempt).await;
+        }
         let Some(system) = self.config().systems.get(&d.target) else {
             return self
                 .finish(
@@ -146,6 +152,7 @@ impl Hub {
                 latency_us: 0,
                 error: Some(lookup_failed),
                 kind: AttemptKind::Transient { retry_after: None },
+                reply: None,
             },
             Ok(xref) => match self.build_request(&d, system, xref) {
                 Ok(request) => self.send(request, system.timeout_ms).await,
@@ -191,7 +198,8 @@ impl Hub {
         let body = mapping.run(&input).map_err(|e| e.to_string())?;
         let id = d
             .payload
-            .pointer("/contract/id")
+            .get("path_id")
+            .or_else(|| d.payload.pointer("/contract/id"))
             .and_then(Value::as_str)
             .unwrap_or_default();
         let path = route.path.replace("{id}", &urlencode(id));
@@ -215,6 +223,7 @@ impl Hub {
         let Some(supplier_id) = d
             .payload
             .pointer("/contract/supplier_id")
+            .or_else(|| d.payload.get("supplier_id"))
             .and_then(Value::as_str)
         else {
             return Ok(Ok(json!({"supplier": null})));
@@ -288,20 +297,22 @@ impl Hub {
                 if let AttemptKind::Transient { retry_after: slot } = &mut kind {
                     *slot = retry_after;
                 }
-                let error = if kind == AttemptKind::Acknowledged {
-                    None
+                let text = response.text().await.unwrap_or_default();
+                let (error, reply) = if kind == AttemptKind::Acknowledged {
+                    (None, serde_json::from_str(&text).ok())
                 } else {
-                    let text = response.text().await.unwrap_or_default();
-                    Some(format!(
+                    let error = format!(
                         "HTTP {status}: {}",
                         text.chars().take(500).collect::<String>()
-                    ))
+                    );
+                    (Some(error), None)
                 };
                 Attempt {
                     status_code: Some(status),
                     latency_us,
                     error,
                     kind,
+                    reply,
                 }
             }
             Err(e) => Attempt {
@@ -314,7 +325,68 @@ impl Hub {
                     format!("request failed: {}", crate::error::error_chain(&e))
                 }),
                 kind: AttemptKind::Transient { retry_after: None },
+                reply: None,
             },
+        }
+    }
+
+    /// Sends an interchange by the partner's transport: an HTTP POST of the X12 text, or a file
+    /// in the partner's outbox folder (written under a temporary name and renamed, so the
+    /// partner's gateway never picks up half a file; named by the idempotency key, so a resend
+    /// replaces rather than duplicates it).
+    async fn send_x12(&self, d: &DeliveryRecord) -> Attempt {
+        let Some(partner) = self.config().partners.get(&d.target) else {
+            return permanent(format!("partner {:?} is no longer configured", d.target));
+        };
+        let Some(text) = d.payload["x12"].as_str() else {
+            return permanent("the delivery holds no X12 text".into());
+        };
+        match &partner.transport {
+            crate::partners::Transport::Http { url, credentials } => {
+                let mut request = self
+                    .http_for(&d.target)
+                    .post(url)
+                    .header("Content-Type", "application/edi-x12")
+                    .header("Idempotency-Key", &d.idempotency_key)
+                    .header("X-Correlation-Id", &d.correlation_id)
+                    .body(text.to_string());
+                if let Some(creds) = credentials {
+                    match creds.header(self.config()) {
+                        Ok((name, secret)) => request = request.header(name, secret.expose()),
+                        Err(e) => return permanent(format!("partner credential: {e}")),
+                    }
+                }
+                self.send(request, 10_000).await
+            }
+            crate::partners::Transport::File { outbox, .. } => {
+                let started = std::time::Instant::now();
+                let dir = self.config().hub.data_dir.join(outbox);
+                let name = format!("{}.x12", d.idempotency_key);
+                let result = async {
+                    tokio::fs::create_dir_all(&dir).await?;
+                    let tmp = dir.join(format!(".{name}.tmp"));
+                    tokio::fs::write(&tmp, text).await?;
+                    tokio::fs::rename(&tmp, dir.join(&name)).await
+                }
+                .await;
+                let latency_us = started.elapsed().as_micros() as i64;
+                match result {
+                    Ok(()) => Attempt {
+                        status_code: None,
+                        latency_us,
+                        error: None,
+                        kind: AttemptKind::Acknowledged,
+                        reply: None,
+                    },
+                    Err(e) => Attempt {
+                        status_code: None,
+                        latency_us,
+                        error: Some(format!("writing {}: {e}", dir.join(&name).display())),
+                        kind: AttemptKind::Transient { retry_after: None },
+                        reply: None,
+                    },
+                }
+            }
         }
     }
 
@@ -395,6 +467,26 @@ impl Hub {
             writes.append(&mut step.writes);
             self.commit(writes).await?;
             step.apply_to_index(self);
+        } else if outcome != DeliveryOutcome::Retry && PO_MESSAGE_TYPES.contains(&d.message_type.as_str())
+        {
+            let po = d
+                .payload
+                .pointer("/purchase_order/po_number")
+                .or_else(|| d.payload.get("po_number"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let _guard = self.lock_workflow(&format!("purchase_order:{po}")).await;
+            let mut step = self
+                .po_delivery_outcome(
+                    d,
+                    outcome == DeliveryOutcome::Delivered,
+                    attempt.reply.as_ref(),
+                    attempt.error.clone(),
+                )
+                .await?;
+            writes.append(&mut step);
+            self.commit(writes).await?;
         } else {
             self.commit(writes).await?;
         }
@@ -441,12 +533,21 @@ impl Hub {
     }
 }
 
+/// Deliveries whose outcome the PO workflow waits for.
+const PO_MESSAGE_TYPES: &[&str] = &[
+    "purchase_order",
+    "purchase_order_change",
+    "payment_release",
+    crate::x12_inbound::X12,
+];
+
 fn permanent(message: String) -> Attempt {
     Attempt {
         status_code: None,
         latency_us: 0,
         error: Some(message),
         kind: AttemptKind::Permanent,
+        reply: None,
     }
 }
 

@@ -100,6 +100,16 @@ impl Hub {
                 .into());
             }
             None
+        } else if msg.message_type == crate::x12_inbound::X12 {
+            // A trading partner's interchange: no mapping, the X12 engine reads it.
+            if !self.config().partners.contains_key(&msg.system) {
+                return Err(Rejection::not_found(format!(
+                    "no trading partner {:?} is configured ([partners.{}])",
+                    msg.system, msg.system
+                ))
+                .into());
+            }
+            None
         } else {
             let system = self.config().systems.get(&msg.system).ok_or_else(|| {
                 Rejection::not_found(format!("no system {:?} is configured", msg.system))
@@ -226,6 +236,8 @@ impl Hub {
                         correlation_id: ctx.correlation_id.clone(),
                         detail: json!({"receipt_id": record.id, "detail": rejection.detail, "errors": rejection.errors}),
                         at: now,
+                        facility: None,
+                        supplier: None,
                     }));
                 }
                 self.commit(writes).await?;
@@ -249,6 +261,9 @@ impl Hub {
         received: Write,
     ) -> Result<InboundAnswer> {
         let mut lineage = vec![received];
+        if record.message_type == crate::x12_inbound::X12 && record.system != API_SYSTEM {
+            return self.receive_x12(record, ctx, lineage).await;
+        }
         let canonical = map_inbound(
             &self.inner.mappings,
             &record.system,
@@ -266,6 +281,7 @@ impl Hub {
         match record.message_type.as_str() {
             "contract" => self.submit_contract(&canonical, ctx, lineage).await,
             "requisition" => self.submit_requisition(&canonical, ctx, lineage).await,
+            "goods_receipt" => self.receive_goods(&canonical, ctx, lineage).await,
             "supplier" | "item" | "facility" => {
                 self.upsert_master_inbound(&record.message_type, &canonical, ctx, lineage)
                     .await
@@ -439,6 +455,11 @@ pub fn check_canonical(
         "contract" => crate::contracts::check_submission(canonical),
         "requisition" => {
             concord_model::parse_canonical::<concord_model::requisition::Requisition>(canonical)
+                .map(|_| ())
+                .map_err(Rejection::invalid)
+        }
+        "goods_receipt" => {
+            concord_model::parse_canonical::<concord_model::purchasing::GoodsReceipt>(canonical)
                 .map(|_| ())
                 .map_err(Rejection::invalid)
         }

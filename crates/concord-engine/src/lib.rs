@@ -18,9 +18,11 @@ pub mod mapping;
 pub mod master;
 pub mod partners;
 pub mod policy;
+pub mod purchase_orders;
 pub mod requisitions;
 pub mod samples;
 mod timers;
+pub mod x12_inbound;
 
 pub use config::Config;
 pub use error::{EngineError, Rejection};

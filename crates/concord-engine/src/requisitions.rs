@@ -189,7 +189,9 @@ impl Hub {
         ));
         writes.append(&mut lineage);
         let body = answer_body(&record);
-        carry_out(&record, actions, now, &mut writes);
+        if carry_out(&record, actions, now, &mut writes) {
+            writes.append(&mut self.place_orders(&record, now).await?);
+        }
         writes.push(workflow_write(&record, now));
         writes.push(ctx.done(201, &body));
         self.commit(writes).await?;
@@ -312,7 +314,9 @@ impl Hub {
             ));
         }
         let record = RequisitionRecord { flow, ..record };
-        carry_out(&record, actions, now, &mut writes);
+        if carry_out(&record, actions, now, &mut writes) {
+            writes.append(&mut self.place_orders(&record, now).await?);
+        }
         writes.push(workflow_write(&record, now));
         self.commit(writes).await?;
         Ok(self.requisition_view(id).await?.unwrap_or_default())
@@ -345,6 +349,7 @@ impl Hub {
                 ));
             }
             let record = RequisitionRecord { flow, ..record };
+            // An escalation never approves.
             carry_out(&record, actions, now, &mut writes);
             writes.push(workflow_write(&record, now));
         }
@@ -353,14 +358,16 @@ impl Hub {
     }
 }
 
-/// Turns workflow actions into writes.
+/// Turns workflow actions into writes; true when the requisition was approved (its purchase
+/// orders are placed by the caller, in the same commit).
 fn carry_out(
     record: &RequisitionRecord,
     actions: Vec<RequisitionAction>,
     now: DateTime<Utc>,
     writes: &mut Vec<Write>,
-) {
+) -> bool {
     let id = &record.requisition.id;
+    let mut approved = false;
     for action in actions {
         match action {
             RequisitionAction::ScheduleEscalation { due_at } => {
@@ -383,6 +390,8 @@ fn carry_out(
                     correlation_id: record.correlation_id.clone(),
                     detail: json!({"requisition_id": id, "facility": record.requisition.facility, "cost_center": record.requisition.cost_center, "detail": detail}),
                     at: now,
+                    facility: Some(record.requisition.facility.to_string()),
+                    supplier: None,
                 }))
             }
             RequisitionAction::ResolveException { kind } => {
@@ -393,6 +402,7 @@ fn carry_out(
                 })
             }
             RequisitionAction::CreatePurchaseOrder => {
+                approved = true;
                 writes.push(closed_event(
                     record,
                     &record.flow,
@@ -408,6 +418,7 @@ fn carry_out(
             }
         }
     }
+    approved
 }
 
 fn closed_event(

@@ -1,5 +1,5 @@
 //! Timers: workflows schedule them (a contract's activation fallback, a requisition step's
-//! escalation) as rows in the store, so they survive restarts; one loop fires the due ones,
+//! escalation, a PO's wait for its 997/999) as rows in the store, so they survive restarts; one loop fires the due ones,
 //! each by its kind's workflow.
 
 use std::time::Duration;
@@ -16,6 +16,7 @@ impl Hub {
             match timer.kind.as_str() {
                 crate::contracts::FALLBACK_TIMER => self.fire_contract_timer(timer).await?,
                 crate::requisitions::ESCALATION_TIMER => self.fire_requisition_timer(timer).await?,
+                crate::purchase_orders::ACK_TIMER => self.fire_ack_timer(timer).await?,
                 other => {
                     tracing::error!(timer = %timer.id, kind = other, "timer of a kind this build does not know; left in place")
                 }

@@ -20,6 +20,8 @@ pub enum Scope {
     DeliveriesReplay,
     TransactionsRead,
     ExceptionsRead,
+    /// Resolve exceptions in the workbench (accept a variance, reject an invoice, retry…).
+    ExceptionsResolve,
     QuarantineRead,
     QuarantineReplay,
     AuditRead,
@@ -33,7 +35,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 16] = [
+    pub const ALL: [Scope; 17] = [
         Scope::ContractsRead,
         Scope::ContractsWrite,
         Scope::MasterRead,
@@ -43,6 +45,7 @@ impl Scope {
         Scope::DeliveriesReplay,
         Scope::TransactionsRead,
         Scope::ExceptionsRead,
+        Scope::ExceptionsResolve,
         Scope::QuarantineRead,
         Scope::QuarantineReplay,
         Scope::AuditRead,
@@ -63,6 +66,7 @@ impl Scope {
             Scope::DeliveriesReplay => "deliveries:replay",
             Scope::TransactionsRead => "transactions:read",
             Scope::ExceptionsRead => "exceptions:read",
+            Scope::ExceptionsResolve => "exceptions:resolve",
             Scope::QuarantineRead => "quarantine:read",
             Scope::QuarantineReplay => "quarantine:replay",
             Scope::AuditRead => "audit:read",
@@ -88,7 +92,7 @@ pub enum Role {
     Buyer,
     /// Approves contracts (and, in part 3, requisitions): may submit contracts.
     Approver,
-    /// Accounts payable: transactions, deliveries, exceptions.
+    /// Accounts payable: transactions, deliveries, exceptions (and resolving them).
     ApClerk,
     /// Reads everything, including the audit log; changes nothing.
     Auditor,
@@ -137,6 +141,7 @@ impl Role {
                 DeliveriesReplay,
                 TransactionsRead,
                 ExceptionsRead,
+                ExceptionsResolve,
                 QuarantineRead,
                 QuarantineReplay,
             ],
@@ -157,6 +162,7 @@ impl Role {
                 PricesRead,
                 TransactionsRead,
                 ExceptionsRead,
+                ExceptionsResolve,
                 RequisitionsApprove,
             ],
             Role::ApClerk => &[
@@ -167,6 +173,7 @@ impl Role {
                 DeliveriesRead,
                 TransactionsRead,
                 ExceptionsRead,
+                ExceptionsResolve,
             ],
             Role::Auditor => &[
                 ApiDocs,

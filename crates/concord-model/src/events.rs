@@ -27,6 +27,24 @@ pub const REQUISITION_APPROVED: &str = "org.concord.requisition.approved.v1";
 /// An approver rejected a requisition.
 pub const REQUISITION_REJECTED: &str = "org.concord.requisition.rejected.v1";
 
+/// A purchase order moved: created, in the ERP, transmitted, acknowledged, confirmed, shipped,
+/// received, invoiced, blocked, paid.
+pub const PURCHASE_ORDER_CHANGED: &str = "org.concord.purchase_order.changed.v1";
+
+/// `data` of [`PURCHASE_ORDER_CHANGED`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseOrderChanged {
+    pub po_number: String,
+    pub requisition_id: String,
+    pub supplier: String,
+    /// The ERP's PO number, once it gave one.
+    pub erp_po: Option<String>,
+    /// What happened (`created`, `erp_created`, `transmitted`, `855`, `856`, `receipt`, `810`…).
+    pub step: String,
+    pub stage: crate::workflow::purchase_order::PoStage,
+}
+
 /// `data` of [`REQUISITION_DECIDED`].
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +103,10 @@ pub fn event_schemas() -> Vec<(&'static str, Value)> {
         (
             REQUISITION_REJECTED,
             cloud_event::<RequisitionClosed>(REQUISITION_REJECTED),
+        ),
+        (
+            PURCHASE_ORDER_CHANGED,
+            cloud_event::<PurchaseOrderChanged>(PURCHASE_ORDER_CHANGED),
         ),
     ]
 }

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod master;
 pub mod matching;
 pub mod price;
+pub mod purchasing;
 pub mod redact;
 pub mod requisition;
 pub mod schema;

@@ -120,6 +120,11 @@ impl PriceCatalog {
         }
     }
 
+    /// The active version of a contract.
+    pub fn contract(&self, contract_id: &str) -> Option<&Contract> {
+        self.contracts.get(contract_id).map(|c| c.as_ref())
+    }
+
     pub fn active_version(&self, contract_id: &str) -> Option<u32> {
         self.contracts.get(contract_id).map(|c| c.version)
     }

@@ -27,6 +27,14 @@ pub fn canonical_schemas() -> Vec<(&'static str, serde_json::Value)> {
             "RequisitionAnswer",
             root_schema::<crate::requisition::RequisitionAnswer>(),
         ),
+        (
+            "GoodsReceipt",
+            root_schema::<crate::purchasing::GoodsReceipt>(),
+        ),
+        (
+            "WorkbenchAction",
+            root_schema::<crate::purchasing::WorkbenchAction>(),
+        ),
     ]
 }
 

@@ -65,6 +65,13 @@ pub enum Write {
         subject: String,
         at: DateTime<Utc>,
     },
+    /// Resolves one open exception by id, recording how (the workbench). Rolls the unit back
+    /// with a conflict when it is not open any more.
+    ResolveException {
+        id: String,
+        resolution: Value,
+        at: DateTime<Utc>,
+    },
     Crosswalk(Crosswalk, DateTime<Utc>),
     Timer(Timer),
     DeleteTimer {
@@ -261,8 +268,8 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
         }
         Write::OpenException(e) => {
             out.push(Stmt::new(
-                "INSERT INTO exceptions (id, kind, subject, status, correlation_id, detail, created_at) \
-                 SELECT $1, $2, $3, 'open', $4, $5, $6 WHERE NOT EXISTS \
+                "INSERT INTO exceptions (id, kind, subject, status, correlation_id, detail, created_at, facility, supplier) \
+                 SELECT $1, $2, $3, 'open', $4, $5, $6, $7, $8 WHERE NOT EXISTS \
                  (SELECT 1 FROM exceptions WHERE kind = $2 AND subject = $3 AND status = 'open')",
             )
             .bind(e.id)
@@ -270,7 +277,21 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
             .bind(e.subject)
             .bind(e.correlation_id)
             .bind(json(&e.detail))
-            .bind(to_micros(e.at)));
+            .bind(to_micros(e.at))
+            .bind(e.facility)
+            .bind(e.supplier));
+        }
+        Write::ResolveException { id, resolution, at } => {
+            out.push(
+                Stmt::new(
+                    "UPDATE exceptions SET status = 'resolved', resolved_at = $1, resolution = $2 \
+                 WHERE id = $3 AND status = 'open'",
+                )
+                .bind(to_micros(at))
+                .bind(json(&resolution))
+                .bind(id.clone())
+                .must_change(format!("exception {id} is not open")),
+            );
         }
         Write::ResolveExceptions { kind, subject, at } => {
             out.push(

@@ -34,10 +34,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("../migrations/0005_requisitions.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("../migrations/0006_workbench.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 5;
+pub const LATEST: i64 = 6;
 
 /// A migration's SQL for one database.
 fn for_dialect(sql: &str, dialect: Dialect) -> String {

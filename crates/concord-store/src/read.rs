@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     AttemptRecord, ContractVersionRecord, DeliveryRecord, DeliveryStatus, Dialect, Error,
-    EventRecord, ExceptionRecord, InboxInsert, InboxRecord, InboxStatus, NewEvent, NewInbound,
+    EventRecord, ExceptionFilter, ExceptionRecord, InboxInsert, InboxRecord, InboxStatus, NewEvent, NewInbound,
     Result, Store, TimelineEntry, Timer,
     db::{Row, Stmt},
     from_micros, to_micros,
@@ -84,6 +84,9 @@ fn contract_row(row: &Row) -> Result<ContractVersionRecord> {
     })
 }
 
+const EXCEPTION_COLUMNS: &str = "id, kind, subject, status, correlation_id, detail, created_at, \
+     resolved_at, facility, supplier, resolution";
+
 fn exception_row(row: &Row) -> Result<ExceptionRecord> {
     let detail: String = row.text("detail")?;
     Ok(ExceptionRecord {
@@ -95,6 +98,12 @@ fn exception_row(row: &Row) -> Result<ExceptionRecord> {
         detail: parse_json("exceptions", &detail)?,
         created_at: from_micros(row.int("created_at")?),
         resolved_at: row.opt_int("resolved_at")?.map(from_micros),
+        facility: row.opt_text("facility")?,
+        supplier: row.opt_text("supplier")?,
+        resolution: row
+            .opt_text("resolution")?
+            .map(|r| parse_json("exceptions", &r))
+            .transpose()?,
     })
 }
 
@@ -376,13 +385,51 @@ impl Store {
     }
 
     pub async fn exceptions(&self, status: &str, limit: u32) -> Result<Vec<ExceptionRecord>> {
-        let rows = self.db.fetch(Stmt::new(
-            "SELECT id, kind, subject, status, correlation_id, detail, created_at, resolved_at FROM exceptions \
-             WHERE status = $1 ORDER BY created_at, id LIMIT $2",
-        )
-        .bind(status)
-        .bind(i64::from(limit))).await?;
+        self.list_exceptions(&ExceptionFilter {
+            status: status.to_string(),
+            limit,
+            ..ExceptionFilter::default()
+        })
+        .await
+    }
+
+    /// Exceptions by status and, when given, kind, facility, supplier and age; oldest first.
+    pub async fn list_exceptions(&self, f: &ExceptionFilter) -> Result<Vec<ExceptionRecord>> {
+        let mut sql = format!("SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE status = $1");
+        let mut params: Vec<crate::db::Value> = vec![f.status.clone().into()];
+        for (column, value) in [
+            ("kind", &f.kind),
+            ("facility", &f.facility),
+            ("supplier", &f.supplier),
+        ] {
+            if let Some(v) = value {
+                params.push(v.clone().into());
+                sql.push_str(&format!(" AND {column} = ${}", params.len()));
+            }
+        }
+        if let Some(before) = f.created_before {
+            params.push(to_micros(before).into());
+            sql.push_str(&format!(" AND created_at <= ${}", params.len()));
+        }
+        params.push(i64::from(f.limit).into());
+        sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${}", params.len()));
+        let mut stmt = Stmt::new(sql);
+        stmt.params = params;
+        let rows = self.db.fetch(stmt).await?;
         rows.iter().map(exception_row).collect()
+    }
+
+    pub async fn exception(&self, id: &str) -> Result<Option<ExceptionRecord>> {
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(format!(
+                    "SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE id = $1"
+                ))
+                .bind(id),
+            )
+            .await?;
+        rows.first().map(exception_row).transpose()
     }
 
     // ---- crosswalks and master data ----------------------------------------------------------

@@ -163,6 +163,10 @@ pub struct NewException {
     pub correlation_id: String,
     pub detail: Value,
     pub at: DateTime<Utc>,
+    /// The facility (GLN) and supplier it concerns, when it concerns one: the workbench
+    /// filters by them.
+    pub facility: Option<String>,
+    pub supplier: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +179,27 @@ pub struct ExceptionRecord {
     pub detail: Value,
     pub created_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facility: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<String>,
+    /// How it was resolved in the workbench (action, who, why); absent when the workflow
+    /// closed it itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Value>,
+}
+
+/// Which exceptions to list (the workbench's filters); every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct ExceptionFilter {
+    /// `open` or `resolved`.
+    pub status: String,
+    pub kind: Option<String>,
+    pub facility: Option<String>,
+    pub supplier: Option<String>,
+    /// Only exceptions created at or before this instant (older than an age).
+    pub created_before: Option<DateTime<Utc>>,
+    pub limit: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use concord_model::audit::{Finding, verify};
 use concord_model::{Gtin, Item, Supplier, Unspsc, Uom};
 use concord_store::{
-    ApiKeyRecord, Crosswalk, DeliveryOutcome, DeliveryStatus, InboxInsert, InboxStatus,
+    ApiKeyRecord, Crosswalk, DeliveryOutcome, DeliveryStatus, ExceptionFilter, InboxInsert, InboxStatus,
     NewAuditEntry, NewDelivery, NewEvent, NewException, NewInbound, Store, TimelineEntry, Timer,
     Write,
     testing::{Backend, TestStore},
@@ -30,6 +30,7 @@ conformance!(
     deliveries_keep_subject_order_and_retry,
     expired_lease_is_reclaimed,
     exceptions_open_once_per_subject,
+    workbench_filters_and_resolves_exceptions,
     crosswalks_and_master_data,
     timeline_and_timers,
     replay_requeues_dead_delivery,
@@ -425,6 +426,73 @@ async fn expired_lease_is_reclaimed(store: Store) {
     );
 }
 
+async fn workbench_filters_and_resolves_exceptions(store: Store) {
+    let now = Utc::now();
+    let exception = |id: &str, kind: &str, facility: &str, supplier: &str, age_h: i64| {
+        Write::OpenException(NewException {
+            id: id.into(),
+            kind: kind.into(),
+            subject: format!("purchase_order:{id}"),
+            correlation_id: "c".into(),
+            detail: json!({}),
+            at: now - Duration::hours(age_h),
+            facility: Some(facility.into()),
+            supplier: Some(supplier.into()),
+        })
+    };
+    store
+        .commit(vec![
+            exception("e1", "backorder", "F1", "S1", 48),
+            exception("e2", "invoice_price_variance", "F1", "S2", 2),
+            exception("e3", "invoice_price_variance", "F2", "S1", 30),
+        ])
+        .await
+        .unwrap();
+    let list = |f: ExceptionFilter| {
+        let store = store.clone();
+        async move {
+            let found = store
+                .list_exceptions(&ExceptionFilter {
+                    status: "open".into(),
+                    limit: 10,
+                    ..f
+                })
+                .await
+                .unwrap();
+            found.into_iter().map(|e| e.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(ExceptionFilter::default()).await, ["e1", "e3", "e2"], "oldest first");
+    let kind = Some("invoice_price_variance".to_string());
+    assert_eq!(list(ExceptionFilter { kind: kind.clone(), ..Default::default() }).await, ["e3", "e2"]);
+    assert_eq!(list(ExceptionFilter { facility: Some("F1".into()), ..Default::default() }).await, ["e1", "e2"]);
+    assert_eq!(
+        list(ExceptionFilter { supplier: Some("S1".into()), kind, ..Default::default() }).await,
+        ["e3"]
+    );
+    assert_eq!(
+        list(ExceptionFilter { created_before: Some(now - Duration::hours(24)), ..Default::default() }).await,
+        ["e1", "e3"]
+    );
+    let resolve = |id: &str| Write::ResolveException {
+        id: id.into(),
+        resolution: json!({"action": "accept_variance", "by": "u-7"}),
+        at: Utc::now(),
+    };
+    store.commit(vec![resolve("e2")]).await.unwrap();
+    let e2 = store.exception("e2").await.unwrap().unwrap();
+    assert_eq!(e2.status, "resolved");
+    assert_eq!(e2.resolution.unwrap()["by"], "u-7");
+    assert_eq!(e2.facility.as_deref(), Some("F1"));
+    // Resolving twice is a conflict, and the unit it came with is rolled back.
+    let again = store
+        .commit(vec![exception("e4", "backorder", "F9", "S9", 0), resolve("e2")])
+        .await;
+    assert!(matches!(again, Err(concord_store::Error::Conflict(_))), "{again:?}");
+    assert!(store.exception("e4").await.unwrap().is_none());
+    assert!(store.exception("nope").await.unwrap().is_none());
+}
+
 async fn exceptions_open_once_per_subject(store: Store) {
     let open = |id: &str| {
         Write::OpenException(NewException {
@@ -434,6 +502,8 @@ async fn exceptions_open_once_per_subject(store: Store) {
             correlation_id: "c".into(),
             detail: json!({"why": "erp down"}),
             at: Utc::now(),
+            facility: Some("0614141000012".into()),
+            supplier: Some("SUP-1".into()),
         })
     };
     assert_eq!(

@@ -48,8 +48,7 @@ pub enum PoStage {
 }
 
 impl PoStage {
-    /// The status line for operations (`GET /v1/purchase-orders/{id}` will show it; that route
-    /// is not built yet).
+    /// The status line for operations, as `GET /v1/purchase-orders/{id}` shows it.
     pub fn words(self) -> &'static str {
         match self {
             Self::Approved => "approved, creating in the ERP",
@@ -408,7 +407,11 @@ fn step(
             interchange,
             ack_due,
         } => {
-            if !matches!(po.stage, PoStage::InErp | PoStage::RejectedByPartner) {
+            // Transmitted again: the 850 was resent (no 997 came, or the partner rejected it).
+            if !matches!(
+                po.stage,
+                PoStage::InErp | PoStage::Transmitted | PoStage::RejectedByPartner
+            ) {
                 return Err(out_of_order("a transmission", po));
             }
             po.interchange = Some(interchange);
