@@ -162,7 +162,9 @@ fn check_x12_content_type(headers: &HeaderMap) -> ApiResult<String> {
             415,
             "unsupported_media_type",
             "Unsupported media type",
-            format!("an X12 interchange is sent as application/edi-x12 (or text/plain), got {content_type:?}"),
+            format!(
+                "an X12 interchange is sent as application/edi-x12 (or text/plain), got {content_type:?}"
+            ),
         )))
     }
 }

@@ -733,7 +733,9 @@ impl Config {
                 if !OUTBOUND_TYPES.contains(&message_type.as_str()) {
                     problem(
                         at.clone(),
-                        format!("unknown outbound message type; expected one of {OUTBOUND_TYPES:?}"),
+                        format!(
+                            "unknown outbound message type; expected one of {OUTBOUND_TYPES:?}"
+                        ),
                     );
                 }
                 match &route.reply_id {
@@ -817,10 +819,7 @@ impl Config {
     }
 
     /// The trading partner that trades with `supplier`, if any.
-    pub fn partner_for(
-        &self,
-        supplier: &str,
-    ) -> Option<(&str, &crate::partners::PartnerConfig)> {
+    pub fn partner_for(&self, supplier: &str) -> Option<(&str, &crate::partners::PartnerConfig)> {
         self.partners
             .iter()
             .find(|(_, p)| p.supplier == supplier)

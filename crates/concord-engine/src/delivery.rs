@@ -467,7 +467,8 @@ impl Hub {
             writes.append(&mut step.writes);
             self.commit(writes).await?;
             step.apply_to_index(self);
-        } else if outcome != DeliveryOutcome::Retry && PO_MESSAGE_TYPES.contains(&d.message_type.as_str())
+        } else if outcome != DeliveryOutcome::Retry
+            && PO_MESSAGE_TYPES.contains(&d.message_type.as_str())
         {
             let po = d
                 .payload

@@ -192,8 +192,13 @@ impl Hub {
             (Role::Integration, None) => {
                 Some("an integration key must name the system it speaks for".to_string())
             }
-            (Role::Integration, Some(system)) if !self.config().systems.contains_key(system) => {
-                Some(format!("no system {system:?} is configured"))
+            (Role::Integration, Some(system))
+                if !self.config().systems.contains_key(system)
+                    && !self.config().partners.contains_key(system) =>
+            {
+                Some(format!(
+                    "no system or trading partner {system:?} is configured"
+                ))
             }
             (role, Some(_)) if role != Role::Integration => Some(format!(
                 "only integration keys name a system, not {role} keys"

@@ -64,7 +64,11 @@ impl Hub {
         if doc.interchanges.is_empty() {
             let mut errors: Vec<FieldError> = doc.diagnostics.iter().map(field_error).collect();
             if errors.is_empty() {
-                errors.push(FieldError::new("", "no_interchange", "no ISA segment found"));
+                errors.push(FieldError::new(
+                    "",
+                    "no_interchange",
+                    "no ISA segment found",
+                ));
             }
             return Err(x12_rejection(errors).into());
         }
@@ -99,7 +103,8 @@ impl Hub {
             for (g, group) in ic.groups.iter().enumerate() {
                 let mut findings = Vec::new();
                 for set in &group.sets {
-                    let reference = format!("{}:{}", ic.control_number().trim(), set.control_number());
+                    let reference =
+                        format!("{}:{}", ic.control_number().trim(), set.control_number());
                     match TypedSet::read(set) {
                         Some(Ok(Parsed { value, .. })) => {
                             findings.push(Vec::new());
@@ -205,12 +210,7 @@ impl Hub {
     }
 
     /// One set to the PO it names, committed under that PO's lock. Answers what happened.
-    async fn apply_set(
-        &self,
-        partner: &str,
-        reference: &str,
-        set: TypedSet,
-    ) -> Result<Value> {
+    async fn apply_set(&self, partner: &str, reference: &str, set: TypedSet) -> Result<Value> {
         let refuse = |detail: String| -> EngineError {
             Rejection::new(422, "x12_content", "The document cannot be applied", detail).into()
         };
@@ -225,7 +225,9 @@ impl Hub {
                     None => {
                         // An acknowledgement of an interchange that was not an 850 (one of our
                         // own 997s, say): nothing waits for it.
-                        return Ok(json!({"acknowledged_group": a.group_control_number, "po_number": null}));
+                        return Ok(
+                            json!({"acknowledged_group": a.group_control_number, "po_number": null}),
+                        );
                     }
                 }
             }
@@ -241,7 +243,12 @@ impl Hub {
                             edi::shipped_lines(order, &r.flow)
                                 .map(|lines| PoEvent::ShipNotice { lines })
                                 .map_err(|e| {
-                                    Rejection::new(422, "x12_content", "The ship notice cannot be applied", e)
+                                    Rejection::new(
+                                        422,
+                                        "x12_content",
+                                        "The ship notice cannot be applied",
+                                        e,
+                                    )
                                 })
                         })
                         .await?;
@@ -275,7 +282,9 @@ impl Hub {
                     .await?;
                 let applied = !writes.is_empty();
                 self.commit(writes).await?;
-                return Ok(json!({"invoice": inv.invoice_number, "po_number": po, "applied": applied}));
+                return Ok(
+                    json!({"invoice": inv.invoice_number, "po_number": po, "applied": applied}),
+                );
             }
             TypedSet::PurchaseOrder(p) => {
                 return Err(refuse(format!(
@@ -293,7 +302,9 @@ impl Hub {
                 }),
                 TypedSet::PurchaseOrderAck(a) => edi::line_responses(a, &r.flow)
                     .map(|lines| PoEvent::SupplierAck { lines })
-                    .map_err(|e| Rejection::new(422, "x12_content", "The 855 cannot be applied", e)),
+                    .map_err(|e| {
+                        Rejection::new(422, "x12_content", "The 855 cannot be applied", e)
+                    }),
                 _ => unreachable!("handled above"),
             })
             .await?;

@@ -33,8 +33,7 @@ pub fn plan_orders(
     answer: &RequisitionAnswer,
     catalog: &PriceCatalog,
 ) -> (Vec<PlannedOrder>, Vec<u32>) {
-    let mut by_supplier: std::collections::BTreeMap<String, Vec<OrderedLine>> =
-        Default::default();
+    let mut by_supplier: std::collections::BTreeMap<String, Vec<OrderedLine>> = Default::default();
     let mut unplaced = Vec::new();
     for (i, line) in requisition.lines.iter().enumerate() {
         let number = i as u32 + 1;
@@ -45,8 +44,8 @@ pub fn plan_orders(
             .and_then(|a| a.contract_id.as_deref())
             .and_then(|id| catalog.contract(id))
             .map(|c| c.supplier_id.clone());
-        let supplier =
-            contract_supplier.or_else(|| catalog.item(&line.gtin).and_then(|i| i.supplier_id.clone()));
+        let supplier = contract_supplier
+            .or_else(|| catalog.item(&line.gtin).and_then(|i| i.supplier_id.clone()));
         let Some(supplier) = supplier else {
             unplaced.push(number);
             continue;
@@ -187,7 +186,6 @@ impl Validate for WorkbenchAction {
         self.check().err().into_iter().collect()
     }
 }
-
 
 #[cfg(test)]
 mod tests {

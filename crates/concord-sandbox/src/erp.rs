@@ -9,6 +9,12 @@
 //! - `POST /api/price-agreements` posts a revision of an agreement: 201, 422 naming the field,
 //!   422 for an unknown vendor, 409 for a revision older than the one stored.
 //! - `GET /api/price-agreements/{agreementNo}` is the latest revision or 404.
+//! - `POST /api/purchase-orders` creates a purchase order and answers its number
+//!   (`{"poNumber": "4500000001"}`): 201, 422 naming the field, 422 for an unknown vendor.
+//! - `GET /api/purchase-orders/{poNumber}` is the PO with its changes and payments, or 404.
+//! - `POST /api/purchase-orders/{poNumber}/changes` records the supplier's changes (855).
+//! - `POST /api/purchase-orders/{poNumber}/payments` releases an invoice for payment
+//!   (`{"invoiceNo", "amount", "currency"}`); a second release of the same invoice is 409.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -169,12 +175,100 @@ impl Scale {
     }
 }
 
+/// A purchase order in the ERP's own shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErpPurchaseOrder {
+    /// The ERP's number, `45…`.
+    pub po_number: String,
+    /// The sender's own number for it.
+    pub external_ref: String,
+    pub vendor_number: String,
+    /// The receiving plant's GLN.
+    pub plant: String,
+    pub items: Vec<ErpPoItem>,
+    /// Supplier changes as received, in order.
+    #[serde(default)]
+    pub changes: Vec<Value>,
+    #[serde(default)]
+    pub payments: Vec<Payment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErpPoItem {
+    pub item_no: String,
+    pub material: String,
+    pub quantity: Decimal,
+    pub uom: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub net_price: Decimal,
+}
+
+/// An invoice released for payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub invoice_no: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub currency: String,
+    pub payment_doc: String,
+}
+
+impl ErpPurchaseOrder {
+    fn read(body: &Value, po_number: String) -> Result<ErpPurchaseOrder, Invalid> {
+        let f = Fields::root(body)?;
+        let external_ref = f.text("externalRef")?;
+        let vendor_number = f.text("vendorNumber")?;
+        let plant = f.text("plant")?;
+        let items = f
+            .objects("items")?
+            .iter()
+            .map(|i| {
+                let quantity = i.money("quantity")?;
+                if quantity <= Decimal::ZERO {
+                    return Err(Invalid::new(
+                        i.path("quantity"),
+                        "quantity must be positive",
+                    ));
+                }
+                Ok(ErpPoItem {
+                    item_no: i.text("itemNo")?,
+                    material: i.text("material")?,
+                    quantity,
+                    uom: i.text("uom")?,
+                    net_price: i.money("netPrice")?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if items.is_empty() {
+            return Err(Invalid::new(
+                "items",
+                "a purchase order needs at least one item",
+            ));
+        }
+        Ok(ErpPurchaseOrder {
+            po_number,
+            external_ref,
+            vendor_number,
+            plant,
+            items,
+            changes: Vec::new(),
+            payments: Vec::new(),
+        })
+    }
+}
+
 /// The ERP's tables.
 #[derive(Debug, Default)]
 struct Tables {
     vendors: BTreeMap<String, Vendor>,
     /// The latest revision of each agreement, by `agreement_no`.
     agreements: HashMap<String, PriceAgreement>,
+    purchase_orders: BTreeMap<String, ErpPurchaseOrder>,
+    /// The last PO number given.
+    last_po: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -191,6 +285,16 @@ pub(crate) fn router(state: Arc<SystemState>) -> Router {
         .route(
             "/api/price-agreements/{agreement_no}",
             get(get_price_agreement),
+        )
+        .route("/api/purchase-orders", post(post_purchase_order))
+        .route("/api/purchase-orders/{po_number}", get(get_purchase_order))
+        .route(
+            "/api/purchase-orders/{po_number}/changes",
+            post(post_po_changes),
+        )
+        .route(
+            "/api/purchase-orders/{po_number}/payments",
+            post(post_payment),
         )
         .with_state(Erp::default());
     system_router(state, business)
@@ -265,6 +369,97 @@ async fn get_price_agreement(State(erp): State<Erp>, Path(agreement_no): Path<St
     found(
         erp.tables.lock().agreements.get(&agreement_no),
         "price agreement",
+    )
+}
+
+async fn post_purchase_order(State(erp): State<Erp>, JsonBody(body): JsonBody) -> Response {
+    let mut tables = erp.tables.lock();
+    let number = format!("{}", 4_500_000_001 + tables.last_po);
+    let po = match ErpPurchaseOrder::read(&body, number.clone()) {
+        Ok(po) => po,
+        Err(invalid) => return invalid.into_response(),
+    };
+    if !tables.vendors.contains_key(&po.vendor_number) {
+        return Invalid::new("vendorNumber", "unknown vendor").into_response();
+    }
+    tables.last_po += 1;
+    tables.purchase_orders.insert(number.clone(), po);
+    let body = json!({ "poNumber": number, "status": "created" });
+    applied(
+        "purchase_order.created",
+        number,
+        (StatusCode::CREATED, Json(body)),
+    )
+}
+
+async fn get_purchase_order(State(erp): State<Erp>, Path(po_number): Path<String>) -> Response {
+    found(
+        erp.tables.lock().purchase_orders.get(&po_number),
+        "purchase order",
+    )
+}
+
+async fn post_po_changes(
+    State(erp): State<Erp>,
+    Path(po_number): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let changes = match Fields::root(&body).and_then(|f| f.objects("changes")) {
+        Ok(changes) => changes.len(),
+        Err(invalid) => return invalid.into_response(),
+    };
+    let mut tables = erp.tables.lock();
+    let Some(po) = tables.purchase_orders.get_mut(&po_number) else {
+        return crate::common::error(StatusCode::NOT_FOUND, "purchase order not found");
+    };
+    po.changes.push(body["changes"].clone());
+    applied(
+        "purchase_order.changed",
+        po_number,
+        Json(json!({ "status": "changed", "changes": changes })),
+    )
+}
+
+async fn post_payment(
+    State(erp): State<Erp>,
+    Path(po_number): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let read = Fields::root(&body).and_then(|f| {
+        Ok((
+            f.text("invoiceNo")?,
+            f.money("amount")?,
+            f.text("currency")?,
+        ))
+    });
+    let (invoice_no, amount, currency) = match read {
+        Ok(read) => read,
+        Err(invalid) => return invalid.into_response(),
+    };
+    let mut tables = erp.tables.lock();
+    let Some(po) = tables.purchase_orders.get_mut(&po_number) else {
+        return crate::common::error(StatusCode::NOT_FOUND, "purchase order not found");
+    };
+    if po.payments.iter().any(|p| p.invoice_no == invoice_no) {
+        return crate::common::error(
+            StatusCode::CONFLICT,
+            format!("invoice {invoice_no} is already released for payment"),
+        );
+    }
+    let payment_doc = format!("PAY-{po_number}-{}", po.payments.len() + 1);
+    po.payments.push(Payment {
+        invoice_no,
+        amount,
+        currency,
+        payment_doc: payment_doc.clone(),
+    });
+    applied(
+        "payment.released",
+        payment_doc.clone(),
+        (
+            StatusCode::CREATED,
+            Json(json!({ "paymentDoc": payment_doc, "status": "released" })),
+        ),
     )
 }
 

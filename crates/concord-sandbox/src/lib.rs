@@ -9,6 +9,9 @@
 //! - [`clm`]: contract lifecycle management; approving an amendment POSTs a
 //!   `CONTRACT_APPROVED` event to the hub's webhook.
 //! - [`analytics`]: an event sink (`/ingest/events`).
+//! - [`supplier`]: an EDI trading partner: takes 850s over HTTP and answers with 997, 855, 856
+//!   and 810 (by rules: backorders, rejections, price changes, overbilling).
+//! - [`warehouse`]: posts goods receipts (its own JSON) to the hub when shipments arrive.
 //!
 //! # What the sandbox proves
 //!
@@ -53,6 +56,8 @@ pub mod clm;
 mod common;
 pub mod erp;
 pub mod purchasing;
+pub mod supplier;
+pub mod warehouse;
 mod wire;
 
 use std::{io, sync::Arc};
@@ -63,6 +68,8 @@ use tokio::net::TcpListener;
 
 pub use clm::{ApprovalEvent, ClmClient, WebhookOutcome};
 pub use common::{Effect, Faults, IDEMPOTENCY_KEY, RecordedCall};
+pub use supplier::{SupplierClient, SupplierRules};
+pub use warehouse::WarehouseClient;
 
 use common::SystemState;
 
@@ -74,14 +81,19 @@ pub struct SandboxConfig {
     pub clm_webhook_url: Option<String>,
 }
 
-/// The four running systems.
+/// The running systems.
 #[derive(Debug)]
 pub struct Sandbox {
     pub erp: SystemHandle,
     pub purchasing: SystemHandle,
     pub clm: SystemHandle,
     pub analytics: SystemHandle,
+    /// The EDI supplier; its 850 endpoint is `supplier.url("/edi/x12")`.
+    pub supplier: SystemHandle,
+    pub warehouse: SystemHandle,
     clm_client: ClmClient,
+    supplier_client: SupplierClient,
+    warehouse_client: WarehouseClient,
 }
 
 impl Sandbox {
@@ -91,18 +103,50 @@ impl Sandbox {
         let purchasing = SystemState::new("purchasing");
         let analytics = SystemState::new("analytics");
         let clm_client = ClmClient::new(SystemState::new("clm"), config.clm_webhook_url);
+        let warehouse_client = WarehouseClient::new(SystemState::new("warehouse"));
+        let supplier_client =
+            SupplierClient::new(SystemState::new("supplier"), warehouse_client.clone());
         Ok(Sandbox {
             erp: serve(erp.clone(), erp::router(erp)).await?,
             purchasing: serve(purchasing.clone(), purchasing::router(purchasing)).await?,
             clm: serve(clm_client.common().clone(), clm::router(clm_client.clone())).await?,
             analytics: serve(analytics.clone(), analytics::router(analytics)).await?,
+            supplier: serve(
+                supplier_client.common().clone(),
+                supplier::router(supplier_client.clone()),
+            )
+            .await?,
+            warehouse: serve(
+                warehouse_client.common().clone(),
+                warehouse::router(warehouse_client.clone()),
+            )
+            .await?,
             clm_client,
+            supplier_client,
+            warehouse_client,
         })
     }
 
-    /// The four systems, for checks that apply to all of them.
-    pub fn systems(&self) -> [&SystemHandle; 4] {
-        [&self.erp, &self.purchasing, &self.clm, &self.analytics]
+    /// Every system, for checks that apply to all of them.
+    pub fn systems(&self) -> [&SystemHandle; 6] {
+        [
+            &self.erp,
+            &self.purchasing,
+            &self.clm,
+            &self.analytics,
+            &self.supplier,
+            &self.warehouse,
+        ]
+    }
+
+    /// Drives the EDI supplier in-process (where it posts, its rules, its log).
+    pub fn supplier_client(&self) -> SupplierClient {
+        self.supplier_client.clone()
+    }
+
+    /// Drives the warehouse in-process (where it posts, what it received).
+    pub fn warehouse_client(&self) -> WarehouseClient {
+        self.warehouse_client.clone()
     }
 
     /// Drives the CLM in-process; shares its state with the CLM's HTTP routes.
@@ -243,10 +287,20 @@ mod tests {
 
     /// Everything below goes over real loopback HTTP, as the hub will.
     #[tokio::test]
-    async fn four_systems_answer_on_their_own_ports() {
+    async fn every_system_answers_on_its_own_port() {
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let names: Vec<&str> = sandbox.systems().iter().map(|s| s.name).collect();
-        assert_eq!(names, ["erp", "purchasing", "clm", "analytics"]);
+        assert_eq!(
+            names,
+            [
+                "erp",
+                "purchasing",
+                "clm",
+                "analytics",
+                "supplier",
+                "warehouse"
+            ]
+        );
         let mut urls: Vec<&str> = sandbox
             .systems()
             .iter()
@@ -254,7 +308,7 @@ mod tests {
             .collect();
         urls.sort_unstable();
         urls.dedup();
-        assert_eq!(urls.len(), 4);
+        assert_eq!(urls.len(), 6);
         assert!(urls.iter().all(|u| u.starts_with("http://127.0.0.1:")));
 
         let http = reqwest::Client::new();

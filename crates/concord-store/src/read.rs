@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     AttemptRecord, ContractVersionRecord, DeliveryRecord, DeliveryStatus, Dialect, Error,
-    EventRecord, ExceptionFilter, ExceptionRecord, InboxInsert, InboxRecord, InboxStatus, NewEvent, NewInbound,
-    Result, Store, TimelineEntry, Timer,
+    EventRecord, ExceptionFilter, ExceptionRecord, InboxInsert, InboxRecord, InboxStatus, NewEvent,
+    NewInbound, Result, Store, TimelineEntry, Timer,
     db::{Row, Stmt},
     from_micros, to_micros,
 };

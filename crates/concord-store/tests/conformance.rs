@@ -5,9 +5,9 @@ use chrono::{Duration, Utc};
 use concord_model::audit::{Finding, verify};
 use concord_model::{Gtin, Item, Supplier, Unspsc, Uom};
 use concord_store::{
-    ApiKeyRecord, Crosswalk, DeliveryOutcome, DeliveryStatus, ExceptionFilter, InboxInsert, InboxStatus,
-    NewAuditEntry, NewDelivery, NewEvent, NewException, NewInbound, Store, TimelineEntry, Timer,
-    Write,
+    ApiKeyRecord, Crosswalk, DeliveryOutcome, DeliveryStatus, ExceptionFilter, InboxInsert,
+    InboxStatus, NewAuditEntry, NewDelivery, NewEvent, NewException, NewInbound, Store,
+    TimelineEntry, Timer, Write,
     testing::{Backend, TestStore},
 };
 use serde_json::json;
@@ -462,16 +462,43 @@ async fn workbench_filters_and_resolves_exceptions(store: Store) {
             found.into_iter().map(|e| e.id).collect::<Vec<_>>()
         }
     };
-    assert_eq!(list(ExceptionFilter::default()).await, ["e1", "e3", "e2"], "oldest first");
-    let kind = Some("invoice_price_variance".to_string());
-    assert_eq!(list(ExceptionFilter { kind: kind.clone(), ..Default::default() }).await, ["e3", "e2"]);
-    assert_eq!(list(ExceptionFilter { facility: Some("F1".into()), ..Default::default() }).await, ["e1", "e2"]);
     assert_eq!(
-        list(ExceptionFilter { supplier: Some("S1".into()), kind, ..Default::default() }).await,
+        list(ExceptionFilter::default()).await,
+        ["e1", "e3", "e2"],
+        "oldest first"
+    );
+    let kind = Some("invoice_price_variance".to_string());
+    assert_eq!(
+        list(ExceptionFilter {
+            kind: kind.clone(),
+            ..Default::default()
+        })
+        .await,
+        ["e3", "e2"]
+    );
+    assert_eq!(
+        list(ExceptionFilter {
+            facility: Some("F1".into()),
+            ..Default::default()
+        })
+        .await,
+        ["e1", "e2"]
+    );
+    assert_eq!(
+        list(ExceptionFilter {
+            supplier: Some("S1".into()),
+            kind,
+            ..Default::default()
+        })
+        .await,
         ["e3"]
     );
     assert_eq!(
-        list(ExceptionFilter { created_before: Some(now - Duration::hours(24)), ..Default::default() }).await,
+        list(ExceptionFilter {
+            created_before: Some(now - Duration::hours(24)),
+            ..Default::default()
+        })
+        .await,
         ["e1", "e3"]
     );
     let resolve = |id: &str| Write::ResolveException {
@@ -486,9 +513,15 @@ async fn workbench_filters_and_resolves_exceptions(store: Store) {
     assert_eq!(e2.facility.as_deref(), Some("F1"));
     // Resolving twice is a conflict, and the unit it came with is rolled back.
     let again = store
-        .commit(vec![exception("e4", "backorder", "F9", "S9", 0), resolve("e2")])
+        .commit(vec![
+            exception("e4", "backorder", "F9", "S9", 0),
+            resolve("e2"),
+        ])
         .await;
-    assert!(matches!(again, Err(concord_store::Error::Conflict(_))), "{again:?}");
+    assert!(
+        matches!(again, Err(concord_store::Error::Conflict(_))),
+        "{again:?}"
+    );
     assert!(store.exception("e4").await.unwrap().is_none());
     assert!(store.exception("nope").await.unwrap().is_none());
 }

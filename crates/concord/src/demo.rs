@@ -42,6 +42,22 @@ const MAPPINGS: &[(&str, &str)] = &[
         "analytics/contract.out.jq",
         include_str!("../../../examples/demo/mappings/analytics/contract.out.jq"),
     ),
+    (
+        "erp/purchase_order.out.jq",
+        include_str!("../../../examples/demo/mappings/erp/purchase_order.out.jq"),
+    ),
+    (
+        "erp/purchase_order_change.out.jq",
+        include_str!("../../../examples/demo/mappings/erp/purchase_order_change.out.jq"),
+    ),
+    (
+        "erp/payment_release.out.jq",
+        include_str!("../../../examples/demo/mappings/erp/payment_release.out.jq"),
+    ),
+    (
+        "warehouse/goods_receipt.in.jq",
+        include_str!("../../../examples/demo/mappings/warehouse/goods_receipt.in.jq"),
+    ),
 ];
 
 /// How long `--once` waits for every contract to become active.
@@ -52,11 +68,13 @@ const ERP_OUTAGE: Duration = Duration::from_secs(4);
 /// The demo's config template; `@ERP_URL@` and friends are the sandbox systems' addresses.
 pub const CONFIG_TEMPLATE: &str = include_str!("../../../examples/demo/concord.toml");
 
-fn config_text(erp: &str, purchasing: &str, analytics: &str) -> String {
+fn config_text(sandbox: &Sandbox) -> String {
     CONFIG_TEMPLATE
-        .replace("@ERP_URL@", erp)
-        .replace("@PURCHASING_URL@", purchasing)
-        .replace("@ANALYTICS_URL@", analytics)
+        .replace("@ERP_URL@", &sandbox.erp.base_url)
+        .replace("@PURCHASING_URL@", &sandbox.purchasing.base_url)
+        .replace("@ANALYTICS_URL@", &sandbox.analytics.base_url)
+        .replace("@SUPPLIER_URL@", &sandbox.supplier.base_url)
+        .replace("@EDI_SUPPLIER@", &seed::supplier_id(1))
 }
 
 fn write_config(dir: &Path, sandbox: &Sandbox) -> Result<PathBuf> {
@@ -66,14 +84,7 @@ fn write_config(dir: &Path, sandbox: &Sandbox) -> Result<PathBuf> {
         std::fs::write(&path, text)?;
     }
     let path = dir.join("concord.toml");
-    std::fs::write(
-        &path,
-        config_text(
-            &sandbox.erp.base_url,
-            &sandbox.purchasing.base_url,
-            &sandbox.analytics.base_url,
-        ),
-    )?;
+    std::fs::write(&path, config_text(sandbox))?;
     Ok(path)
 }
 
@@ -129,6 +140,10 @@ struct DemoKeys {
     admin: String,
     auditor: String,
     clm: String,
+    /// The supplier sandbox's key for `/v1/inbound/medsupply/x12`.
+    supplier: String,
+    /// The warehouse sandbox's key for its goods receipts.
+    warehouse: String,
 }
 
 /// A key the demo makes (for a system, or a person), its secret returned.
@@ -158,6 +173,22 @@ async fn demo_keys(hub: &Hub) -> Result<DemoKeys> {
         admin: demo_key(hub, "demo admin", Role::Admin, None, None).await?,
         auditor: demo_key(hub, "demo auditor", Role::Auditor, None, None).await?,
         clm: demo_key(hub, "clm webhook", Role::Integration, Some("clm"), None).await?,
+        supplier: demo_key(
+            hub,
+            "supplier EDI",
+            Role::Integration,
+            Some("medsupply"),
+            None,
+        )
+        .await?,
+        warehouse: demo_key(
+            hub,
+            "warehouse receipts",
+            Role::Integration,
+            Some("warehouse"),
+            None,
+        )
+        .await?,
     })
 }
 
@@ -193,6 +224,14 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     let hub = Hub::open(config).await?;
     let keys = demo_keys(&hub).await?;
     sandbox.clm_client().set_webhook_key(keys.clm.clone());
+    sandbox.supplier_client().set_hub(
+        format!("{hub_url}/v1/inbound/medsupply/x12"),
+        keys.supplier.clone(),
+    );
+    sandbox.warehouse_client().set_webhook(
+        format!("{hub_url}/v1/inbound/warehouse/goods_receipt"),
+        keys.warehouse.clone(),
+    );
     let workers = hub.start_workers();
     let stop = hub.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

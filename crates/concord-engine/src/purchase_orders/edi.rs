@@ -28,11 +28,7 @@ pub fn purchase_order_850(
         date,
         currency: Some("USD".into()),
         requested_delivery: None,
-        references: po
-            .erp_po
-            .iter()
-            .map(|n| ItemId::new("CO", n))
-            .collect(),
+        references: po.erp_po.iter().map(|n| ItemId::new("CO", n)).collect(),
         parties: vec![Party::new("ST", facility_name, "UL", facility_gln)],
         lines: po
             .lines
@@ -124,21 +120,20 @@ pub fn shipped_lines(
                 Some(line) => po.lines.iter().find(|l| &l.line == line),
                 None => {
                     let gtin = gtin_of(&item.item_ids).map(|g| g.to_string());
-                    po.lines
-                        .iter()
-                        .find(|l| gtin.is_some() && l.gtin == gtin)
+                    po.lines.iter().find(|l| gtin.is_some() && l.gtin == gtin)
                 }
             };
-            line.map(|l| (l.line.clone(), item.quantity)).ok_or_else(|| {
-                format!(
-                    "856 for {}: an item ({}) matches no PO line",
-                    po.po_number,
-                    item.po_line
-                        .clone()
-                        .or_else(|| gtin_of(&item.item_ids).map(|g| g.to_string()))
-                        .unwrap_or_else(|| "no line number, no GTIN".into())
-                )
-            })
+            line.map(|l| (l.line.clone(), item.quantity))
+                .ok_or_else(|| {
+                    format!(
+                        "856 for {}: an item ({}) matches no PO line",
+                        po.po_number,
+                        item.po_line
+                            .clone()
+                            .or_else(|| gtin_of(&item.item_ids).map(|g| g.to_string()))
+                            .unwrap_or_else(|| "no line number, no GTIN".into())
+                    )
+                })
         })
         .collect()
 }
@@ -262,23 +257,39 @@ mod tests {
         assert_eq!(
             responses,
             [
-                ("1".into(), LineResponse::Accepted { quantity: Decimal::from(6) }),
                 (
                     "1".into(),
-                    LineResponse::Backordered { quantity: Decimal::from(4), expected: None }
+                    LineResponse::Accepted {
+                        quantity: Decimal::from(6)
+                    }
+                ),
+                (
+                    "1".into(),
+                    LineResponse::Backordered {
+                        quantity: Decimal::from(4),
+                        expected: None
+                    }
                 ),
                 (
                     "2".into(),
-                    LineResponse::PriceChanged { unit_price: Decimal::new(1310, 2) }
+                    LineResponse::PriceChanged {
+                        unit_price: Decimal::new(1310, 2)
+                    }
                 ),
             ]
         );
         let unknown = ack(vec![ack_line("9", "1.00", vec![("IA", None)])]);
-        assert!(line_responses(&unknown, &po).unwrap_err().contains("line 9"));
+        assert!(
+            line_responses(&unknown, &po)
+                .unwrap_err()
+                .contains("line 9")
+        );
         let same = ack(vec![ack_line("2", "12.50", vec![("IC", None)])]);
         assert_eq!(
             line_responses(&same, &po).unwrap()[0].1,
-            LineResponse::Accepted { quantity: Decimal::from(10) },
+            LineResponse::Accepted {
+                quantity: Decimal::from(10)
+            },
             "IC with nothing changed is an acceptance"
         );
     }
@@ -300,12 +311,19 @@ mod tests {
         };
         assert_eq!(
             shipped_lines(&order, &po).unwrap(),
-            [("1".into(), Decimal::from(3)), ("2".into(), Decimal::from(3))]
+            [
+                ("1".into(), Decimal::from(3)),
+                ("2".into(), Decimal::from(3))
+            ]
         );
         let stranger = ShipOrder {
             po_number: "PO-R-1-1".into(),
             items: vec![item(None, "00614141000036")],
         };
-        assert!(shipped_lines(&stranger, &po).unwrap_err().contains("00614141000036"));
+        assert!(
+            shipped_lines(&stranger, &po)
+                .unwrap_err()
+                .contains("00614141000036")
+        );
     }
 }

@@ -441,16 +441,18 @@ impl Hub {
         now: DateTime<Utc>,
     ) -> Write {
         // An invoice exception names its invoice, so the workbench can act on it.
-        let invoice = record.flow.invoices.iter().find_map(|(number, state)| match state {
-            InvoiceState::Blocked { exceptions, .. }
-                if exceptions
-                    .iter()
-                    .any(|k| wf::invoice_exception(*k) == kind) =>
-            {
-                Some(number.clone())
-            }
-            _ => None,
-        });
+        let invoice = record
+            .flow
+            .invoices
+            .iter()
+            .find_map(|(number, state)| match state {
+                InvoiceState::Blocked { exceptions, .. }
+                    if exceptions.iter().any(|k| wf::invoice_exception(*k) == kind) =>
+                {
+                    Some(number.clone())
+                }
+                _ => None,
+            });
         Write::OpenException(NewException {
             id: new_id("exc"),
             kind: kind.to_string(),
@@ -494,9 +496,13 @@ impl Hub {
             })?)
             .map(|f| f.name.clone())
             .unwrap_or_default();
-        let set =
-            edi::purchase_order_850(&record.flow, &record.facility, &facility_name, now.date_naive())
-                .to_set();
+        let set = edi::purchase_order_850(
+            &record.flow,
+            &record.facility,
+            &facility_name,
+            now.date_naive(),
+        )
+        .to_set();
         let controls = self.store().next_x12_control_numbers(partner_name).await?;
         let text = match interchange(
             &envelope,
@@ -519,7 +525,12 @@ impl Hub {
             }
         };
         record.partner = Some(partner_name.to_string());
-        record.document("850", "out", &format!("{:09}", controls.interchange), partner_name);
+        record.document(
+            "850",
+            "out",
+            &format!("{:09}", controls.interchange),
+            partner_name,
+        );
         Ok(vec![
             Write::Crosswalk(
                 Crosswalk {
@@ -612,12 +623,8 @@ impl Hub {
                         "{} accepted the PO but its answer holds no PO number at {pointer}",
                         d.target
                     );
-                    let mut writes = vec![self.po_exception(
-                        &record,
-                        "erp_po_number_missing",
-                        detail,
-                        now,
-                    )];
+                    let mut writes =
+                        vec![self.po_exception(&record, "erp_po_number_missing", detail, now)];
                     writes.extend(finish_step(&record, "erp_answer_unreadable", now));
                     return Ok(writes);
                 };
@@ -633,7 +640,12 @@ impl Hub {
                 )];
                 writes.append(
                     &mut self
-                        .po_step(&mut record, PoEvent::ErpCreated { erp_po }, "erp_created", now)
+                        .po_step(
+                            &mut record,
+                            PoEvent::ErpCreated { erp_po },
+                            "erp_created",
+                            now,
+                        )
                         .await?,
                 );
                 return Ok(writes);
@@ -770,14 +782,24 @@ impl Hub {
                     quantity: l.quantity,
                     uom: l.uom.to_string(),
                 }));
-            record.document("goods_receipt", "in", &receipt.receipt_id, &ctx.source_system);
+            record.document(
+                "goods_receipt",
+                "in",
+                &receipt.receipt_id,
+                &ctx.source_system,
+            );
             let lines = receipt
                 .lines
                 .iter()
                 .map(|l| (l.po_line.clone(), l.quantity))
                 .collect();
             writes = self
-                .po_step(&mut record, PoEvent::Received { lines }, "goods_receipt", now)
+                .po_step(
+                    &mut record,
+                    PoEvent::Received { lines },
+                    "goods_receipt",
+                    now,
+                )
                 .await?;
             record.flow.stage.words()
         };
@@ -890,12 +912,7 @@ impl Hub {
                     "shipped": p.shipped, "received": p.received})
             })
             .collect();
-        let total: Decimal = r
-            .flow
-            .lines
-            .iter()
-            .map(|l| l.quantity * l.unit_price)
-            .sum();
+        let total: Decimal = r.flow.lines.iter().map(|l| l.quantity * l.unit_price).sum();
         Ok(Some(json!({
             "po_number": r.flow.po_number,
             "erp_po": r.flow.erp_po,
@@ -962,7 +979,10 @@ impl Hub {
                 json!({"exception_id": id, "kind": exception.kind, "resolution": resolution}),
             ),
         ];
-        let po = exception.subject.strip_prefix("purchase_order:").map(str::to_string);
+        let po = exception
+            .subject
+            .strip_prefix("purchase_order:")
+            .map(str::to_string);
         let _guard = match &po {
             Some(po) => Some(self.lock_workflow(&subject(po)).await),
             None => None,
@@ -1025,7 +1045,12 @@ impl Hub {
 }
 
 fn conflict(detail: String) -> Rejection {
-    Rejection::new(409, "exception_not_open", "The exception cannot take this", detail)
+    Rejection::new(
+        409,
+        "exception_not_open",
+        "The exception cannot take this",
+        detail,
+    )
 }
 
 fn unsupported(kind: &str, action: &WorkbenchAction) -> Rejection {
@@ -1040,7 +1065,10 @@ fn unsupported(kind: &str, action: &WorkbenchAction) -> Rejection {
         422,
         "unsupported_action",
         "This action does not apply to this exception",
-        format!("{} does not resolve a {kind} exception; use one of: {allowed}", action.name()),
+        format!(
+            "{} does not resolve a {kind} exception; use one of: {allowed}",
+            action.name()
+        ),
     )
 }
 

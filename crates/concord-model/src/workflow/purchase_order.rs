@@ -407,20 +407,23 @@ fn step(
             interchange,
             ack_due,
         } => {
-            // Transmitted again: the 850 was resent (no 997 came, or the partner rejected it).
-            if !matches!(
-                po.stage,
-                PoStage::InErp | PoStage::Transmitted | PoStage::RejectedByPartner
-            ) {
-                return Err(out_of_order("a transmission", po));
+            match po.stage {
+                PoStage::Approved => return Err(out_of_order("a transmission", po)),
+                // Sent (again, when the 850 was resent after a missing or rejecting 997).
+                PoStage::InErp | PoStage::Transmitted | PoStage::RejectedByPartner => {
+                    po.interchange = Some(interchange);
+                    po.stage = PoStage::Transmitted;
+                    actions.push(PoAction::ScheduleAckCheck { due: ack_due });
+                }
+                // The partner answered before the hub recorded that its send succeeded (its
+                // 997 or 855 raced the HTTP answer): the 850 evidently arrived.
+                _ => po.interchange = Some(interchange),
             }
-            po.interchange = Some(interchange);
-            po.stage = PoStage::Transmitted;
-            actions.push(PoAction::ScheduleAckCheck { due: ack_due });
         }
         PoEvent::FunctionalAck { accepted } => {
             po.resolve(ACK_MISSING, actions);
-            if po.stage == PoStage::Transmitted {
+            // InErp: the 997 raced the answer to our send (see `Transmitted`).
+            if matches!(po.stage, PoStage::Transmitted | PoStage::InErp) {
                 if accepted {
                     po.stage = PoStage::Acknowledged;
                     po.resolve(EDI_REJECTED, actions);
@@ -447,7 +450,7 @@ fn step(
             }
         }
         PoEvent::SupplierAck { lines } => {
-            if matches!(po.stage, PoStage::Approved | PoStage::InErp) {
+            if po.stage == PoStage::Approved {
                 return Err(out_of_order("an 855", po));
             }
             let mut changes = Vec::new();
@@ -492,7 +495,10 @@ fn step(
             let all_rejected = po.progress.values().all(|p| p.rejected);
             if matches!(
                 po.stage,
-                PoStage::Transmitted | PoStage::Acknowledged | PoStage::RejectedByPartner
+                PoStage::InErp
+                    | PoStage::Transmitted
+                    | PoStage::Acknowledged
+                    | PoStage::RejectedByPartner
             ) {
                 po.resolve(ACK_MISSING, actions);
                 po.stage = if all_rejected {
@@ -509,7 +515,7 @@ fn step(
             }
             if matches!(
                 po.stage,
-                PoStage::Transmitted | PoStage::Acknowledged | PoStage::Confirmed
+                PoStage::InErp | PoStage::Transmitted | PoStage::Acknowledged | PoStage::Confirmed
             ) {
                 po.resolve(ACK_MISSING, actions);
                 po.stage = PoStage::Shipped;
@@ -554,7 +560,7 @@ fn step(
             }
         }
         PoEvent::Invoiced { invoice, outcome } => {
-            if matches!(po.stage, PoStage::Approved | PoStage::InErp) {
+            if po.stage == PoStage::Approved {
                 return Err(out_of_order("an invoice", po));
             }
             // A rematch replaces the invoice's earlier exceptions.
@@ -986,6 +992,60 @@ mod tests {
         );
         assert!(matches!(a[1], PoAction::ReleasePayment { .. }));
         assert!(po.open_exceptions.is_empty());
+    }
+
+    #[test]
+    fn a_partner_answer_that_races_the_send_confirmation_is_kept() {
+        let (po, _) = run(
+            None,
+            PoEvent::Created {
+                po_number: "PO-1".into(),
+                requisition: "R-1".into(),
+                supplier: "S".into(),
+                lines: lines(),
+            },
+        );
+        let (po, _) = run(
+            Some(po),
+            PoEvent::ErpCreated {
+                erp_po: "45".into(),
+            },
+        );
+        // The 997 and the 855 arrive before the hub recorded that its HTTP send succeeded.
+        let (po, _) = run(Some(po), PoEvent::FunctionalAck { accepted: true });
+        assert_eq!(po.stage, PoStage::Acknowledged);
+        let accept = vec![(
+            "1".to_string(),
+            LineResponse::Accepted { quantity: d("10") },
+        )];
+        let (po, _) = run(Some(po), PoEvent::SupplierAck { lines: accept });
+        assert_eq!(po.stage, PoStage::Confirmed);
+        let due = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap();
+        let (po, a) = run(
+            Some(po),
+            PoEvent::Transmitted {
+                interchange: 7,
+                ack_due: due,
+            },
+        );
+        assert!(
+            a.is_empty(),
+            "no wait for an acknowledgement that came: {a:?}"
+        );
+        assert_eq!(po.stage, PoStage::Confirmed);
+        assert_eq!(po.interchange, Some(7));
+        // Before the ERP has it, nothing from the partner can be right.
+        let (fresh, _) = run(
+            None,
+            PoEvent::Created {
+                po_number: "PO-2".into(),
+                requisition: "R-1".into(),
+                supplier: "S".into(),
+                lines: lines(),
+            },
+        );
+        let early = apply(Some(fresh), PoEvent::SupplierAck { lines: vec![] }).unwrap_err();
+        assert!(matches!(early, PoError::OutOfOrder { .. }), "{early:?}");
     }
 
     #[test]

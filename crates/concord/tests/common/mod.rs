@@ -30,6 +30,8 @@ pub fn demo_config_text(sandbox: &Sandbox) -> String {
         .replace("@ERP_URL@", &sandbox.erp.base_url)
         .replace("@PURCHASING_URL@", &sandbox.purchasing.base_url)
         .replace("@ANALYTICS_URL@", &sandbox.analytics.base_url)
+        .replace("@SUPPLIER_URL@", &sandbox.supplier.base_url)
+        .replace("@EDI_SUPPLIER@", "S-1")
 }
 
 pub struct TestHub {
@@ -77,6 +79,14 @@ pub async fn spawn_hub(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Opt
     sandbox
         .clm_client()
         .set_webhook_key(make_key(&hub, Role::Integration, Some("clm")).await);
+    sandbox.supplier_client().set_hub(
+        format!("{url}/v1/inbound/medsupply/x12"),
+        make_key(&hub, Role::Integration, Some("medsupply")).await,
+    );
+    sandbox.warehouse_client().set_webhook(
+        format!("{url}/v1/inbound/warehouse/goods_receipt"),
+        make_key(&hub, Role::Integration, Some("warehouse")).await,
+    );
     hub.start_workers();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(concord_api::serve(listener, hub.clone(), async move {

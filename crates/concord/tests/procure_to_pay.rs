@@ -1,0 +1,414 @@
+//! Procure to pay over real connections: an approved requisition becomes a PO in the ERP
+//! sandbox, an 850 to the supplier sandbox over HTTP, whose 997, 855, 856 and 810 come back as
+//! X12 to the hub, with the warehouse sandbox's goods receipt in between; the invoice is matched
+//! three ways and payment released in the ERP. Exceptions are worked in the workbench.
+
+mod common;
+
+use common::*;
+use concord_model::access::Role;
+use concord_sandbox::SupplierRules;
+use concord_store::testing::Backend;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    a_requisition_goes_from_submission_to_payment,
+    backorders_and_price_variances_are_worked_in_the_workbench,
+    bad_x12_and_receipts_are_quarantined_with_their_place,
+);
+
+fn contract(id: &str, gtin: &str, price: &str) -> Value {
+    json!({
+        "id": id, "version": 1, "supplier_id": "S-1", "status": "approved",
+        "effective_date": "2020-01-01", "expiration_date": "2099-12-31",
+        "eligibility": {"facilities": [], "groups": ["east"]},
+        "lines": [{"gtin": gtin, "uom": "EA", "price_breaks": [{"min_quantity": 1, "unit_price": price}]}]
+    })
+}
+
+/// Master data, the ERP's vendor, and contracts for ITEM_1 (5.00) and ITEM_2 (9.00) in the east.
+async fn with_contracts(t: &TestHub) {
+    t.seed().await;
+    for (id, gtin, price) in [("C-1", ITEM_1, "5.00"), ("C-2", ITEM_2, "9.00")] {
+        let (s, body) = t.post("/v1/contracts", contract(id, gtin, price)).await;
+        assert_eq!(s, 202, "{body}");
+        t.wait_status(id, 1, "active").await;
+    }
+}
+
+async fn submit(t: &TestHub, id: &str, lines: &[(&str, u32, &str)]) {
+    let buyer = make_user_key(&t.hub, Role::Buyer, Some("u-17")).await;
+    let body = json!({
+        "id": id, "requester": "u-17", "facility": FACILITY_EAST, "cost_center": "CC-100",
+        "lines": lines.iter().map(|(gtin, q, price)| json!({"gtin": gtin, "quantity": q, "uom": "EA", "unit_price": price})).collect::<Vec<_>>()
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/requisitions", t.url))
+        .bearer_auth(&buyer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["decision"], "approved", "{answer}");
+}
+
+async fn po_status(t: &TestHub, po: &str) -> String {
+    let (s, view) = t.get(&format!("/v1/purchase-orders/{po}")).await;
+    if s != 200 {
+        return format!("HTTP {s}");
+    }
+    view["status"].as_str().unwrap_or_default().to_string()
+}
+
+async fn wait_po(t: &TestHub, po: &str, status: &str) -> Value {
+    t.eventually(&format!("{po} {status}"), || async {
+        po_status(t, po).await == status
+    })
+    .await;
+    t.get(&format!("/v1/purchase-orders/{po}")).await.1
+}
+
+async fn open_exceptions(t: &TestHub, query: &str) -> Vec<Value> {
+    let (s, body) = t.get(&format!("/v1/exceptions?{query}")).await;
+    assert_eq!(s, 200, "{body}");
+    body["exceptions"].as_array().cloned().unwrap_or_default()
+}
+
+async fn a_requisition_goes_from_submission_to_payment(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
+    with_contracts(&t).await;
+    submit(&t, "R-P2P-1", &[(ITEM_2, 10, "9.00")]).await;
+    let po = wait_po(&t, "PO-R-P2P-1-1", "paid").await;
+
+    assert_eq!(po["supplier"], "S-1");
+    assert_eq!(po["partner"], "medsupply");
+    assert_eq!(po["lines"][0]["received"], "10");
+    assert_eq!(po["invoices"]["INV-PO-R-P2P-1-1-1"]["state"], "paid");
+    assert!(po["open_exceptions"].as_array().unwrap().is_empty(), "{po}");
+    let documents: Vec<String> = po["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}",
+                d["direction"].as_str().unwrap(),
+                d["document"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "out erp_purchase_order",
+        "in erp_purchase_order",
+        "out 850",
+        "in 997",
+        "in 855",
+        "in 856",
+        "in goods_receipt",
+        "in 810",
+        "out payment_release",
+    ] {
+        assert!(
+            documents.iter().any(|d| d == expected),
+            "{expected} missing from {documents:?}"
+        );
+    }
+
+    // The ERP holds the PO under its own number, which finds the same PO in the hub.
+    let erp_po = po["erp_po"].as_str().unwrap().to_string();
+    let by_erp = t.get(&format!("/v1/purchase-orders/{erp_po}")).await.1;
+    assert_eq!(by_erp["po_number"], "PO-R-P2P-1-1");
+    let in_erp = get_json(
+        &t.client,
+        t.sandbox.erp.url(&format!("/api/purchase-orders/{erp_po}")),
+    )
+    .await;
+    assert_eq!(in_erp["externalRef"], "PO-R-P2P-1-1");
+    assert_eq!(in_erp["vendorNumber"], "100042");
+    assert_eq!(in_erp["payments"][0]["invoiceNo"], "INV-PO-R-P2P-1-1-1");
+    assert_eq!(in_erp["payments"][0]["amount"], "90.00");
+    assert!(t.sandbox.erp.duplicate_effects().is_empty());
+
+    // The supplier got the 850 and, for each of its own groups, the hub's 997.
+    let supplier = t.sandbox.supplier_client();
+    let received: Vec<Vec<String>> = supplier
+        .log()
+        .iter()
+        .filter(|e| e.direction == "in")
+        .map(|e| e.sets.clone())
+        .collect();
+    assert_eq!(received[0], ["850"]);
+    t.eventually("997s for the 855, 856 and 810", || async {
+        supplier
+            .log()
+            .iter()
+            .filter(|e| e.direction == "in" && e.sets == ["997"])
+            .count()
+            == 3
+    })
+    .await;
+    assert!(
+        supplier
+            .log()
+            .iter()
+            .filter(|e| e.direction == "out")
+            .all(|e| e.hub_status == Some(202)),
+        "every interchange the supplier sent was accepted"
+    );
+    t.shutdown().await;
+}
+
+async fn backorders_and_price_variances_are_worked_in_the_workbench(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
+    with_contracts(&t).await;
+    t.sandbox.supplier_client().set_rules(SupplierRules {
+        backorder: [ITEM_2.to_string()].into(),
+        overbill: [ITEM_1.to_string()].into(),
+        backorder_ms: 1500,
+        ..SupplierRules::default()
+    });
+    submit(&t, "R-P2P-2", &[(ITEM_1, 4, "5.00"), (ITEM_2, 10, "9.00")]).await;
+    let po_number = "PO-R-P2P-2-1";
+
+    // Half of line 2 is backordered: an exception, and the ERP hears of the change.
+    t.eventually("a backorder exception", || async {
+        !open_exceptions(&t, "type=backorder&supplier=S-1")
+            .await
+            .is_empty()
+    })
+    .await;
+    // The first invoice bills line 1 at 8% over the PO price: blocked.
+    t.eventually("a price variance", || async {
+        !open_exceptions(
+            &t,
+            &format!("type=invoice_price_variance&facility={FACILITY_EAST}"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
+    let variance = open_exceptions(&t, "type=invoice_price_variance").await[0].clone();
+    assert_eq!(variance["detail"]["invoice"], format!("INV-{po_number}-1"));
+    assert_eq!(variance["supplier"], "S-1");
+    assert!(
+        open_exceptions(&t, "type=invoice_price_variance&supplier=S-9")
+            .await
+            .is_empty()
+    );
+    assert!(
+        open_exceptions(&t, "type=invoice_price_variance&min_age=1d")
+            .await
+            .is_empty()
+    );
+    let (s, bad_age) = t.get("/v1/exceptions?min_age=soon").await;
+    assert_eq!(s, 400, "{bad_age}");
+
+    // The rest arrives: the backorder closes, the second invoice matches and is released.
+    t.eventually("the backorder closed", || async {
+        open_exceptions(&t, "type=backorder").await.is_empty()
+    })
+    .await;
+    let erp_po = t.get(&format!("/v1/purchase-orders/{po_number}")).await.1["erp_po"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let in_erp = get_json(
+        &t.client,
+        t.sandbox.erp.url(&format!("/api/purchase-orders/{erp_po}")),
+    )
+    .await;
+    assert_eq!(in_erp["changes"][0][0]["status"], "backordered", "{in_erp}");
+
+    // Working the variance: a buyer may not, an AP clerk may, with a reason; the wrong action
+    // for the kind is refused; the accepted invoice is released; resolving again conflicts.
+    let id = variance["id"].as_str().unwrap();
+    let path = format!("/v1/exceptions/{id}/resolve");
+    let buyer = make_user_key(&t.hub, Role::Buyer, Some("u-17")).await;
+    let clerk = make_user_key(&t.hub, Role::ApClerk, Some("u-ap1")).await;
+    let as_user = |key: String, body: Value| {
+        let url = format!("{}{path}", t.url);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let accept = json!({"action": "accept_variance", "reason": "surcharge agreed with the rep"});
+    assert_eq!(as_user(buyer, accept.clone()).await.0, 403);
+    let (s, body) = as_user(
+        clerk.clone(),
+        json!({"action": "acknowledge", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(s, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("accept_variance"),
+        "{body}"
+    );
+    let (s, body) = as_user(
+        clerk.clone(),
+        json!({"action": "accept_variance", "reason": " "}),
+    )
+    .await;
+    assert_eq!(s, 422, "{body}");
+    let (s, body) = as_user(clerk.clone(), accept.clone()).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["exception"]["status"], "resolved");
+    assert_eq!(body["exception"]["resolution"]["user"], "u-ap1");
+    assert_eq!(as_user(clerk, accept).await.0, 409);
+
+    let po = wait_po(&t, po_number, "paid").await;
+    assert_eq!(
+        po["invoices"][format!("INV-{po_number}-1")]["state"],
+        "paid"
+    );
+    assert_eq!(
+        po["invoices"][format!("INV-{po_number}-2")]["state"],
+        "paid"
+    );
+    assert_eq!(po["lines"][1]["received"], "10");
+    let in_erp = get_json(
+        &t.client,
+        t.sandbox.erp.url(&format!("/api/purchase-orders/{erp_po}")),
+    )
+    .await;
+    assert_eq!(in_erp["payments"].as_array().unwrap().len(), 2, "{in_erp}");
+    // 4 × 5.40 (overbilled) + 5 × 9.00 (the half shipped first): what was invoiced, as accepted.
+    let first = in_erp["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["invoiceNo"] == format!("INV-{po_number}-1"))
+        .unwrap();
+    assert_eq!(first["amount"], "66.60");
+    assert!(t.sandbox.erp.duplicate_effects().is_empty());
+
+    // The resolution is in the audit log, in the clerk's name.
+    let (_, audit) = t.get("/v1/audit?action=exception.resolved").await;
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert!(
+        entries[0]["actor"].as_str().unwrap().contains("(ap_clerk)"),
+        "{audit}"
+    );
+    assert_eq!(entries[0]["detail"]["resolution"]["user"], "u-ap1");
+    assert_eq!(
+        entries[0]["detail"]["resolution"]["action"],
+        "accept_variance"
+    );
+    t.shutdown().await;
+}
+
+async fn bad_x12_and_receipts_are_quarantined_with_their_place(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
+    let partner = make_key(&t.hub, Role::Integration, Some("medsupply")).await;
+    let post = |body: &'static str, content_type: &'static str| {
+        let url = format!("{}/v1/inbound/medsupply/x12", t.url);
+        let key = partner.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    // An 855 whose SE01 miscounts its segments.
+    let miscounted = "ISA*00*          *00*          *ZZ*MEDSUPPLY      *ZZ*CONCORDHUB     *261121*1200*U*00401*000000042*0*P*:~\n\
+GS*PR*MEDSUPPLY*CONCORDHUB*20261121*1200*42*X*004010~\n\
+ST*855*0001~\n\
+BAK*00*AD*PO-NONE-1*20261121~\n\
+PO1*1*10*EA*9.00**UK*00614141000029~\n\
+ACK*IA*10*EA~\n\
+SE*9*0001~\n\
+GE*1*42~\n\
+IEA*1*000000042~\n";
+    let (s, problem) = post(miscounted, "application/edi-x12").await;
+    assert_eq!(s, 422, "{problem}");
+    assert_eq!(problem["type"], "https://concord.dev/problems/x12");
+    let errors = problem["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["path"].as_str().unwrap().contains("(SE)")),
+        "the error names the SE segment: {problem}"
+    );
+    let (_, quarantine) = t.get("/v1/quarantine").await;
+    assert_eq!(
+        quarantine["messages"].as_array().map(Vec::len),
+        Some(1),
+        "{quarantine}"
+    );
+    // The syntax is acknowledged to the supplier all the same: a 997 rejecting the set.
+    let supplier = t.sandbox.supplier_client();
+    t.eventually("a rejecting 997 at the supplier", || async {
+        supplier
+            .log()
+            .iter()
+            .any(|e| e.direction == "in" && e.sets == ["997"] && e.text.contains("AK5*R"))
+    })
+    .await;
+
+    // Well-formed, but for a PO the hub never sent: quarantined, naming the PO.
+    let unknown = miscounted
+        .replace("SE*9*0001", "SE*5*0001")
+        .replace("000000042", "000000043");
+    let unknown: &'static str = Box::leak(unknown.into_boxed_str());
+    let (s, problem) = post(unknown, "application/edi-x12").await;
+    assert_eq!(s, 422, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("PO-NONE-1"),
+        "{problem}"
+    );
+
+    // From someone else's ISA id, and not as X12 at all.
+    let stranger = miscounted.replace("MEDSUPPLY      ", "OTHERCO        ");
+    let stranger: &'static str = Box::leak(stranger.into_boxed_str());
+    let (s, problem) = post(stranger, "application/edi-x12").await;
+    assert_eq!(s, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["rule"], "wrong_sender");
+    assert_eq!(post(miscounted, "application/json").await.0, 415);
+
+    // A warehouse receipt for an unknown PO, and one with a bad GTIN check digit.
+    let warehouse = make_key(&t.hub, Role::Integration, Some("warehouse")).await;
+    let receipt = |gtin: &str| {
+        json!({"receiptNo": format!("GR-{gtin}"), "purchaseOrder": "PO-NONE-1", "plant": FACILITY_EAST,
+            "items": [{"poItem": "1", "gtin": gtin, "qtyReceived": "1", "unit": "EA"}]})
+    };
+    for (gtin, expect) in [(ITEM_1, "PO-NONE-1"), ("00614141000013", "lines[0].gtin")] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/inbound/warehouse/goods_receipt", t.url))
+            .bearer_auth(&warehouse)
+            .json(&receipt(gtin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+        let problem: Value = r.json().await.unwrap();
+        assert!(problem.to_string().contains(expect), "{problem}");
+    }
+    t.shutdown().await;
+}
