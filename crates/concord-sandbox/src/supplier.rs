@@ -409,29 +409,31 @@ fn plan(po: &PurchaseOrder, rules: &SupplierRules) -> Plan {
             invoice_price,
         };
         let mut echoed = line.clone();
+        // What the first invoice charges: the announced higher price, or (overbilling) more
+        // than the PO price without notice; a backorder's later invoice is at the PO price.
+        let invoice_price = if rules.price_increase.contains(&gtin) {
+            (price * Decimal::new(110, 2)).round_dp(2)
+        } else if rules.overbill.contains(&gtin) {
+            (price * Decimal::new(108, 2)).round_dp(2)
+        } else {
+            price
+        };
         let statuses = if rules.reject.contains(&gtin) {
             changed = true;
             vec![status("IR", line.quantity)]
         } else if rules.backorder.contains(&gtin) && line.quantity > Decimal::ONE {
             changed = true;
             let first = (line.quantity / Decimal::TWO).floor();
-            now.push(ship(first, price));
+            now.push(ship(first, invoice_price));
             later.push(ship(line.quantity - first, price));
             vec![status("IA", first), status("IB", line.quantity - first)]
         } else if rules.price_increase.contains(&gtin) {
             changed = true;
-            let higher = (price * Decimal::new(110, 2)).round_dp(2);
-            echoed.unit_price = Some(higher);
-            now.push(ship(line.quantity, higher));
+            echoed.unit_price = Some(invoice_price);
+            now.push(ship(line.quantity, invoice_price));
             vec![status("IP", line.quantity)]
-        } else if rules.overbill.contains(&gtin) {
-            now.push(ship(
-                line.quantity,
-                (price * Decimal::new(108, 2)).round_dp(2),
-            ));
-            vec![status("IA", line.quantity)]
         } else {
-            now.push(ship(line.quantity, price));
+            now.push(ship(line.quantity, invoice_price));
             vec![status("IA", line.quantity)]
         };
         lines.push(AckLine {
@@ -608,5 +610,16 @@ mod tests {
         );
         assert_eq!(over.ack.lines[0].statuses[0].code, "IA");
         assert_eq!(over.now[0].invoice_price, Decimal::new(1080, 2));
+        // Backordered and overbilled: the first shipment is overbilled, the rest is not.
+        let both = plan(
+            &po(),
+            &SupplierRules {
+                overbill: [G1.to_string()].into(),
+                backorder: [G1.to_string()].into(),
+                ..SupplierRules::default()
+            },
+        );
+        assert_eq!(both.now[0].invoice_price, Decimal::new(1080, 2));
+        assert_eq!(both.later[0].invoice_price, Decimal::new(1000, 2));
     }
 }

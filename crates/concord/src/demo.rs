@@ -416,8 +416,10 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     report(&hub, &sandbox, &answers, all_active, started.elapsed()).await?;
 
     // Requisitions from the purchasing suite, decided against the contracts now active.
-    let requisitions = crate::demo_requisitions::run(&hub, &client, &hub_url).await?;
-    println!("\nRequisitions (purchasing suite webhook → policy → approvals):");
+    let requisitions = crate::demo_requisitions::run(&hub, &sandbox, &client, &hub_url).await?;
+    println!(
+        "\nRequisitions to payment (purchasing webhook → policy → approvals → ERP PO → X12 with the supplier → warehouse receipt → three-way match → payment):"
+    );
     for line in &requisitions.lines {
         println!("{line}");
     }
@@ -433,6 +435,12 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         seed::contract_id(0)
     );
     println!("      curl -H \"Authorization: Bearer $KEY\" {hub_url}/v1/requisitions/REQ-DEMO-3");
+    println!(
+        "      curl -H \"Authorization: Bearer $KEY\" {hub_url}/v1/purchase-orders/PO-REQ-DEMO-3-1"
+    );
+    println!(
+        "      curl -H \"Authorization: Bearer $KEY\" '{hub_url}/v1/exceptions?status=resolved'"
+    );
     println!(
         "      curl -H \"Authorization: Bearer {}\" '{hub_url}/v1/audit?action=contract.activated&limit=3'",
         keys.auditor
@@ -455,7 +463,7 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         );
     }
     if once && !requisitions.as_expected {
-        bail!("a requisition was not decided as the scenario expects (see above)");
+        bail!("a requisition or its purchase order did not go as the scenario expects (see above)");
     }
     Ok(())
 }

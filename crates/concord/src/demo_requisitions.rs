@@ -2,10 +2,17 @@
 //! against the contracts just activated; the policy approves one, refuses an off-contract one
 //! (pointing at the on-contract alternative), and sends a large one with a price above contract
 //! up the approval chain, where the manager and then the director approve it.
+//!
+//! Each approved requisition then runs to payment: a PO in the ERP sandbox, an 850 to the EDI
+//! supplier sandbox, its 997/855/856/810 back, the warehouse's receipt, three-way match and the
+//! payment release. The large one is half backordered and its first invoice overbilled: the
+//! backorder exception closes when the rest arrives, and an AP clerk accepts the variance in the
+//! exception workbench.
 
 use anyhow::{Context, Result, bail};
 use concord_engine::Hub;
 use concord_model::{Gln, Gtin, PriceAnswer, PriceQuery, access::Role};
+use concord_sandbox::{Sandbox, SupplierRules};
 use serde_json::{Value, json};
 
 use crate::seed;
@@ -40,9 +47,17 @@ fn pick_items(hub: &Hub) -> Result<(Pick, Pick)> {
             date,
         };
         match prices.lookup(&query) {
+            // The EDI partner trades for supplier 1, so the item ordered is one of its.
             Ok(PriceAnswer::OnContract {
-                unit_price, uom, ..
-            }) if on.is_none() => {
+                unit_price,
+                uom,
+                contract_id,
+                ..
+            }) if on.is_none()
+                && prices
+                    .contract(&contract_id)
+                    .is_some_and(|c| c.supplier_id == seed::supplier_id(1)) =>
+            {
                 on = Some(Pick {
                     gtin,
                     uom: uom.to_string(),
@@ -93,7 +108,12 @@ fn native(number: &str, lines: &[(&str, u32, &str, &str)]) -> Value {
     })
 }
 
-pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<Outcome> {
+pub async fn run(
+    hub: &Hub,
+    sandbox: &Sandbox,
+    client: &reqwest::Client,
+    hub_url: &str,
+) -> Result<Outcome> {
     let (on, off) = pick_items(hub)?;
     let on_price = on.contract_price.unwrap_or_default().to_string();
     let over = on.contract_price.unwrap_or_default() + rust_decimal::Decimal::ONE;
@@ -123,6 +143,17 @@ pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<O
         "approved",
     )
     .await?;
+    // What became of the POs, told after the decisions.
+    let mut po_lines = vec![];
+    let (mut po_ok, story) = follow_po(client, hub_url, "PO-REQ-DEMO-1-1").await?;
+    po_lines.push(format!("  REQ-DEMO-1  → PO-REQ-DEMO-1-1 {story}"));
+    // The supplier is short of this item from now on, and bills the first half too high.
+    sandbox.supplier_client().set_rules(SupplierRules {
+        backorder: [on.gtin.clone()].into(),
+        overbill: [on.gtin.clone()].into(),
+        backorder_ms: 1500,
+        ..SupplierRules::default()
+    });
     submit(
         "REQ-DEMO-2",
         native("REQ-DEMO-2", &[(&off.gtin, 10, &off.uom, "15.00")]),
@@ -173,5 +204,113 @@ pub async fn run(hub: &Hub, client: &reqwest::Client, hub_url: &str) -> Result<O
         ));
     }
     as_expected &= approvers.len() == 2 && status == "approved";
-    Ok(Outcome { lines, as_expected })
+    let (resolved, story) = work_the_variance(hub, client, hub_url, "PO-REQ-DEMO-3-1").await?;
+    po_ok &= resolved;
+    po_lines.push(format!("  REQ-DEMO-3  → PO-REQ-DEMO-3-1 {story}"));
+    let (paid, story) = follow_po(client, hub_url, "PO-REQ-DEMO-3-1").await?;
+    po_ok &= paid;
+    po_lines.push(format!("              {story}"));
+    lines.append(&mut po_lines);
+    Ok(Outcome {
+        lines,
+        as_expected: as_expected && po_ok,
+    })
+}
+
+/// How long a PO may take from approval to payment in the demo.
+const PO_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until the PO is paid (or the deadline passes) and tells its story from its documents.
+async fn follow_po(client: &reqwest::Client, hub_url: &str, po: &str) -> Result<(bool, String)> {
+    let deadline = std::time::Instant::now() + PO_DEADLINE;
+    loop {
+        let view: Value = client
+            .get(format!("{hub_url}/v1/purchase-orders/{po}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let status = view["status"].as_str().unwrap_or("not placed").to_string();
+        if status == "paid" || std::time::Instant::now() > deadline {
+            let documents: Vec<String> = view["documents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["document"] != "erp_purchase_order" || d["direction"] == "in")
+                .map(|d| match d["document"].as_str().unwrap_or("?") {
+                    "erp_purchase_order" => {
+                        format!("ERP {}", view["erp_po"].as_str().unwrap_or("?"))
+                    }
+                    other => other.to_string(),
+                })
+                .collect();
+            return Ok((
+                status == "paid",
+                format!("{status}: {}", documents.join(" → ")),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits for the PO's price variance and accepts it in the workbench as an AP clerk would.
+async fn work_the_variance(
+    hub: &Hub,
+    client: &reqwest::Client,
+    hub_url: &str,
+    po: &str,
+) -> Result<(bool, String)> {
+    let deadline = std::time::Instant::now() + PO_DEADLINE;
+    let exception = loop {
+        let list: Value = client
+            .get(format!(
+                "{hub_url}/v1/exceptions?type=invoice_price_variance"
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let found = list["exceptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["detail"]["po_number"] == po)
+            .cloned();
+        match found {
+            Some(e) => break e,
+            None if std::time::Instant::now() > deadline => {
+                return Ok((false, "no price variance was raised".into()));
+            }
+            None => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    };
+    let backorders: Value = client
+        .get(format!("{hub_url}/v1/exceptions?type=backorder"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let backordered = backorders["exceptions"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|e| e["detail"]["po_number"] == po));
+    let clerk =
+        crate::demo::demo_key(hub, "demo AP clerk u-60", Role::ApClerk, None, Some("u-60")).await?;
+    let id = exception["id"].as_str().unwrap_or_default();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{hub_url}/v1/exceptions/{id}/resolve"))
+        .bearer_auth(&clerk)
+        .json(&json!({"action": "accept_variance", "reason": "surcharge confirmed with the supplier's rep"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let resolved = answer["exception"]["status"] == "resolved";
+    Ok((
+        resolved && backordered,
+        format!(
+            "half backordered (exception opened), invoice {} blocked: {}; accepted by u-60 in the workbench",
+            exception["detail"]["invoice"].as_str().unwrap_or("?"),
+            exception["detail"]["detail"].as_str().unwrap_or("?")
+        ),
+    ))
 }

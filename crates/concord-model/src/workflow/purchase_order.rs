@@ -393,6 +393,10 @@ fn step(
     event: PoEvent,
     actions: &mut Vec<PoAction>,
 ) -> Result<(), PoError> {
+    let settles = matches!(
+        event,
+        PoEvent::Invoiced { .. } | PoEvent::Resolved { .. } | PoEvent::PaymentConfirmed { .. }
+    );
     match event {
         PoEvent::Created { .. } => {}
         PoEvent::ErpCreated { erp_po } => {
@@ -656,19 +660,38 @@ fn step(
         PoEvent::PaymentConfirmed { invoice } => match po.invoices.get(&invoice).cloned() {
             Some(InvoiceState::PaymentReleased { amount }) => {
                 po.invoices.insert(invoice, InvoiceState::Paid { amount });
-                if po.invoices.values().all(|i| {
-                    !matches!(
-                        i,
-                        InvoiceState::Blocked { .. } | InvoiceState::PaymentReleased { .. }
-                    )
-                }) {
-                    po.stage = PoStage::Paid;
-                }
             }
             _ => return Err(PoError::UnknownInvoice(invoice)),
         },
     }
+    if settles {
+        po.settle();
+    }
     Ok(())
+}
+
+impl PurchaseOrderFlow {
+    /// The stage once an invoice moved: blocked while any invoice is; payment released while
+    /// any release is unconfirmed; paid only when every invoice is settled and every line has
+    /// what it expects (a backorder still to come keeps it partially received).
+    fn settle(&mut self) {
+        let any = |f: fn(&InvoiceState) -> bool| self.invoices.values().any(f);
+        self.stage = if any(|i| matches!(i, InvoiceState::Blocked { .. })) {
+            PoStage::InvoiceBlocked
+        } else if any(|i| matches!(i, InvoiceState::PaymentReleased { .. })) {
+            PoStage::PaymentReleased
+        } else {
+            match self.receiving_stage() {
+                Some(PoStage::Received) | None
+                    if any(|i| matches!(i, InvoiceState::Paid { .. })) =>
+                {
+                    PoStage::Paid
+                }
+                Some(stage) => stage,
+                None => self.stage,
+            }
+        };
+    }
 }
 
 #[cfg(test)]
@@ -992,6 +1015,64 @@ mod tests {
         );
         assert!(matches!(a[1], PoAction::ReleasePayment { .. }));
         assert!(po.open_exceptions.is_empty());
+    }
+
+    #[test]
+    fn a_po_is_paid_only_when_every_invoice_is_settled_and_every_backorder_arrived() {
+        let po = acknowledged();
+        let (po, _) = run(
+            Some(po),
+            PoEvent::SupplierAck {
+                lines: vec![(
+                    "1".into(),
+                    LineResponse::Backordered {
+                        quantity: d("5"),
+                        expected: None,
+                    },
+                )],
+            },
+        );
+        let (po, _) = receive(po, &[("1", "5"), ("2", "4"), ("3", "25")]);
+        let invoice = |po, n: &str, kinds: &[MatchExceptionKind]| {
+            run(
+                Some(po),
+                PoEvent::Invoiced {
+                    invoice: n.into(),
+                    outcome: outcome(kinds, "340.00"),
+                },
+            )
+            .0
+        };
+        let paid = |po, n: &str| run(Some(po), PoEvent::PaymentConfirmed { invoice: n.into() }).0;
+        let po = invoice(po, "INV-1", &[MatchExceptionKind::PriceVariance]);
+        assert_eq!(po.stage, PoStage::InvoiceBlocked);
+        // A second invoice matching does not hide the first one's block.
+        let po = invoice(po, "INV-0", &[]);
+        assert_eq!(po.stage, PoStage::InvoiceBlocked);
+        let po = paid(po, "INV-0");
+        assert_eq!(po.stage, PoStage::InvoiceBlocked);
+        let (po, _) = run(
+            Some(po),
+            PoEvent::Resolved {
+                invoice: "INV-1".into(),
+                resolution: Resolution::AcceptVariance {
+                    reason: "agreed".into(),
+                    approver: "u-1".into(),
+                },
+            },
+        );
+        assert_eq!(po.stage, PoStage::PaymentReleased);
+        let po = paid(po, "INV-1");
+        assert_eq!(
+            po.stage.words(),
+            "partially received",
+            "paid so far, but 5 are still backordered"
+        );
+        let (po, _) = receive(po, &[("1", "5")]);
+        assert_eq!(po.stage, PoStage::Received);
+        let po = invoice(po, "INV-2", &[]);
+        let po = paid(po, "INV-2");
+        assert_eq!(po.stage, PoStage::Paid);
     }
 
     #[test]
