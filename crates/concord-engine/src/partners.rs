@@ -196,11 +196,13 @@ fn default_expect_within() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transport {
-    /// A folder pair: we write to `outbox`, the partner (or its VAN/AS2 gateway) drops files in
-    /// `inbox`. Relative paths are resolved from the data directory.
+    /// A folder pair: we write to `outbox` (a temporary name, then renamed), the partner (or its
+    /// VAN/AS2 gateway) drops files in `inbox`. Relative paths are resolved from the data
+    /// directory. The hub does not read `inbox` yet: a gateway posts what it receives to
+    /// `/v1/inbound/{partner}/x12`.
     File { outbox: PathBuf, inbox: PathBuf },
-    /// HTTP POST of each interchange to `url` (the inbound side, an X12 route for partners to
-    /// post to, comes with the PO drivers; not built yet).
+    /// HTTP POST of each interchange to `url`; the partner posts its own to
+    /// `/v1/inbound/{partner}/x12`.
     Http {
         url: String,
         #[serde(default)]

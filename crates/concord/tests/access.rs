@@ -33,7 +33,8 @@ fn allowed(method: &Method, path: &str) -> &'static [Role] {
         ("GET", "/v1/contracts/{id}" | "/v1/prices" | "/v1/transactions/{correlation_id}") => {
             READERS
         }
-        ("GET", "/v1/exceptions") => READERS,
+        ("GET", "/v1/exceptions" | "/v1/purchase-orders/{id}") => READERS,
+        ("POST", "/v1/exceptions/{id}/resolve") => &[Operator, Approver, ApClerk],
         ("PUT", _) => &[Operator],
         ("GET", "/v1/deliveries" | "/v1/deliveries/{id}") => &[Operator, ApClerk, Auditor, Viewer],
         ("POST", "/v1/deliveries/{id}/replay" | "/v1/quarantine/{id}/replay") => &[Operator],
@@ -141,6 +142,13 @@ async fn request_for(
             None,
             true,
         ),
+        // No such exception or PO: a caller allowed in gets 404, never 401/403.
+        ("POST", "/v1/exceptions/{id}/resolve") => (
+            "/v1/exceptions/exc_none/resolve".into(),
+            Some(json!({"action": "acknowledge", "reason": "matrix"})),
+            false,
+        ),
+        ("GET", "/v1/purchase-orders/{id}") => ("/v1/purchase-orders/PO-NONE".into(), None, false),
         (method, path) => panic!("no fixture for {method} {path}"),
     }
 }
