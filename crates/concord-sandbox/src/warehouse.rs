@@ -54,12 +54,15 @@ struct Link {
     key: Option<String>,
 }
 
+/// A receipt posted, with the status the hub answered (`None`: not reachable).
+type Posted = (GoodsReceipt, Option<u16>);
+
 /// Drives the warehouse in-process; shares its state with its HTTP routes.
 #[derive(Clone)]
 pub struct WarehouseClient {
     common: Arc<SystemState>,
     link: Arc<Mutex<Link>>,
-    receipts: Arc<Mutex<Vec<(GoodsReceipt, Option<u16>)>>>,
+    receipts: Arc<Mutex<Vec<Posted>>>,
     http: reqwest::Client,
 }
 
@@ -95,7 +98,7 @@ impl WarehouseClient {
     }
 
     /// Every receipt posted, with the status the hub answered (`None`: not reachable).
-    pub fn receipts(&self) -> Vec<(GoodsReceipt, Option<u16>)> {
+    pub fn receipts(&self) -> Vec<Posted> {
         self.receipts.lock().clone()
     }
 
