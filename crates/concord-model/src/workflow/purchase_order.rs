@@ -584,7 +584,6 @@ fn step(
                     invoice,
                     amount: outcome.invoice_total,
                 });
-                po.stage = PoStage::PaymentReleased;
             } else {
                 for e in &outcome.exceptions {
                     po.open(
@@ -600,7 +599,6 @@ fn step(
                         amount: outcome.invoice_total,
                     },
                 );
-                po.stage = PoStage::InvoiceBlocked;
             }
         }
         PoEvent::Resolved {
@@ -612,50 +610,40 @@ fn step(
             else {
                 return Err(PoError::UnknownInvoice(invoice));
             };
-            match resolution {
+            let (action, state) = match resolution {
                 Resolution::Retry => {
                     actions.push(PoAction::Rematch { invoice });
                     return Ok(());
                 }
-                Resolution::AcceptVariance { .. } => {
-                    for kind in &exceptions {
-                        po.resolve(&invoice_exception(*kind), actions);
-                    }
-                    actions.push(PoAction::ReleasePayment {
+                Resolution::AcceptVariance { .. } => (
+                    PoAction::ReleasePayment {
                         invoice: invoice.clone(),
                         amount,
-                    });
-                    po.invoices
-                        .insert(invoice, InvoiceState::PaymentReleased { amount });
-                    po.stage = PoStage::PaymentReleased;
-                }
-                Resolution::RequestCreditMemo => {
-                    // Handled: the supplier's corrected invoice or credit memo comes as a new
-                    // invoice and is matched on its own.
-                    for kind in &exceptions {
-                        po.resolve(&invoice_exception(*kind), actions);
-                    }
-                    actions.push(PoAction::RequestCreditMemo {
+                    },
+                    InvoiceState::PaymentReleased { amount },
+                ),
+                // Handled: the supplier's corrected invoice or credit memo comes as a new
+                // invoice and is matched on its own.
+                Resolution::RequestCreditMemo => (
+                    PoAction::RequestCreditMemo {
                         invoice: invoice.clone(),
-                    });
-                    po.invoices
-                        .insert(invoice, InvoiceState::CreditMemoRequested);
-                }
-                Resolution::RejectInvoice { reason } => {
-                    for kind in &exceptions {
-                        po.resolve(&invoice_exception(*kind), actions);
-                    }
-                    actions.push(PoAction::RejectInvoice {
+                    },
+                    InvoiceState::CreditMemoRequested,
+                ),
+                Resolution::RejectInvoice { reason } => (
+                    PoAction::RejectInvoice {
                         invoice: invoice.clone(),
                         reason: reason.clone(),
-                    });
-                    po.invoices
-                        .insert(invoice, InvoiceState::Rejected { reason });
-                    if let Some(stage) = po.receiving_stage() {
-                        po.stage = stage;
-                    }
-                }
+                    },
+                    InvoiceState::Rejected { reason },
+                ),
+            };
+            // Every resolution but a retry settles the invoice's exceptions.
+            for kind in &exceptions {
+                po.resolve(&invoice_exception(*kind), actions);
             }
+            actions.push(action);
+            po.invoices.insert(invoice, state);
         }
         PoEvent::PaymentConfirmed { invoice } => match po.invoices.get(&invoice).cloned() {
             Some(InvoiceState::PaymentReleased { amount }) => {
@@ -671,7 +659,8 @@ fn step(
 }
 
 impl PurchaseOrderFlow {
-    /// The stage once an invoice moved: blocked while any invoice is; payment released while
+    /// The stage once an invoice moved (the one place invoice events set it): blocked while
+    /// any invoice is; payment released while
     /// any release is unconfirmed; paid only when every invoice is settled and every line has
     /// what it expects (a backorder still to come keeps it partially received).
     fn settle(&mut self) {
@@ -724,18 +713,24 @@ mod tests {
         apply(state, event).unwrap()
     }
 
-    /// A PO through ERP creation, transmission and an accepted 997.
-    fn acknowledged() -> PurchaseOrderFlow {
+    /// A new PO with [`lines`], as the driver creates it.
+    fn created(po_number: &str) -> PurchaseOrderFlow {
         let (po, a) = run(
             None,
             PoEvent::Created {
-                po_number: "PO-1".into(),
+                po_number: po_number.into(),
                 requisition: "R-1".into(),
                 supplier: "SUP-001".into(),
                 lines: lines(),
             },
         );
         assert_eq!(a, vec![PoAction::CreateInErp]);
+        po
+    }
+
+    /// A PO through ERP creation, transmission and an accepted 997.
+    fn acknowledged() -> PurchaseOrderFlow {
+        let po = created("PO-1");
         let (po, a) = run(
             Some(po),
             PoEvent::ErpCreated {
@@ -840,15 +835,7 @@ mod tests {
 
     #[test]
     fn a_missing_997_opens_one_exception_that_a_late_one_resolves() {
-        let (po, _) = run(
-            None,
-            PoEvent::Created {
-                po_number: "PO-1".into(),
-                requisition: "R-1".into(),
-                supplier: "S".into(),
-                lines: lines(),
-            },
-        );
+        let po = created("PO-1");
         let (po, _) = run(
             Some(po),
             PoEvent::ErpCreated {
@@ -1077,15 +1064,7 @@ mod tests {
 
     #[test]
     fn a_partner_answer_that_races_the_send_confirmation_is_kept() {
-        let (po, _) = run(
-            None,
-            PoEvent::Created {
-                po_number: "PO-1".into(),
-                requisition: "R-1".into(),
-                supplier: "S".into(),
-                lines: lines(),
-            },
-        );
+        let po = created("PO-1");
         let (po, _) = run(
             Some(po),
             PoEvent::ErpCreated {
@@ -1116,15 +1095,7 @@ mod tests {
         assert_eq!(po.stage, PoStage::Confirmed);
         assert_eq!(po.interchange, Some(7));
         // Before the ERP has it, nothing from the partner can be right.
-        let (fresh, _) = run(
-            None,
-            PoEvent::Created {
-                po_number: "PO-2".into(),
-                requisition: "R-1".into(),
-                supplier: "S".into(),
-                lines: lines(),
-            },
-        );
+        let fresh = created("PO-2");
         let early = apply(Some(fresh), PoEvent::SupplierAck { lines: vec![] }).unwrap_err();
         assert!(matches!(early, PoError::OutOfOrder { .. }), "{early:?}");
     }
