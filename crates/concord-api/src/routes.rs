@@ -582,6 +582,7 @@ async fn list_exceptions(
     let filter = concord_store::ExceptionFilter {
         status: status.to_string(),
         kind: text("type")?,
+        subject: None,
         facility,
         supplier: text("supplier")?,
         created_before,

@@ -399,6 +399,7 @@ impl Store {
         let mut params: Vec<crate::db::Value> = vec![f.status.clone().into()];
         for (column, value) in [
             ("kind", &f.kind),
+            ("subject", &f.subject),
             ("facility", &f.facility),
             ("supplier", &f.supplier),
         ] {

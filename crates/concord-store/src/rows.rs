@@ -195,6 +195,8 @@ pub struct ExceptionFilter {
     /// `open` or `resolved`.
     pub status: String,
     pub kind: Option<String>,
+    /// What it is about (`purchase_order:PO-1`).
+    pub subject: Option<String>,
     pub facility: Option<String>,
     pub supplier: Option<String>,
     /// Only exceptions created at or before this instant (older than an age).

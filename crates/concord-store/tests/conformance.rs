@@ -501,6 +501,14 @@ async fn workbench_filters_and_resolves_exceptions(store: Store) {
         .await,
         ["e1", "e3"]
     );
+    assert_eq!(
+        list(ExceptionFilter {
+            subject: Some("purchase_order:e2".into()),
+            ..Default::default()
+        })
+        .await,
+        ["e2"]
+    );
     let resolve = |id: &str| Write::ResolveException {
         id: id.into(),
         resolution: json!({"action": "accept_variance", "by": "u-7"}),
