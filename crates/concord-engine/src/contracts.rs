@@ -512,7 +512,7 @@ impl Hub {
             .get(format!("{base}{}", route.path))
             .query(&[(route.query_param.as_str(), tin)])
             .timeout(Duration::from_millis(system.timeout_ms));
-        let request = self.with_credentials(system, request)?;
+        let request = self.with_credentials(system.credentials.as_ref(), request)?;
         let response = request
             .send()
             .await

@@ -106,10 +106,10 @@ impl Hub {
     /// as a header marked sensitive (never printed by the HTTP client's debug output).
     pub(crate) fn with_credentials(
         &self,
-        system: &crate::config::SystemConfig,
+        credentials: Option<&crate::config::CredentialRef>,
         request: reqwest::RequestBuilder,
     ) -> std::result::Result<reqwest::RequestBuilder, String> {
-        let Some(creds) = &system.credentials else {
+        let Some(creds) = credentials else {
             return Ok(request);
         };
         let (name, secret) = creds.header(self.config())?;
@@ -212,7 +212,7 @@ impl Hub {
             .header("Idempotency-Key", &d.idempotency_key)
             .header("X-Correlation-Id", &d.correlation_id)
             .json(&body);
-        let request = self.with_credentials(system, request)?;
+        let request = self.with_credentials(system.credentials.as_ref(), request)?;
         Ok(request)
     }
 
@@ -343,20 +343,17 @@ impl Hub {
         };
         match &partner.transport {
             crate::partners::Transport::Http { url, credentials } => {
-                let mut request = self
+                let request = self
                     .http_for(&d.target)
                     .post(url)
                     .header("Content-Type", "application/edi-x12")
                     .header("Idempotency-Key", &d.idempotency_key)
                     .header("X-Correlation-Id", &d.correlation_id)
                     .body(text.to_string());
-                if let Some(creds) = credentials {
-                    match creds.header(self.config()) {
-                        Ok((name, secret)) => request = request.header(name, secret.expose()),
-                        Err(e) => return permanent(format!("partner credential: {e}")),
-                    }
+                match self.with_credentials(credentials.as_ref(), request) {
+                    Ok(request) => self.send(request, 10_000).await,
+                    Err(e) => permanent(format!("partner {e}")),
                 }
-                self.send(request, 10_000).await
             }
             crate::partners::Transport::File { outbox, .. } => {
                 let started = std::time::Instant::now();
@@ -468,18 +465,12 @@ impl Hub {
             self.commit(writes).await?;
             step.apply_to_index(self);
         } else if outcome != DeliveryOutcome::Retry
-            && PO_MESSAGE_TYPES.contains(&d.message_type.as_str())
+            && let Some(po) = crate::purchase_orders::po_of_delivery(d)
         {
-            let po = d
-                .payload
-                .pointer("/purchase_order/po_number")
-                .or_else(|| d.payload.get("po_number"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
             let _guard = self.lock_workflow(&format!("purchase_order:{po}")).await;
             let mut step = self
                 .po_delivery_outcome(
+                    po,
                     d,
                     outcome == DeliveryOutcome::Delivered,
                     attempt.reply.as_ref(),
@@ -533,14 +524,6 @@ impl Hub {
         Ok(self.store().delivery(id).await?.unwrap_or(d))
     }
 }
-
-/// Deliveries whose outcome the PO workflow waits for.
-const PO_MESSAGE_TYPES: &[&str] = &[
-    "purchase_order",
-    "purchase_order_change",
-    "payment_release",
-    crate::x12_inbound::X12,
-];
 
 fn permanent(message: String) -> Attempt {
     Attempt {

@@ -101,6 +101,10 @@ pub enum EngineError {
     /// operator's policy is broken, not the caller's input.
     #[error("requisition policy: {0}")]
     Policy(String),
+    /// The hub's config cannot do what a workflow needs (a partner's envelope, say): the
+    /// operator's to fix; `concord check` reports the same.
+    #[error("config: {0}")]
+    Config(String),
 }
 
 impl From<Rejection> for EngineError {

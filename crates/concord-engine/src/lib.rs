@@ -23,6 +23,7 @@ pub mod requisitions;
 pub mod samples;
 mod timers;
 pub mod x12_inbound;
+mod x12_outbound;
 
 pub use config::Config;
 pub use error::{EngineError, Rejection};

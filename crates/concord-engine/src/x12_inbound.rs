@@ -18,15 +18,14 @@ use concord_formats::x12::{
     self, Diagnostic,
     ack::{AckKind, FunctionalAck},
     sets::{Parsed, TypedSet},
-    write::{Controls, interchange},
 };
 use concord_model::{FieldError, workflow::purchase_order::PoEvent};
-use concord_store::{InboxRecord, NewDelivery, Write};
+use concord_store::{InboxRecord, Write};
 use serde_json::{Value, json};
 
 use crate::{
     error::{EngineError, Rejection, Result},
-    hub::{Hub, new_id, timeline},
+    hub::{Hub, timeline},
     inbound::{InboundAnswer, InboundContext},
     partners::{AckChoice, PartnerConfig},
     purchase_orders::{X12_GROUP, edi},
@@ -136,7 +135,7 @@ impl Hub {
         if !acks.is_empty() {
             let mut writes = Vec::new();
             for ack in &acks {
-                writes.push(self.ack_delivery(partner_name, partner, ack, ctx).await?);
+                writes.push(self.ack_delivery(partner_name, ack, ctx).await?);
             }
             self.commit(writes).await?;
         }
@@ -173,144 +172,152 @@ impl Hub {
     /// The 997/999 interchange for one group, queued to the partner.
     async fn ack_delivery(
         &self,
-        partner_name: &str,
-        partner: &PartnerConfig,
+        partner: &str,
         ack: &FunctionalAck,
         ctx: &InboundContext,
     ) -> Result<Write> {
-        let envelope = partner
-            .envelope(&self.config().x12)
-            .map_err(|e| EngineError::Policy(format!("partners.{partner_name}: {e}")))?;
-        let controls = self.store().next_x12_control_numbers(partner_name).await?;
-        let now = Utc::now();
-        let text = interchange(
-            &envelope,
-            Controls {
-                interchange: controls.interchange,
-                group: controls.group,
-            },
-            "FA",
-            &[ack.to_set()],
-            now,
-        )
-        .map_err(|e| EngineError::Policy(format!("writing a {}: {e}", ack.kind.set_id())))?;
-        Ok(Write::Delivery(NewDelivery {
-            id: new_id("dlv"),
+        let route = crate::x12_outbound::Route {
             event_id: format!("inbox:{}", ctx.inbox_id),
-            target: partner_name.to_string(),
-            message_type: X12.into(),
-            subject: format!("x12_ack:{partner_name}"),
-            idempotency_key: format!("concord-{partner_name}-x12-{:09}", controls.interchange),
-            correlation_id: ctx.correlation_id.clone(),
-            required: true,
-            payload: json!({"x12": text, "set": ack.kind.set_id(), "acknowledges": ack.group_control_number,
-                "status": ack.status.code(), "interchange": controls.interchange}),
-            next_attempt_at: now,
-        }))
+            subject: format!("x12_ack:{partner}"),
+            correlation_id: &ctx.correlation_id,
+            payload: json!({"acknowledges": ack.group_control_number, "status": ack.status.code()}),
+        };
+        match self
+            .queue_interchange(partner, "FA", ack.to_set(), route, Utc::now())
+            .await?
+        {
+            Ok((delivery, _)) => Ok(delivery),
+            // Acknowledgements hold codes and control numbers only: a separator in one means
+            // the partner's separators clash with X12's codes, which `concord check` refuses.
+            Err(e) => Err(EngineError::Config(format!(
+                "writing a {} for {partner}: {e}",
+                ack.kind.set_id()
+            ))),
+        }
     }
 
     /// One set to the PO it names, committed under that PO's lock. Answers what happened.
     async fn apply_set(&self, partner: &str, reference: &str, set: TypedSet) -> Result<Value> {
-        let refuse = |detail: String| -> EngineError {
-            Rejection::new(422, "x12_content", "The document cannot be applied", detail).into()
+        let unusable = |what: &str, detail: String| {
+            Rejection::new(
+                422,
+                "x12_content",
+                format!("The {what} cannot be applied"),
+                detail,
+            )
         };
-        let (po, document) = match &set {
+        match &set {
             TypedSet::FunctionalAck(a) => {
-                let po = self
+                let Some(po) = self
                     .store()
                     .crosswalk_to_canonical(partner, X12_GROUP, &a.group_control_number)
+                    .await?
+                else {
+                    // An acknowledgement of an interchange that was not an 850 (one of our own
+                    // 997s, say): nothing waits for it.
+                    return Ok(
+                        json!({"acknowledged_group": a.group_control_number, "po_number": null}),
+                    );
+                };
+                let document = a.kind.set_id();
+                let accepted = a.status.accepted();
+                let (po, applied) = self
+                    .under_po_lock(&po, async |po| {
+                        self.po_inbound(po, document, reference, partner, |_| {
+                            Ok(PoEvent::FunctionalAck { accepted })
+                        })
+                        .await
+                    })
                     .await?;
-                match po {
-                    Some(po) => (po, a.kind.set_id()),
-                    None => {
-                        // An acknowledgement of an interchange that was not an 850 (one of our
-                        // own 997s, say): nothing waits for it.
-                        return Ok(
-                            json!({"acknowledged_group": a.group_control_number, "po_number": null}),
-                        );
-                    }
-                }
+                Ok(json!({"document": document, "po_number": po, "applied": applied}))
             }
-            TypedSet::PurchaseOrderAck(a) => (a.po_number.clone(), "855"),
+            TypedSet::PurchaseOrderAck(a) => {
+                let (po, applied) = self
+                    .under_po_lock(&a.po_number, async |po| {
+                        self.po_inbound(po, "855", reference, partner, |r| {
+                            edi::line_responses(a, &r.flow)
+                                .map(|lines| PoEvent::SupplierAck { lines })
+                                .map_err(|e| unusable("855", e))
+                        })
+                        .await
+                    })
+                    .await?;
+                Ok(json!({"document": "855", "po_number": po, "applied": applied}))
+            }
             TypedSet::ShipNotice(n) => {
                 let mut outcomes = Vec::new();
                 for order in &n.orders {
                     let reference = format!("{reference}:{}", order.po_number);
-                    let po = self.po_number_of(&order.po_number).await?;
-                    let _guard = self.lock_workflow(&format!("purchase_order:{po}")).await;
-                    let writes = self
-                        .po_inbound(&po, "856", &reference, partner, |r| {
-                            edi::shipped_lines(order, &r.flow)
-                                .map(|lines| PoEvent::ShipNotice { lines })
-                                .map_err(|e| {
-                                    Rejection::new(
-                                        422,
-                                        "x12_content",
-                                        "The ship notice cannot be applied",
-                                        e,
-                                    )
-                                })
+                    let (po, applied) = self
+                        .under_po_lock(&order.po_number, async |po| {
+                            self.po_inbound(po, "856", &reference, partner, |r| {
+                                edi::shipped_lines(order, &r.flow)
+                                    .map(|lines| PoEvent::ShipNotice { lines })
+                                    .map_err(|e| unusable("ship notice", e))
+                            })
+                            .await
                         })
                         .await?;
-                    outcomes.push(json!({"po_number": po, "applied": !writes.is_empty()}));
-                    self.commit(writes).await?;
+                    outcomes.push(json!({"po_number": po, "applied": applied}));
                 }
-                return Ok(json!({"ship_notice": n.shipment_id, "orders": outcomes}));
+                Ok(json!({"ship_notice": n.shipment_id, "orders": outcomes}))
             }
             TypedSet::Invoice(inv) => {
-                let Some(po) = inv.po_number.clone() else {
-                    return Err(refuse(format!(
-                        "810 {} names no PO (BIG04); the hub matches invoices against POs",
-                        inv.invoice_number
-                    )));
+                let Some(quoted) = &inv.po_number else {
+                    return Err(unusable(
+                        "invoice",
+                        format!(
+                            "810 {} names no PO (BIG04); the hub matches invoices against POs",
+                            inv.invoice_number
+                        ),
+                    )
+                    .into());
                 };
-                let po = self.po_number_of(&po).await?;
-                let _guard = self.lock_workflow(&format!("purchase_order:{po}")).await;
                 let supplier = self
                     .config()
                     .partners
                     .get(partner)
                     .map(|p| p.supplier.clone())
                     .unwrap_or_default();
-                let writes = self
-                    .receive_invoice(
-                        &po,
-                        &format!("{}@{reference}", inv.invoice_number),
-                        edi::invoice_to_match(inv, &supplier),
-                        partner,
-                    )
+                let reference = format!("{}@{reference}", inv.invoice_number);
+                let (po, applied) = self
+                    .under_po_lock(quoted, async |po| {
+                        self.receive_invoice(
+                            po,
+                            &reference,
+                            edi::invoice_to_match(inv, &supplier),
+                            partner,
+                        )
+                        .await
+                    })
                     .await?;
-                let applied = !writes.is_empty();
-                self.commit(writes).await?;
-                return Ok(
-                    json!({"invoice": inv.invoice_number, "po_number": po, "applied": applied}),
-                );
+                Ok(json!({"invoice": inv.invoice_number, "po_number": po, "applied": applied}))
             }
-            TypedSet::PurchaseOrder(p) => {
-                return Err(refuse(format!(
+            TypedSet::PurchaseOrder(p) => Err(unusable(
+                "850",
+                format!(
                     "an 850 ({}) came from partner {partner}; partners send 855, 856, 810 and 997/999, the hub sends 850s",
                     p.po_number
-                )));
-            }
-        };
-        let po = self.po_number_of(&po).await?;
+                ),
+            )
+            .into()),
+        }
+    }
+
+    /// Finds the hub's PO for a number a partner quotes and, under that PO's lock, commits what
+    /// `apply` makes of it. Answers the PO's number and whether anything was applied (nothing
+    /// is, for a document applied before).
+    async fn under_po_lock(
+        &self,
+        quoted: &str,
+        apply: impl AsyncFnOnce(&str) -> Result<Vec<Write>>,
+    ) -> Result<(String, bool)> {
+        let po = self.po_number_of(quoted).await?;
         let _guard = self.lock_workflow(&format!("purchase_order:{po}")).await;
-        let writes = self
-            .po_inbound(&po, document, reference, partner, |r| match &set {
-                TypedSet::FunctionalAck(a) => Ok(PoEvent::FunctionalAck {
-                    accepted: a.status.accepted(),
-                }),
-                TypedSet::PurchaseOrderAck(a) => edi::line_responses(a, &r.flow)
-                    .map(|lines| PoEvent::SupplierAck { lines })
-                    .map_err(|e| {
-                        Rejection::new(422, "x12_content", "The 855 cannot be applied", e)
-                    }),
-                _ => unreachable!("handled above"),
-            })
-            .await?;
+        let writes = apply(&po).await?;
         let applied = !writes.is_empty();
         self.commit(writes).await?;
-        Ok(json!({"document": document, "po_number": po, "applied": applied}))
+        Ok((po, applied))
     }
 
     /// The hub's PO number for a number a partner quotes (ours, or the ERP's).

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use concord_model::access::Role;
-use concord_sandbox::SupplierRules;
+use concord_sandbox::{Faults, SupplierRules};
 use concord_store::testing::Backend;
 use serde_json::{Value, json};
 
@@ -15,6 +15,7 @@ on_both_backends!(
     a_requisition_goes_from_submission_to_payment,
     backorders_and_price_variances_are_worked_in_the_workbench,
     bad_x12_and_receipts_are_quarantined_with_their_place,
+    a_dead_erp_delivery_is_an_exception_that_its_replay_settles,
 );
 
 fn contract(id: &str, gtin: &str, price: &str) -> Value {
@@ -318,9 +319,10 @@ async fn bad_x12_and_receipts_are_quarantined_with_their_place(backend: Backend)
         return;
     };
     let partner = make_key(&t.hub, Role::Integration, Some("medsupply")).await;
-    let post = |body: &'static str, content_type: &'static str| {
+    let post = |body: &str, content_type: &'static str| {
         let url = format!("{}/v1/inbound/medsupply/x12", t.url);
         let key = partner.clone();
+        let body = body.to_string();
         async move {
             let r = reqwest::Client::new()
                 .post(url)
@@ -376,8 +378,7 @@ IEA*1*000000042~\n";
     let unknown = miscounted
         .replace("SE*9*0001", "SE*5*0001")
         .replace("000000042", "000000043");
-    let unknown: &'static str = Box::leak(unknown.into_boxed_str());
-    let (s, problem) = post(unknown, "application/edi-x12").await;
+    let (s, problem) = post(&unknown, "application/edi-x12").await;
     assert_eq!(s, 422, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("PO-NONE-1"),
@@ -386,8 +387,7 @@ IEA*1*000000042~\n";
 
     // From someone else's ISA id, and not as X12 at all.
     let stranger = miscounted.replace("MEDSUPPLY      ", "OTHERCO        ");
-    let stranger: &'static str = Box::leak(stranger.into_boxed_str());
-    let (s, problem) = post(stranger, "application/edi-x12").await;
+    let (s, problem) = post(&stranger, "application/edi-x12").await;
     assert_eq!(s, 422, "{problem}");
     assert_eq!(problem["errors"][0]["rule"], "wrong_sender");
     assert_eq!(post(miscounted, "application/json").await.0, 415);
@@ -410,5 +410,52 @@ IEA*1*000000042~\n";
         let problem: Value = r.json().await.unwrap();
         assert!(problem.to_string().contains(expect), "{problem}");
     }
+    t.shutdown().await;
+}
+
+async fn a_dead_erp_delivery_is_an_exception_that_its_replay_settles(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |c| c.delivery.max_attempts = 2).await else {
+        return;
+    };
+    with_contracts(&t).await;
+    t.sandbox.erp.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    submit(&t, "R-P2P-4", &[(ITEM_2, 2, "9.00")]).await;
+    t.eventually("erp_po_failed", || async {
+        !open_exceptions(&t, "type=erp_po_failed").await.is_empty()
+    })
+    .await;
+    assert_eq!(
+        po_status(&t, "PO-R-P2P-4-1").await,
+        "approved, creating in the ERP"
+    );
+    t.sandbox.erp.set_faults(Faults::default());
+    let (_, dead) = t.get("/v1/deliveries?status=dead").await;
+    let dead = dead["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["message_type"] == "purchase_order")
+        .cloned()
+        .expect("the PO's dead delivery");
+    let (s, body) = t
+        .post(
+            &format!("/v1/deliveries/{}/replay", dead["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert!((200..300).contains(&s), "{body}");
+    wait_po(&t, "PO-R-P2P-4-1", "paid").await;
+    assert!(open_exceptions(&t, "type=erp_po_failed").await.is_empty());
+    let (_, resolved) = t
+        .get("/v1/exceptions?status=resolved&type=erp_po_failed")
+        .await;
+    assert_eq!(
+        resolved["exceptions"].as_array().map(Vec::len),
+        Some(1),
+        "{resolved}"
+    );
     t.shutdown().await;
 }

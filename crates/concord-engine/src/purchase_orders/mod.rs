@@ -21,7 +21,6 @@ pub mod edi;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
-use concord_formats::x12::write::{Controls, interchange};
 use concord_model::{
     access::Principal,
     events,
@@ -473,9 +472,8 @@ impl Hub {
         record: &mut PurchaseOrderRecord,
         now: DateTime<Utc>,
     ) -> Result<Vec<Write>> {
-        let config = self.config();
         let po = record.flow.po_number.clone();
-        let Some((partner_name, partner)) = config.partner_for(&record.flow.supplier) else {
+        let Some((partner_name, _)) = self.config().partner_for(&record.flow.supplier) else {
             return Ok(vec![self.po_exception(
                 record,
                 "no_edi_partner",
@@ -486,13 +484,10 @@ impl Hub {
                 now,
             )]);
         };
-        let envelope = partner
-            .envelope(&config.x12)
-            .map_err(|e| EngineError::Policy(format!("partners.{partner_name}: {e}")))?;
         let facility_name = self
             .prices()
             .facility(&record.facility.parse().map_err(|e| {
-                EngineError::Policy(format!("PO {po}: facility {}: {e}", record.facility))
+                EngineError::Config(format!("PO {po}: facility {}: {e}", record.facility))
             })?)
             .map(|f| f.name.clone())
             .unwrap_or_default();
@@ -503,18 +498,17 @@ impl Hub {
             now.date_naive(),
         )
         .to_set();
-        let controls = self.store().next_x12_control_numbers(partner_name).await?;
-        let text = match interchange(
-            &envelope,
-            Controls {
-                interchange: controls.interchange,
-                group: controls.group,
-            },
-            "PO",
-            &[set],
-            now,
-        ) {
-            Ok(text) => text,
+        let route = crate::x12_outbound::Route {
+            event_id: format!("po:{po}"),
+            subject: subject(&po),
+            correlation_id: &record.correlation_id,
+            payload: json!({"po_number": po}),
+        };
+        let (delivery, controls) = match self
+            .queue_interchange(partner_name, "PO", set, route, now)
+            .await?
+        {
+            Ok(queued) => queued,
             Err(e) => {
                 return Ok(vec![self.po_exception(
                     record,
@@ -541,40 +535,21 @@ impl Hub {
                 },
                 now,
             ),
-            Write::Delivery(NewDelivery {
-                id: new_id("dlv"),
-                event_id: format!("po:{po}"),
-                target: partner_name.to_string(),
-                message_type: crate::x12_inbound::X12.into(),
-                subject: subject(&po),
-                idempotency_key: format!("concord-{partner_name}-x12-{:09}", controls.interchange),
-                correlation_id: record.correlation_id.clone(),
-                required: true,
-                payload: json!({"x12": text, "set": "850", "po_number": po,
-                    "interchange": controls.interchange, "group": controls.group}),
-                next_attempt_at: now,
-            }),
+            delivery,
         ])
     }
 
     /// A PO delivery reached its final outcome: the ERP's PO number, the 850 transmitted, the
-    /// payment released — or an exception when it dead-lettered. Runs under the PO's lock;
-    /// the writes commit with the delivery's result.
+    /// payment released — or an exception when it dead-lettered (settled when a replay of it
+    /// gets through). Runs under the PO's lock; the writes commit with the delivery's result.
     pub(crate) async fn po_delivery_outcome(
         &self,
+        po: &str,
         d: &concord_store::DeliveryRecord,
         delivered: bool,
         reply: Option<&Value>,
         error: Option<String>,
     ) -> Result<Vec<Write>> {
-        let Some(po) = d
-            .payload
-            .pointer("/purchase_order/po_number")
-            .or_else(|| d.payload.get("po_number"))
-            .and_then(Value::as_str)
-        else {
-            return Ok(vec![]);
-        };
         let Some(mut record) = self
             .store()
             .workflow::<PurchaseOrderRecord>(WORKFLOW_KIND, po)
@@ -583,13 +558,8 @@ impl Hub {
             return Ok(vec![]);
         };
         let now = Utc::now();
+        let failed = failure_kind(&d.message_type);
         if !delivered {
-            let kind = match d.message_type.as_str() {
-                "purchase_order" => "erp_po_failed",
-                "payment_release" => "payment_release_failed",
-                "purchase_order_change" => "erp_change_failed",
-                _ => "edi_send_failed",
-            };
             let detail = format!(
                 "{} to {} dead-lettered: {}; replay the delivery {} once fixed",
                 d.message_type,
@@ -597,11 +567,16 @@ impl Hub {
                 error.unwrap_or_default(),
                 d.id
             );
-            let mut writes = vec![self.po_exception(&record, kind, detail, now)];
+            let mut writes = vec![self.po_exception(&record, failed, detail, now)];
             writes.extend(finish_step(&record, "delivery_failed", now));
             return Ok(writes);
         }
-        let step = match d.message_type.as_str() {
+        let mut writes = vec![Write::ResolveExceptions {
+            kind: failed.into(),
+            subject: subject(po),
+            at: now,
+        }];
+        let (event, step) = match d.message_type.as_str() {
             "purchase_order" => {
                 let pointer = self
                     .config()
@@ -623,13 +598,12 @@ impl Hub {
                         "{} accepted the PO but its answer holds no PO number at {pointer}",
                         d.target
                     );
-                    let mut writes =
-                        vec![self.po_exception(&record, "erp_po_number_missing", detail, now)];
+                    writes.push(self.po_exception(&record, "erp_po_number_missing", detail, now));
                     writes.extend(finish_step(&record, "erp_answer_unreadable", now));
                     return Ok(writes);
                 };
                 record.document("erp_purchase_order", "in", &erp_po, &d.target);
-                let mut writes = vec![Write::Crosswalk(
+                writes.push(Write::Crosswalk(
                     Crosswalk {
                         system: d.target.clone(),
                         entity_type: "purchase_order".into(),
@@ -637,18 +611,8 @@ impl Hub {
                         canonical_id: po.to_string(),
                     },
                     now,
-                )];
-                writes.append(
-                    &mut self
-                        .po_step(
-                            &mut record,
-                            PoEvent::ErpCreated { erp_po },
-                            "erp_created",
-                            now,
-                        )
-                        .await?,
-                );
-                return Ok(writes);
+                ));
+                (PoEvent::ErpCreated { erp_po }, "erp_created")
             }
             "payment_release" => {
                 let invoice = d
@@ -659,7 +623,7 @@ impl Hub {
                     .to_string();
                 (PoEvent::PaymentConfirmed { invoice }, "paid")
             }
-            "x12" if d.payload["set"] == "850" => {
+            crate::x12_inbound::X12 if d.payload["set"] == "850" => {
                 let minutes = self
                     .config()
                     .partners
@@ -675,9 +639,11 @@ impl Hub {
                     "transmitted",
                 )
             }
-            _ => return Ok(vec![]),
+            // A change the ERP took: nothing in the workflow waits for it.
+            _ => return Ok(writes),
         };
-        self.po_step(&mut record, step.0, step.1, now).await
+        writes.append(&mut self.po_step(&mut record, event, step, now).await?);
+        Ok(writes)
     }
 
     /// The acknowledgement timer: no 997/999 came in time.
@@ -893,13 +859,11 @@ impl Hub {
             .store()
             .list_exceptions(&concord_store::ExceptionFilter {
                 status: "open".into(),
+                subject: Some(subject(&r.flow.po_number)),
                 limit: 100,
                 ..Default::default()
             })
-            .await?
-            .into_iter()
-            .filter(|e| e.subject == subject(&r.flow.po_number))
-            .collect::<Vec<_>>();
+            .await?;
         let lines: Vec<Value> = r
             .flow
             .lines
@@ -1042,6 +1006,34 @@ impl Hub {
         Ok(json!({"exception": self.store().exception(id).await?,
             "purchase_order": match &po { Some(po) => self.purchase_order_view(po).await?, None => None }}))
     }
+}
+
+/// Deliveries whose outcome the PO workflow waits for, and the exception each opens when it
+/// dead-letters.
+const PO_DELIVERIES: &[(&str, &str)] = &[
+    ("purchase_order", "erp_po_failed"),
+    ("purchase_order_change", "erp_change_failed"),
+    ("payment_release", "payment_release_failed"),
+    (crate::x12_inbound::X12, "edi_send_failed"),
+];
+
+fn failure_kind(message_type: &str) -> &'static str {
+    PO_DELIVERIES
+        .iter()
+        .find(|(t, _)| *t == message_type)
+        .map_or("edi_send_failed", |(_, kind)| kind)
+}
+
+/// The PO a delivery is about, when the PO workflow waits for its outcome (an acknowledgement
+/// of a partner's interchange names none).
+pub(crate) fn po_of_delivery(d: &concord_store::DeliveryRecord) -> Option<&str> {
+    if !PO_DELIVERIES.iter().any(|(t, _)| *t == d.message_type) {
+        return None;
+    }
+    d.payload
+        .pointer("/purchase_order/po_number")
+        .or_else(|| d.payload.get("po_number"))
+        .and_then(Value::as_str)
 }
 
 fn conflict(detail: String) -> Rejection {
