@@ -222,6 +222,7 @@ impl Hub {
                 tracing::error!(error = %e, "recovering unfinished inbound messages failed");
             }
         }));
+        handles.extend(crate::x12_files::start(self));
         Workers { handles }
     }
 

@@ -17,7 +17,7 @@
 //! version = "005010"             # default 004010
 //! separators = { element = "*", component = ">", segment = "~", repetition = "^" }
 //! acknowledgements = { functional = "999", expect_within_minutes = 30 }
-//! transport = { kind = "file", outbox = "edi/medsupply/out", inbox = "edi/medsupply/in" }
+//! transport = { kind = "file", outbox = "edi/medsupply/out", inbox = "edi/medsupply/in", poll_ms = 500 }
 //! tolerances = { price_pct = "1", price_abs = "2.00" }
 //! ```
 
@@ -188,6 +188,10 @@ fn default_functional() -> AckChoice {
     AckChoice::Functional997
 }
 
+fn default_poll_ms() -> u64 {
+    1_000
+}
+
 fn default_expect_within() -> u32 {
     60
 }
@@ -197,10 +201,15 @@ fn default_expect_within() -> u32 {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transport {
     /// A folder pair: we write to `outbox` (a temporary name, then renamed), the partner (or its
-    /// VAN/AS2 gateway) drops files in `inbox`. Relative paths are resolved from the data
-    /// directory. The hub does not read `inbox` yet: a gateway posts what it receives to
-    /// `/v1/inbound/{partner}/x12`.
-    File { outbox: PathBuf, inbox: PathBuf },
+    /// VAN/AS2 gateway) drops files in `inbox`, which the hub reads every `poll_ms` (default
+    /// 1,000) and files away into `inbox/processed/` or `inbox/rejected/`
+    /// ([`crate::x12_files`]). Relative paths are resolved from the data directory.
+    File {
+        outbox: PathBuf,
+        inbox: PathBuf,
+        #[serde(default = "default_poll_ms")]
+        poll_ms: u64,
+    },
     /// HTTP POST of each interchange to `url`; the partner posts its own to
     /// `/v1/inbound/{partner}/x12`.
     Http {
@@ -352,7 +361,17 @@ pub fn check(
             problem(format!("{at}.separators"), reason);
         }
         match &p.transport {
-            Transport::File { outbox, inbox } => {
+            Transport::File {
+                outbox,
+                inbox,
+                poll_ms,
+            } => {
+                if *poll_ms < 10 {
+                    problem(
+                        format!("{at}.transport.poll_ms"),
+                        format!("{poll_ms} ms would spin; use at least 10"),
+                    );
+                }
                 if outbox.as_os_str().is_empty() || inbox.as_os_str().is_empty() {
                     problem(
                         format!("{at}.transport"),
@@ -440,7 +459,7 @@ mod tests {
             isa_qualifier = "Z"
             isa_id = "SAMEPARTNERIDXX1"
             separators = { element = "*", segment = "*" }
-            transport = { kind = "file", outbox = "x", inbox = "x" }
+            transport = { kind = "file", outbox = "x", inbox = "x", poll_ms = 1 }
             tolerances = { price_abs = "-1" }
             [partners.b]
             supplier = "SUP-2"
@@ -467,6 +486,7 @@ mod tests {
             "partners.a.gs_id",
             "partners.a.separators",
             "partners.a.transport.inbox",
+            "partners.a.transport.poll_ms",
             "partners.a.tolerances.price_abs",
             "partners.b.isa_id",
             "partners.b.transport.url",
@@ -478,6 +498,6 @@ mod tests {
                 "{expected} not in {paths:?}"
             );
         }
-        assert_eq!(paths.len(), 11, "{paths:?}");
+        assert_eq!(paths.len(), 12, "{paths:?}");
     }
 }

@@ -178,7 +178,11 @@ impl Hub {
     ) -> Result<Write> {
         let route = crate::x12_outbound::Route {
             event_id: format!("inbox:{}", ctx.inbox_id),
-            subject: format!("x12_ack:{partner}"),
+            // Acknowledgements of different interchanges need no order between them (X12 does
+            // not ask partners to receive control numbers in sequence), so each received
+            // interchange is its own subject: one slow or failing ack holds back no other, and
+            // the outbox never builds a queue of acks waiting on each other.
+            subject: format!("x12_ack:{partner}:{}", ctx.inbox_id),
             correlation_id: &ctx.correlation_id,
             payload: json!({"acknowledges": ack.group_control_number, "status": ack.status.code()}),
         };

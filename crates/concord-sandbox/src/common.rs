@@ -134,6 +134,14 @@ impl SystemState {
         self.effects.lock().clone()
     }
 
+    pub(crate) fn count_effects(&self, kind: &str) -> usize {
+        self.effects
+            .lock()
+            .iter()
+            .filter(|e| e.kind == kind)
+            .count()
+    }
+
     /// Keys that appear on more than one effect, each once, in order of first appearance.
     pub(crate) fn duplicate_effects(&self) -> Vec<String> {
         let effects = self.effects.lock();

@@ -219,6 +219,12 @@ impl SystemHandle {
         self.state.effects()
     }
 
+    /// How many effects of this kind were applied (without copying the log, for a load
+    /// harness that polls).
+    pub fn count_effects(&self, kind: &str) -> usize {
+        self.state.count_effects(kind)
+    }
+
     /// Idempotency keys applied more than once. Must stay empty.
     pub fn duplicate_effects(&self) -> Vec<String> {
         self.state.duplicate_effects()

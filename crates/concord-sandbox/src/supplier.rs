@@ -16,6 +16,7 @@
 
 use std::{
     collections::BTreeSet,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicU32, Ordering},
@@ -91,6 +92,9 @@ impl Default for EdiIds {
 struct Link {
     url: Option<String>,
     key: Option<String>,
+    /// Trading by file drop: the folder the supplier writes its interchanges to (the hub's
+    /// inbox for this partner). Takes the place of `url`.
+    drop: Option<PathBuf>,
 }
 
 /// One interchange in the supplier's log.
@@ -100,7 +104,7 @@ pub struct EdiLogEntry {
     pub direction: &'static str,
     /// The set ids inside (`850`, `997`…).
     pub sets: Vec<String>,
-    /// For `out`: the hub's HTTP status (`None`: not reachable).
+    /// For `out`: the hub's HTTP status (`None`: not reachable, or dropped as a file).
     pub hub_status: Option<u16>,
     pub text: String,
 }
@@ -165,7 +169,51 @@ impl SupplierClient {
         *self.inner.link.lock() = Link {
             url: Some(url),
             key: Some(key),
+            drop: None,
         };
+    }
+
+    /// Trades by file drop instead of HTTP, as a partner behind a VAN or an SFTP gateway
+    /// does: the supplier picks up the hub's interchanges from `pickup` (the partner's
+    /// `outbox` in the hub's config) every 50 ms, deleting each once read, and writes its own
+    /// into `drop` (the partner's `inbox`) under a temporary name, then renamed.
+    pub fn use_folders(&self, pickup: PathBuf, drop: PathBuf) -> tokio::task::JoinHandle<()> {
+        self.inner.link.lock().drop = Some(drop);
+        let supplier = self.clone();
+        tokio::spawn(async move {
+            loop {
+                supplier.pick_up(&pickup).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    }
+
+    /// Reads every finished interchange in `pickup`, oldest name first.
+    async fn pick_up(&self, pickup: &Path) {
+        let Ok(mut entries) = tokio::fs::read_dir(pickup).await else {
+            return; // the hub has not written anything yet
+        };
+        let mut files = Vec::new();
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".x12") && !name.starts_with('.') {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        for path in files {
+            match tokio::fs::read_to_string(&path).await {
+                Ok(text) => {
+                    if let Err(e) = self.take(text) {
+                        tracing::warn!(file = %path.display(), error = e, "the supplier sandbox refused a file");
+                    }
+                    let _ = tokio::fs::remove_file(&path).await;
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "the supplier sandbox could not read a file")
+                }
+            }
+        }
     }
 
     pub fn set_rules(&self, rules: SupplierRules) {
@@ -229,12 +277,23 @@ impl SupplierClient {
                 return None;
             }
         };
-        let (url, key) = {
+        let (url, key, drop) = {
             let link = self.inner.link.lock();
-            (link.url.clone(), link.key.clone())
+            (link.url.clone(), link.key.clone(), link.drop.clone())
         };
         let mut status = None;
-        if let Some(url) = url {
+        if let Some(dir) = drop {
+            let name = format!("{}-{n:09}.x12", self.inner.ids.supplier);
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let written = async {
+                tokio::fs::create_dir_all(&dir).await?;
+                tokio::fs::write(&tmp, &text).await?;
+                tokio::fs::rename(&tmp, dir.join(&name)).await
+            };
+            if let Err(e) = written.await {
+                tracing::error!(error = %e, "the supplier sandbox could not drop its {set_id}");
+            }
+        } else if let Some(url) = url {
             for attempt in 0..5u64 {
                 let mut request = self
                     .inner
@@ -466,63 +525,75 @@ pub(crate) fn router(client: SupplierClient) -> Router {
 /// An interchange from the hub: 850s are answered in the background; acknowledgements of the
 /// supplier's own documents are logged.
 async fn post_x12(State(s): State<SupplierClient>, body: Bytes) -> Response {
-    let text = match std::str::from_utf8(&body) {
-        Ok(t) => t.to_string(),
+    let text = match String::from_utf8(body.to_vec()) {
+        Ok(t) => t,
         Err(_) => return error(StatusCode::BAD_REQUEST, "the interchange is not text"),
     };
-    let doc = x12::parse(&text);
-    if let Some(d) = doc.diagnostics.iter().find(|d| d.is_error()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("segment {} ({}): {}", d.segment, d.segment_id, d.reason),
-        );
+    match s.take(text) {
+        Ok((control, sets)) => applied(
+            "x12.received",
+            control.clone(),
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"interchange": control, "sets": sets})),
+            ),
+        ),
+        Err(reason) => error(StatusCode::BAD_REQUEST, reason),
     }
-    let mut sets = Vec::new();
-    for (i, ic) in doc.interchanges.iter().enumerate() {
-        for (g, group) in ic.groups.iter().enumerate() {
-            let mut orders = Vec::new();
-            let mut findings = Vec::new();
-            for set in &group.sets {
-                sets.push(set.id().to_string());
-                match TypedSet::read(set) {
-                    Some(Ok(parsed)) => {
-                        findings.push(parsed.warnings);
-                        if let TypedSet::PurchaseOrder(po) = parsed.value {
-                            orders.push(po);
+}
+
+impl SupplierClient {
+    /// Takes one interchange from the hub, however it came: each 850 is answered in the
+    /// background (its group's 997 first); the rest is logged. Answers the interchange's
+    /// control number and set ids, or why it was refused.
+    fn take(&self, text: String) -> Result<(String, Vec<String>), String> {
+        let doc = x12::parse(&text);
+        if let Some(d) = doc.diagnostics.iter().find(|d| d.is_error()) {
+            return Err(format!(
+                "segment {} ({}): {}",
+                d.segment, d.segment_id, d.reason
+            ));
+        }
+        let mut sets = Vec::new();
+        for (i, ic) in doc.interchanges.iter().enumerate() {
+            for (g, group) in ic.groups.iter().enumerate() {
+                let mut orders = Vec::new();
+                let mut findings = Vec::new();
+                for set in &group.sets {
+                    sets.push(set.id().to_string());
+                    match TypedSet::read(set) {
+                        Some(Ok(parsed)) => {
+                            findings.push(parsed.warnings);
+                            if let TypedSet::PurchaseOrder(po) = parsed.value {
+                                orders.push(po);
+                            }
                         }
+                        Some(Err(diags)) => findings.push(diags),
+                        None => findings.push(vec![]),
                     }
-                    Some(Err(diags)) => findings.push(diags),
-                    None => findings.push(vec![]),
                 }
-            }
-            if group.functional_id() == "PO" {
-                let mut ack =
-                    FunctionalAck::for_group(&doc, i, g, AckKind::Functional997, &findings);
-                for po in orders {
-                    tokio::spawn(s.clone().fulfil(po, ack.take()));
+                if group.functional_id() == "PO" {
+                    let mut ack =
+                        FunctionalAck::for_group(&doc, i, g, AckKind::Functional997, &findings);
+                    for po in orders {
+                        tokio::spawn(self.clone().fulfil(po, ack.take()));
+                    }
                 }
             }
         }
+        let control = doc
+            .interchanges
+            .first()
+            .map(|ic| ic.control_number().trim().to_string())
+            .unwrap_or_default();
+        self.inner.log.lock().push(EdiLogEntry {
+            direction: "in",
+            sets: sets.clone(),
+            hub_status: None,
+            text,
+        });
+        Ok((control, sets))
     }
-    let control = doc
-        .interchanges
-        .first()
-        .map(|ic| ic.control_number().trim().to_string())
-        .unwrap_or_default();
-    s.inner.log.lock().push(EdiLogEntry {
-        direction: "in",
-        sets: sets.clone(),
-        hub_status: None,
-        text,
-    });
-    applied(
-        "x12.received",
-        control.clone(),
-        (
-            StatusCode::ACCEPTED,
-            Json(json!({"interchange": control, "sets": sets})),
-        ),
-    )
 }
 
 async fn get_log(State(s): State<SupplierClient>) -> Json<Value> {

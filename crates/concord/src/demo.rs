@@ -89,7 +89,7 @@ fn write_config(dir: &Path, sandbox: &Sandbox) -> Result<PathBuf> {
 }
 
 /// Sends one request; a 429 is waited out as its `Retry-After` says, like a good client.
-async fn send(
+pub(crate) async fn send(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,
@@ -123,7 +123,7 @@ async fn send(
 }
 
 /// Runs many requests, 16 at a time.
-async fn send_all(
+pub(crate) async fn send_all(
     client: &reqwest::Client,
     requests: Vec<(reqwest::Method, String, Value)>,
 ) -> Result<Vec<Value>> {
@@ -136,7 +136,7 @@ async fn send_all(
         .collect()
 }
 
-struct DemoKeys {
+pub(crate) struct DemoKeys {
     admin: String,
     auditor: String,
     clm: String,
@@ -192,6 +192,168 @@ async fn demo_keys(hub: &Hub) -> Result<DemoKeys> {
     })
 }
 
+/// The demo's estate: the sandbox systems, the hub on their config (SQLite in `dir`) with its
+/// API on `listen`, and the keys the sandbox systems present. `concord demo` tells a story on
+/// it; `concord bench po-cycle` loads it.
+pub(crate) struct Estate {
+    pub hub: Hub,
+    pub sandbox: Sandbox,
+    pub hub_url: String,
+    pub config_path: PathBuf,
+    pub keys: DemoKeys,
+    /// A client that sends the admin key.
+    pub client: reqwest::Client,
+    workers: concord_engine::Workers,
+    server: tokio::task::JoinHandle<Result<(), concord_api::ServeError>>,
+    stop_tx: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Estate {
+    /// Starts the sandbox and the hub; `tune` may change the config before the hub opens
+    /// (the benchmark lifts the demo's rate limits).
+    pub async fn start(
+        listen: SocketAddr,
+        dir: &Path,
+        tune: impl FnOnce(&mut Config),
+    ) -> Result<Estate> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {listen} (is another hub running? try --listen 127.0.0.1:0)"
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let hub_url = format!("http://{addr}");
+        let sandbox = Sandbox::start(SandboxConfig {
+            clm_webhook_url: Some(format!("{hub_url}/v1/inbound/clm/contract")),
+        })
+        .await
+        .context("starting the sandbox systems")?;
+        let config_path = write_config(dir, &sandbox)?;
+        let mut config = Config::load(&config_path)?;
+        config.hub.data_dir = dir.to_path_buf();
+        config.hub.listen = addr;
+        config.hub.store_url = None;
+        tune(&mut config);
+        let hub = Hub::open(config).await?;
+        let keys = demo_keys(&hub).await?;
+        sandbox.clm_client().set_webhook_key(keys.clm.clone());
+        sandbox.supplier_client().set_hub(
+            format!("{hub_url}/v1/inbound/medsupply/x12"),
+            keys.supplier.clone(),
+        );
+        sandbox.warehouse_client().set_webhook(
+            format!("{hub_url}/v1/inbound/warehouse/goods_receipt"),
+            keys.warehouse.clone(),
+        );
+        let workers = hub.start_workers();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(concord_api::serve(listener, hub.clone(), async move {
+            let _ = stop_rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .default_headers(crate::admin::bearer_headers(&keys.admin)?)
+            .build()?;
+        Ok(Estate {
+            hub,
+            sandbox,
+            hub_url,
+            config_path,
+            keys,
+            client,
+            workers,
+            server,
+            stop_tx,
+        })
+    }
+
+    /// Master data: facilities, suppliers and items through the hub's canonical API, and the
+    /// ERP's own vendor table.
+    pub async fn seed_master_data(&self) -> Result<()> {
+        let (put, post) = (reqwest::Method::PUT, reqwest::Method::POST);
+        let hub_url = &self.hub_url;
+        let mut requests = Vec::new();
+        for f in seed::facilities() {
+            let url = format!(
+                "{hub_url}/v1/facilities/{}",
+                f["gln"].as_str().unwrap_or_default()
+            );
+            requests.push((put.clone(), url, f));
+        }
+        for s in seed::hub_suppliers() {
+            let url = format!(
+                "{hub_url}/v1/suppliers/{}",
+                s["id"].as_str().unwrap_or_default()
+            );
+            requests.push((put.clone(), url, s));
+        }
+        for i in seed::items() {
+            let url = format!(
+                "{hub_url}/v1/items/{}",
+                i["gtin"].as_str().unwrap_or_default()
+            );
+            requests.push((put.clone(), url, i));
+        }
+        for v in seed::erp_vendors() {
+            requests.push((
+                post.clone(),
+                format!("{}/api/vendors", self.sandbox.erp.base_url),
+                v,
+            ));
+        }
+        send_all(&self.client, requests)
+            .await
+            .context("seeding master data")?;
+        Ok(())
+    }
+
+    /// Stores every contract (and, with `amendments`, the amendments) in the CLM, without
+    /// approving them; returns the approval requests in the order the demo sends them.
+    pub async fn store_contracts_in_clm(
+        &self,
+        amendments: bool,
+    ) -> Result<Vec<(reqwest::Method, String, Value)>> {
+        let post = reqwest::Method::POST;
+        let clm = &self.sandbox.clm.base_url;
+        let mut records = Vec::new();
+        let mut approvals = Vec::new();
+        for k in 0..seed::N_CONTRACTS {
+            records.push((
+                post.clone(),
+                format!("{clm}/api/contracts"),
+                seed::clm_contract(k, 0),
+            ));
+            let id = seed::contract_id(k);
+            let url = format!("{clm}/api/contracts/{id}/amendments/0/approve");
+            approvals.push((post.clone(), url, Value::Null));
+        }
+        if amendments {
+            for k in 0..seed::N_AMENDED {
+                records.push((
+                    post.clone(),
+                    format!("{clm}/api/contracts"),
+                    seed::clm_contract(k, 1),
+                ));
+            }
+        }
+        send_all(&self.client, records)
+            .await
+            .context("storing contracts in the CLM")?;
+        Ok(approvals)
+    }
+
+    /// Stops the API server and the workers after the work in hand.
+    pub async fn shutdown(self) {
+        self.hub.shutdown();
+        let _ = self.stop_tx.send(());
+        let _ = self.server.await;
+        for handle in self.workers.handles {
+            let _ = handle.await;
+        }
+    }
+}
+
 pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bool) -> Result<()> {
     let started = Instant::now();
     let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./concord-data"));
@@ -203,41 +365,9 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
     let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| {
-            format!("cannot listen on {listen} (is another hub running? try --listen 127.0.0.1:0)")
-        })?;
-    let addr = listener.local_addr()?;
-    let hub_url = format!("http://{addr}");
-
-    let sandbox = Sandbox::start(SandboxConfig {
-        clm_webhook_url: Some(format!("{hub_url}/v1/inbound/clm/contract")),
-    })
-    .await
-    .context("starting the sandbox systems")?;
-    let config_path = write_config(&dir, &sandbox)?;
-    let mut config = Config::load(&config_path)?;
-    config.hub.data_dir = dir.clone();
-    config.hub.listen = addr;
-    config.hub.store_url = None;
-    let hub = Hub::open(config).await?;
-    let keys = demo_keys(&hub).await?;
-    sandbox.clm_client().set_webhook_key(keys.clm.clone());
-    sandbox.supplier_client().set_hub(
-        format!("{hub_url}/v1/inbound/medsupply/x12"),
-        keys.supplier.clone(),
-    );
-    sandbox.warehouse_client().set_webhook(
-        format!("{hub_url}/v1/inbound/warehouse/goods_receipt"),
-        keys.warehouse.clone(),
-    );
-    let workers = hub.start_workers();
-    let stop = hub.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(concord_api::serve(listener, hub.clone(), async move {
-        let _ = stop_rx.await;
-    }));
+    let estate = Estate::start(listen, &dir, |_| {}).await?;
+    let (hub, sandbox, hub_url, keys) =
+        (&estate.hub, &estate.sandbox, &estate.hub_url, &estate.keys);
 
     println!("Concord demo");
     println!(
@@ -247,7 +377,7 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     for s in sandbox.systems() {
         println!("  {:<10} {}", s.name, s.base_url);
     }
-    println!("  config     {}", config_path.display());
+    println!("  config     {}", estate.config_path.display());
     println!("\nAPI keys made for this demo (shown once; only their hashes are stored):");
     println!("  admin                 {}", keys.admin);
     println!("  auditor               {}", keys.auditor);
@@ -256,54 +386,11 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         keys.clm
     );
 
-    let client = reqwest::Client::builder()
-        .default_headers(crate::admin::bearer_headers(&keys.admin)?)
-        .build()?;
+    let client = &estate.client;
     let put = reqwest::Method::PUT;
     let post = reqwest::Method::POST;
 
-    // Master data: the hub's canonical API, and the ERP's own vendor table.
-    let mut requests = Vec::new();
-    for f in seed::facilities() {
-        requests.push((
-            put.clone(),
-            format!(
-                "{hub_url}/v1/facilities/{}",
-                f["gln"].as_str().unwrap_or_default()
-            ),
-            f,
-        ));
-    }
-    for s in seed::hub_suppliers() {
-        requests.push((
-            put.clone(),
-            format!(
-                "{hub_url}/v1/suppliers/{}",
-                s["id"].as_str().unwrap_or_default()
-            ),
-            s,
-        ));
-    }
-    for i in seed::items() {
-        requests.push((
-            put.clone(),
-            format!(
-                "{hub_url}/v1/items/{}",
-                i["gtin"].as_str().unwrap_or_default()
-            ),
-            i,
-        ));
-    }
-    for v in seed::erp_vendors() {
-        requests.push((
-            post.clone(),
-            format!("{}/api/vendors", sandbox.erp.base_url),
-            v,
-        ));
-    }
-    send_all(&client, requests)
-        .await
-        .context("seeding master data")?;
+    estate.seed_master_data().await?;
     println!(
         "\nseeded {} hospitals in 2 groups, {} suppliers ({} known only to the ERP), {} items",
         seed::N_FACILITIES,
@@ -314,46 +401,19 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
 
     // The ERP goes down; the CLM approves every contract meanwhile.
     send(
-        &client,
+        client,
         put.clone(),
         format!("{}/_sandbox/faults", sandbox.erp.base_url),
         &json!({"outage": true, "outage_for_ms": ERP_OUTAGE.as_millis() as u64}),
     )
     .await?;
     println!("ERP outage injected for {} s", ERP_OUTAGE.as_secs());
-    let mut approvals = Vec::new();
-    let mut records = Vec::new();
-    for k in 0..seed::N_CONTRACTS {
-        records.push((
-            post.clone(),
-            format!("{}/api/contracts", sandbox.clm.base_url),
-            seed::clm_contract(k, 0),
-        ));
-        approvals.push((
-            post.clone(),
-            format!(
-                "{}/api/contracts/{}/amendments/0/approve",
-                sandbox.clm.base_url,
-                seed::contract_id(k)
-            ),
-            Value::Null,
-        ));
-    }
-    for k in 0..seed::N_AMENDED {
-        records.push((
-            post.clone(),
-            format!("{}/api/contracts", sandbox.clm.base_url),
-            seed::clm_contract(k, 1),
-        ));
-    }
-    send_all(&client, records)
-        .await
-        .context("storing contracts in the CLM")?;
+    let approvals = estate.store_contracts_in_clm(true).await?;
     let mut answers = Vec::new();
     for (method, url, body) in approvals {
         // Approval makes the CLM call the hub's webhook; its answer carries the hub's receipt.
         answers.push(
-            send(&client, method, url, &body)
+            send(client, method, url, &body)
                 .await
                 .context("approving a contract in the CLM")?,
         );
@@ -364,7 +424,7 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
             sandbox.clm.base_url,
             seed::contract_id(k)
         );
-        answers.push(send(&client, post.clone(), url, &Value::Null).await?);
+        answers.push(send(client, post.clone(), url, &Value::Null).await?);
     }
     let quarantined: Vec<String> = answers
         .iter()
@@ -413,10 +473,10 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    report(&hub, &sandbox, &answers, all_active, started.elapsed()).await?;
+    report(hub, sandbox, &answers, all_active, started.elapsed()).await?;
 
     // Requisitions from the purchasing suite, decided against the contracts now active.
-    let requisitions = crate::demo_requisitions::run(&hub, &sandbox, &client, &hub_url).await?;
+    let requisitions = crate::demo_requisitions::run(hub, sandbox, client, hub_url).await?;
     println!(
         "\nRequisitions to payment (purchasing webhook → policy → approvals → ERP PO → X12 with the supplier → warehouse receipt → three-way match → payment):"
     );
@@ -450,12 +510,7 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         println!("\nServing until Ctrl-C.");
         crate::shutdown_signal().await;
     }
-    stop.shutdown();
-    let _ = stop_tx.send(());
-    let _ = server.await;
-    for handle in workers.handles {
-        let _ = handle.await;
-    }
+    estate.shutdown().await;
     if once && !all_active {
         bail!(
             "not every contract became active within {} s",

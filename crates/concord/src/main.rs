@@ -152,6 +152,14 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         connections: usize,
     },
+    /// The procure-to-pay cycle through the sandbox: requisitions → ERP POs → 850s → the
+    /// supplier's 997/855/856/810 → warehouse receipts → three-way match → payment releases.
+    PoCycle {
+        #[arg(long, default_value_t = 10_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+    },
     /// POST /v1/contracts → commit → delivery to a loopback sink.
     Pipeline {
         #[arg(long, default_value_t = 20_000)]
@@ -274,6 +282,13 @@ fn main() -> Result<()> {
                         connections,
                     },
             } => bench::pipeline(messages, rate, connections).await,
+            Command::Bench {
+                what:
+                    BenchCommand::PoCycle {
+                        orders,
+                        connections,
+                    },
+            } => bench::po_cycle(orders, connections).await,
             Command::Bench {
                 what: BenchCommand::Auth { iterations },
             } => bench::auth(iterations).await,

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use concord_model::access::Role;
 use concord_sandbox::{Faults, SupplierRules};
-use concord_store::testing::Backend;
+use concord_store::{DeliveryStatus, testing::Backend};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -16,7 +16,19 @@ on_both_backends!(
     backorders_and_price_variances_are_worked_in_the_workbench,
     bad_x12_and_receipts_are_quarantined_with_their_place,
     a_dead_erp_delivery_is_an_exception_that_its_replay_settles,
+    a_file_drop_partner_trades_through_its_folders,
 );
+
+/// An 855 whose SE01 miscounts its segments (9 for 5), control number 42.
+const MISCOUNTED_855: &str = "ISA*00*          *00*          *ZZ*MEDSUPPLY      *ZZ*CONCORDHUB     *261121*1200*U*00401*000000042*0*P*:~\n\
+GS*PR*MEDSUPPLY*CONCORDHUB*20261121*1200*42*X*004010~\n\
+ST*855*0001~\n\
+BAK*00*AD*PO-NONE-1*20261121~\n\
+PO1*1*10*EA*9.00**UK*00614141000029~\n\
+ACK*IA*10*EA~\n\
+SE*9*0001~\n\
+GE*1*42~\n\
+IEA*1*000000042~\n";
 
 fn contract(id: &str, gtin: &str, price: &str) -> Value {
     json!({
@@ -339,15 +351,7 @@ async fn bad_x12_and_receipts_are_quarantined_with_their_place(backend: Backend)
         }
     };
     // An 855 whose SE01 miscounts its segments.
-    let miscounted = "ISA*00*          *00*          *ZZ*MEDSUPPLY      *ZZ*CONCORDHUB     *261121*1200*U*00401*000000042*0*P*:~\n\
-GS*PR*MEDSUPPLY*CONCORDHUB*20261121*1200*42*X*004010~\n\
-ST*855*0001~\n\
-BAK*00*AD*PO-NONE-1*20261121~\n\
-PO1*1*10*EA*9.00**UK*00614141000029~\n\
-ACK*IA*10*EA~\n\
-SE*9*0001~\n\
-GE*1*42~\n\
-IEA*1*000000042~\n";
+    let miscounted = MISCOUNTED_855;
     let (s, problem) = post(miscounted, "application/edi-x12").await;
     assert_eq!(s, 422, "{problem}");
     assert_eq!(problem["type"], "https://concord.dev/problems/x12");
@@ -391,6 +395,40 @@ IEA*1*000000042~\n";
     assert_eq!(s, 422, "{problem}");
     assert_eq!(problem["errors"][0]["rule"], "wrong_sender");
     assert_eq!(post(miscounted, "application/json").await.0, 415);
+
+    // While the supplier is down, the acknowledgements of two more interchanges are each
+    // retried on their own: one failing ack holds back no other (both are waiting to be
+    // retried at once, rather than the second waiting until the first is dead).
+    t.sandbox.supplier.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    for n in ["000000044", "000000045"] {
+        assert_eq!(
+            post(&unknown.replace("000000043", n), "application/edi-x12")
+                .await
+                .0,
+            422
+        );
+    }
+    t.eventually("both acks tried while the supplier is down", || async {
+        let pending = t
+            .hub
+            .store()
+            .list_deliveries(None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|d| {
+                d.target == "medsupply"
+                    && matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::InFlight)
+                    && d.attempts > 0
+            })
+            .count();
+        pending >= 2
+    })
+    .await;
+    t.sandbox.supplier.set_faults(Faults::default());
 
     // A warehouse receipt for an unknown PO, and one with a bad GTIN check digit.
     let warehouse = make_key(&t.hub, Role::Integration, Some("warehouse")).await;
@@ -458,4 +496,115 @@ async fn a_dead_erp_delivery_is_an_exception_that_its_replay_settles(backend: Ba
         "{resolved}"
     );
     t.shutdown().await;
+}
+
+/// The partner trades by file drop: the hub writes its 850 and 997s into the partner's outbox
+/// folder, the supplier drops its 997, 855, 856 and 810 into the inbox folder, and the hub reads
+/// them from there, filing each away. A bad file is refused beside its problem, a file still
+/// being written is left alone, and a file dropped twice applies nothing twice.
+async fn a_file_drop_partner_trades_through_its_folders(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("concord-edi-{}", fastrand::u64(..)));
+    let (outbox, inbox) = (dir.join("out"), dir.join("in"));
+    let transport = concord_engine::partners::Transport::File {
+        outbox: outbox.clone(),
+        inbox: inbox.clone(),
+        poll_ms: 50,
+    };
+    let Some(t) = spawn_hub(backend, |c| {
+        c.partners.get_mut("medsupply").unwrap().transport = transport;
+    })
+    .await
+    else {
+        return;
+    };
+    let supplier = t.sandbox.supplier_client();
+    let pickup = supplier.use_folders(outbox.clone(), inbox.clone());
+    with_contracts(&t).await;
+    submit(&t, "R-P2P-5", &[(ITEM_2, 4, "9.00")]).await;
+    wait_po(&t, "PO-R-P2P-5-1", "paid").await;
+
+    let names = |folder: std::path::PathBuf| {
+        let mut names: Vec<String> = std::fs::read_dir(folder)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    // The supplier's 997, 855, 856 and 810, each in its own file, all read and filed away.
+    let processed = names(inbox.join("processed"));
+    assert_eq!(processed.len(), 4, "{processed:?}");
+    assert!(names(inbox.clone()).is_empty());
+    let received: Vec<Vec<String>> = supplier
+        .log()
+        .iter()
+        .filter(|e| e.direction == "in")
+        .map(|e| e.sets.clone())
+        .collect();
+    assert_eq!(received[0], ["850"], "the 850 went by file: {received:?}");
+    t.eventually("997s for the 855, 856 and 810 by file", || async {
+        supplier
+            .log()
+            .iter()
+            .filter(|e| e.direction == "in" && e.sets == ["997"])
+            .count()
+            == 3
+    })
+    .await;
+
+    // A file still being written is left alone; a bad one is refused beside its problem and
+    // quarantined; the same invoice dropped again (under a name already used) is filed as a
+    // repeat and pays nothing twice.
+    std::fs::write(inbox.join(".INV-2.x12.tmp"), "ISA*").unwrap();
+    std::fs::write(inbox.join("bad-855.x12"), MISCOUNTED_855).unwrap();
+    let invoice = processed
+        .iter()
+        .find(|name| {
+            std::fs::read_to_string(inbox.join("processed").join(name))
+                .unwrap()
+                .contains("ST*810*")
+        })
+        .expect("the 810 file")
+        .clone();
+    std::fs::copy(inbox.join("processed").join(&invoice), inbox.join(&invoice)).unwrap();
+    t.eventually("the bad file refused and the repeat filed", || async {
+        names(inbox.join("rejected")).len() == 2 && names(inbox.join("processed")).len() == 5
+    })
+    .await;
+    let problem: Value = serde_json::from_str(
+        &std::fs::read_to_string(inbox.join("rejected").join("bad-855.x12.problem.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(problem["status"], 422, "{problem}");
+    assert!(problem.to_string().contains("(SE)"), "{problem}");
+    assert_eq!(names(inbox.clone()), [".INV-2.x12.tmp"]);
+    let (_, quarantine) = t.get("/v1/quarantine").await;
+    assert_eq!(
+        quarantine["messages"].as_array().map(Vec::len),
+        Some(1),
+        "{quarantine}"
+    );
+    let po = t.get("/v1/purchase-orders/PO-R-P2P-5-1").await.1;
+    assert_eq!(po["status"], "paid");
+    let erp_po = po["erp_po"].as_str().unwrap();
+    let in_erp = get_json(
+        &t.client,
+        t.sandbox.erp.url(&format!("/api/purchase-orders/{erp_po}")),
+    )
+    .await;
+    assert_eq!(
+        in_erp["payments"].as_array().map(Vec::len),
+        Some(1),
+        "{in_erp}"
+    );
+    assert!(t.sandbox.erp.duplicate_effects().is_empty());
+
+    pickup.abort();
+    t.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

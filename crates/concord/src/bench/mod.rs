@@ -16,6 +16,9 @@ use serde_json::json;
 
 use crate::seed;
 
+mod po_cycle;
+pub use po_cycle::po_cycle;
+
 pub struct Report {
     pub name: String,
     pub n: usize,
