@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use concord_model::Contract;
 use concord_store::{DeliveryOutcome, DeliveryRecord, Write};
 use serde_json::{Value, json};
@@ -506,23 +506,36 @@ impl Hub {
             )
             .into());
         }
-        let now = Utc::now();
-        self.commit(vec![
-            Write::ReplayDelivery { id: id.to_string(), at: now },
-            timeline(&d.correlation_id, now, "delivery_replayed", json!({"delivery_id": id, "target": d.target, "previous_status": d.status.as_str()})),
-            crate::governance::audit(
-                actor,
-                "delivery.replayed",
-                format!("delivery:{id}"),
-                Some(&d.correlation_id),
-                Some(crate::governance::digest_of(&d)),
-                None,
-                json!({"target": d.target, "previous_status": d.status.as_str(), "attempts": d.attempts}),
-            ),
-        ])
-        .await?;
+        self.commit(replay_writes(&d, actor, Utc::now())).await?;
         Ok(self.store().delivery(id).await?.unwrap_or(d))
     }
+}
+
+/// A delivery sent again from its first attempt's state, with its lineage and audit entry:
+/// what `POST /v1/deliveries/{id}/replay` and the workbench's `retry` commit.
+pub(crate) fn replay_writes(d: &DeliveryRecord, actor: &str, now: DateTime<Utc>) -> Vec<Write> {
+    let id = &d.id;
+    vec![
+        Write::ReplayDelivery {
+            id: id.clone(),
+            at: now,
+        },
+        timeline(
+            &d.correlation_id,
+            now,
+            "delivery_replayed",
+            json!({"delivery_id": id, "target": d.target, "previous_status": d.status.as_str()}),
+        ),
+        crate::governance::audit(
+            actor,
+            "delivery.replayed",
+            format!("delivery:{id}"),
+            Some(&d.correlation_id),
+            Some(crate::governance::digest_of(d)),
+            None,
+            json!({"target": d.target, "previous_status": d.status.as_str(), "attempts": d.attempts}),
+        ),
+    ]
 }
 
 fn permanent(message: String) -> Attempt {

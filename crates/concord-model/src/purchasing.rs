@@ -136,7 +136,8 @@ pub enum WorkbenchAction {
     },
     /// Refuse the invoice (invoice exceptions).
     RejectInvoice { reason: String },
-    /// Match the invoice again, or resend the 850 (EDI exceptions).
+    /// Match the invoice again, resend the 850 (EDI exceptions), or replay the dead ERP
+    /// delivery that opened the exception.
     Retry {
         #[serde(default)]
         reason: Option<String>,

@@ -15,7 +15,7 @@ on_both_backends!(
     a_requisition_goes_from_submission_to_payment,
     backorders_and_price_variances_are_worked_in_the_workbench,
     bad_x12_and_receipts_are_quarantined_with_their_place,
-    a_dead_erp_delivery_is_an_exception_that_its_replay_settles,
+    a_dead_erp_delivery_is_retried_in_the_workbench_and_settled_by_its_replay,
     a_file_drop_partner_trades_through_its_folders,
 );
 
@@ -451,7 +451,7 @@ async fn bad_x12_and_receipts_are_quarantined_with_their_place(backend: Backend)
     t.shutdown().await;
 }
 
-async fn a_dead_erp_delivery_is_an_exception_that_its_replay_settles(backend: Backend) {
+async fn a_dead_erp_delivery_is_retried_in_the_workbench_and_settled_by_its_replay(backend: Backend) {
     let Some(t) = spawn_hub(backend, |c| c.delivery.max_attempts = 2).await else {
         return;
     };
@@ -469,6 +469,32 @@ async fn a_dead_erp_delivery_is_an_exception_that_its_replay_settles(backend: Ba
         po_status(&t, "PO-R-P2P-4-1").await,
         "approved, creating in the ERP"
     );
+    // Retried from the workbench while the ERP is still down: the same delivery is sent
+    // again, dies again, and opens a new exception naming it.
+    let first = open_exceptions(&t, "type=erp_po_failed").await[0].clone();
+    let delivery = first["detail"]["delivery"].as_str().unwrap().to_string();
+    let (s, body) = t
+        .post(
+            &format!("/v1/exceptions/{}/resolve", first["id"].as_str().unwrap()),
+            json!({"action": "retry", "reason": "ERP back from maintenance"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["exception"]["status"], "resolved");
+    assert_eq!(body["exception"]["resolution"]["action"], "retry");
+    t.eventually("the retried delivery's new exception", || async {
+        open_exceptions(&t, "type=erp_po_failed")
+            .await
+            .iter()
+            .any(|e| e["id"] != first["id"] && e["detail"]["delivery"] == delivery.as_str())
+    })
+    .await;
+    let (_, d) = t.get(&format!("/v1/deliveries/{delivery}")).await;
+    assert_eq!(d["delivery"]["status"], "dead", "{d}");
+    assert!(d["delivery"]["attempts"].as_u64().unwrap() > 2, "{d}");
+
+    // Replayed from the deliveries once the ERP is back: the PO goes on and the exception
+    // settles by itself.
     t.sandbox.erp.set_faults(Faults::default());
     let (_, dead) = t.get("/v1/deliveries?status=dead").await;
     let dead = dead["deliveries"]
@@ -492,7 +518,7 @@ async fn a_dead_erp_delivery_is_an_exception_that_its_replay_settles(backend: Ba
         .await;
     assert_eq!(
         resolved["exceptions"].as_array().map(Vec::len),
-        Some(1),
+        Some(2),
         "{resolved}"
     );
     t.shutdown().await;

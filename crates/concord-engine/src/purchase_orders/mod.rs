@@ -567,7 +567,12 @@ impl Hub {
                 error.unwrap_or_default(),
                 d.id
             );
-            let mut writes = vec![self.po_exception(&record, failed, detail, now)];
+            let mut exception = self.po_exception(&record, failed, detail, now);
+            // The workbench's `retry` replays this very delivery.
+            if let Write::OpenException(e) = &mut exception {
+                e.detail["delivery"] = json!(d.id);
+            }
+            let mut writes = vec![exception];
             writes.extend(finish_step(&record, "delivery_failed", now));
             return Ok(writes);
         }
@@ -998,6 +1003,24 @@ impl Hub {
                 writes.append(&mut self.send_850(&mut record, now).await?);
                 writes.extend(finish_step(&record, "resent_850", now));
             }
+            (Some(_), WorkbenchAction::Retry { .. }) if replayable(&exception.kind) => {
+                let delivery = exception.detail["delivery"].as_str().ok_or_else(|| {
+                    conflict(format!(
+                        "exception {id} names no delivery: replay it from /v1/deliveries"
+                    ))
+                })?;
+                let d = self.store().delivery(delivery).await?.ok_or_else(|| {
+                    conflict(format!("delivery {delivery} of exception {id} is gone"))
+                })?;
+                if d.status != concord_store::DeliveryStatus::Dead {
+                    return Err(conflict(format!(
+                        "delivery {delivery} is {}, not dead: there is nothing to retry",
+                        d.status.as_str()
+                    ))
+                    .into());
+                }
+                writes.extend(crate::delivery::replay_writes(&d, &by, now));
+            }
             (_, WorkbenchAction::Acknowledge { .. }) if !exception.kind.starts_with("invoice_") => {
             }
             _ => return Err(unsupported(&exception.kind, &action).into()),
@@ -1016,6 +1039,14 @@ const PO_DELIVERIES: &[(&str, &str)] = &[
     ("payment_release", "payment_release_failed"),
     (crate::x12_inbound::X12, "edi_send_failed"),
 ];
+
+/// An exception a dead ERP delivery opened: `retry` in the workbench replays that delivery
+/// (an 850 that failed is written afresh instead, with new control numbers).
+fn replayable(kind: &str) -> bool {
+    PO_DELIVERIES
+        .iter()
+        .any(|(t, k)| *k == kind && *t != crate::x12_inbound::X12)
+}
 
 fn failure_kind(message_type: &str) -> &'static str {
     PO_DELIVERIES
@@ -1048,7 +1079,7 @@ fn conflict(detail: String) -> Rejection {
 fn unsupported(kind: &str, action: &WorkbenchAction) -> Rejection {
     let allowed = if kind.starts_with("invoice_") {
         "accept_variance, request_credit_memo, reject_invoice, retry"
-    } else if kind.starts_with("edi_") {
+    } else if kind.starts_with("edi_") || replayable(kind) {
         "retry, acknowledge"
     } else {
         "acknowledge"
