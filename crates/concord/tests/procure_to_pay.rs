@@ -451,7 +451,9 @@ async fn bad_x12_and_receipts_are_quarantined_with_their_place(backend: Backend)
     t.shutdown().await;
 }
 
-async fn a_dead_erp_delivery_is_retried_in_the_workbench_and_settled_by_its_replay(backend: Backend) {
+async fn a_dead_erp_delivery_is_retried_in_the_workbench_and_settled_by_its_replay(
+    backend: Backend,
+) {
     let Some(t) = spawn_hub(backend, |c| c.delivery.max_attempts = 2).await else {
         return;
     };
