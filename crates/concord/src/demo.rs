@@ -274,26 +274,17 @@ impl Estate {
         let (put, post) = (reqwest::Method::PUT, reqwest::Method::POST);
         let hub_url = &self.hub_url;
         let mut requests = Vec::new();
-        for f in seed::facilities() {
-            let url = format!(
-                "{hub_url}/v1/facilities/{}",
-                f["gln"].as_str().unwrap_or_default()
-            );
-            requests.push((put.clone(), url, f));
-        }
-        for s in seed::hub_suppliers() {
-            let url = format!(
-                "{hub_url}/v1/suppliers/{}",
-                s["id"].as_str().unwrap_or_default()
-            );
-            requests.push((put.clone(), url, s));
-        }
-        for i in seed::items() {
-            let url = format!(
-                "{hub_url}/v1/items/{}",
-                i["gtin"].as_str().unwrap_or_default()
-            );
-            requests.push((put.clone(), url, i));
+        let master = [
+            ("facilities", seed::facilities(), "gln"),
+            ("suppliers", seed::hub_suppliers(), "id"),
+            ("items", seed::items(), "gtin"),
+        ];
+        for (path, records, key) in master {
+            for record in records {
+                let id = record[key].as_str().unwrap_or_default();
+                let url = format!("{hub_url}/v1/{path}/{id}");
+                requests.push((put.clone(), url, record));
+            }
         }
         for v in seed::erp_vendors() {
             requests.push((

@@ -89,6 +89,27 @@ async fn open_exceptions(t: &TestHub, query: &str) -> Vec<Value> {
     body["exceptions"].as_array().cloned().unwrap_or_default()
 }
 
+/// The supplier received the 850 first, then the hub's 997 for each of its 855, 856 and 810.
+async fn supplier_got_the_850_and_three_997s(t: &TestHub) {
+    let supplier = t.sandbox.supplier_client();
+    let received: Vec<Vec<String>> = supplier
+        .log()
+        .iter()
+        .filter(|e| e.direction == "in")
+        .map(|e| e.sets.clone())
+        .collect();
+    assert_eq!(received[0], ["850"], "{received:?}");
+    t.eventually("997s for the 855, 856 and 810", || async {
+        supplier
+            .log()
+            .iter()
+            .filter(|e| e.direction == "in" && e.sets == ["997"])
+            .count()
+            == 3
+    })
+    .await;
+}
+
 async fn a_requisition_goes_from_submission_to_payment(backend: Backend) {
     let Some(t) = spawn_hub(backend, |_| {}).await else {
         return;
@@ -148,22 +169,7 @@ async fn a_requisition_goes_from_submission_to_payment(backend: Backend) {
 
     // The supplier got the 850 and, for each of its own groups, the hub's 997.
     let supplier = t.sandbox.supplier_client();
-    let received: Vec<Vec<String>> = supplier
-        .log()
-        .iter()
-        .filter(|e| e.direction == "in")
-        .map(|e| e.sets.clone())
-        .collect();
-    assert_eq!(received[0], ["850"]);
-    t.eventually("997s for the 855, 856 and 810", || async {
-        supplier
-            .log()
-            .iter()
-            .filter(|e| e.direction == "in" && e.sets == ["997"])
-            .count()
-            == 3
-    })
-    .await;
+    supplier_got_the_850_and_three_997s(&t).await;
     assert!(
         supplier
             .log()
@@ -568,22 +574,7 @@ async fn a_file_drop_partner_trades_through_its_folders(backend: Backend) {
     let processed = names(inbox.join("processed"));
     assert_eq!(processed.len(), 4, "{processed:?}");
     assert!(names(inbox.clone()).is_empty());
-    let received: Vec<Vec<String>> = supplier
-        .log()
-        .iter()
-        .filter(|e| e.direction == "in")
-        .map(|e| e.sets.clone())
-        .collect();
-    assert_eq!(received[0], ["850"], "the 850 went by file: {received:?}");
-    t.eventually("997s for the 855, 856 and 810 by file", || async {
-        supplier
-            .log()
-            .iter()
-            .filter(|e| e.direction == "in" && e.sets == ["997"])
-            .count()
-            == 3
-    })
-    .await;
+    supplier_got_the_850_and_three_997s(&t).await;
 
     // A file still being written is left alone; a bad one is refused beside its problem and
     // quarantined; the same invoice dropped again (under a name already used) is filed as a
