@@ -133,6 +133,9 @@ use Access::{Open, OwnInbound, Scope as Needs};
 
 const LIMIT: Param = param("limit", false, "At most this many (1 to 1000, default 100)");
 
+/// The answer of `GET /metrics`: Prometheus text, not a JSON schema.
+pub const PROMETHEUS_TEXT: &str = "PrometheusText";
+
 /// Every route of the API.
 pub const ROUTES: &[RouteSpec] = &[
     route(Method::GET, "/healthz", Open, "Liveness").answers(200, "Health"),
@@ -143,6 +146,13 @@ pub const ROUTES: &[RouteSpec] = &[
         "Readiness: store reachable and migrated",
     )
     .answers(200, "Health"),
+    route(
+        Method::GET,
+        "/metrics",
+        Needs(Scope::MetricsRead),
+        "Prometheus metrics (text exposition 0.0.4): requests, deliveries, queues, circuits, and the business gauges",
+    )
+    .answers(200, PROMETHEUS_TEXT),
     route(
         Method::POST,
         "/v1/inbound/{system}/{message_type}",
@@ -512,12 +522,28 @@ fn control_character_in_query(query: &str) -> Option<String> {
 }
 
 /// Authenticates, authorises, rate-limits and bounds the time of one request.
+/// Every request through a route: counted and timed for `/metrics` under its route template,
+/// whatever the gate decided.
 pub(crate) async fn gate(
     State(gate): State<Gate>,
     params: RawPathParams,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let (spec, hub) = (gate.spec, gate.hub.clone());
+    let response = guard(gate, params, request, next).await;
+    hub.metrics().observe_request(
+        spec.method.as_str(),
+        spec.path,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// Authentication, authorization, rate limit, retirement and the request's time limit.
+async fn guard(gate: Gate, params: RawPathParams, mut request: Request, next: Next) -> Response {
     let spec = gate.spec;
     let route = || format!("{} {}", spec.method, spec.path);
     if spec.access != Access::Open {

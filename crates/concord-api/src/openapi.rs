@@ -67,9 +67,15 @@ fn operation(spec: &RouteSpec) -> Value {
     }));
     let (status, schema) = spec.answer;
     let mut responses = Map::new();
+    // `/metrics` answers Prometheus text, not JSON.
+    let content = if schema == crate::access::PROMETHEUS_TEXT {
+        json!({"text/plain; version=0.0.4": {"schema": {"type": "string"}}})
+    } else {
+        json!({"application/json": {"schema": schema_ref(schema)}})
+    };
     responses.insert(
         status.to_string(),
-        json!({"description": "Success", "content": {"application/json": {"schema": schema_ref(schema)}}}),
+        json!({"description": "Success", "content": content}),
     );
     let open = spec.access == Access::Open;
     let problems: [(u16, bool, &str); 9] = [

@@ -50,6 +50,7 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
     match (spec.method.as_str(), spec.path) {
         ("GET", "/healthz") => get(healthz),
         ("GET", "/readyz") => get(readyz),
+        ("GET", "/metrics") => get(metrics),
         ("POST", "/v1/inbound/{system}/{message_type}") => post(inbound),
         ("POST", "/v1/contracts") => post(post_contract),
         ("GET", "/v1/contracts/{id}") => get(get_contract),
@@ -98,6 +99,18 @@ async fn readyz(State(hub): State<Hub>) -> Response {
         (Ok(()), Ok(v)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": format!("schema version {v}, expected {}", concord_store::SCHEMA_VERSION)}))).into_response(),
         (Err(e), _) | (_, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": format!("store unreachable: {e}")}))).into_response(),
     }
+}
+
+async fn metrics(State(hub): State<Hub>) -> ApiResult {
+    let text = hub.render_metrics().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -413,6 +413,11 @@ impl Hub {
                 )
             }
         };
+        self.metrics().observe_delivery(
+            &d.target,
+            outcome.as_str(),
+            Duration::from_micros(attempt.latency_us.max(0) as u64),
+        );
         let mut writes = vec![
             Write::DeliveryResult {
                 delivery_id: d.id.clone(),

@@ -52,6 +52,8 @@ pub(crate) struct HubInner {
     pub jwt: Option<crate::jwt::JwtVerifier>,
     /// The requisition policy (built in, or `[procurement] requisition_policy`), compiled once.
     pub requisition_policy: crate::policy::RequisitionPolicy,
+    /// What `GET /metrics` counts as it happens.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Why the hub could not start.
@@ -157,6 +159,7 @@ impl Hub {
                 keys: Mutex::new(Default::default()),
                 jwt,
                 requisition_policy,
+                metrics: crate::metrics::Metrics::default(),
             }),
         };
         hub.reload_price_index().await?;
@@ -177,6 +180,11 @@ impl Hub {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// This process's counters for `GET /metrics`.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// Rebuilds the in-memory price index from the store.

@@ -91,6 +91,39 @@ const EXCEPTION_KINDS: &[&str] = &["supplier_unresolved", "item_unresolved"];
 impl Hub {
     /// Accepts one inbound message: store, deduplicate, process.
     pub async fn receive(&self, msg: Inbound) -> Result<InboundAnswer> {
+        // Counted only for configured routes, so the metric's labels stay bounded whatever
+        // paths callers invent.
+        let counted = self.inbound_route_exists(&msg.system, &msg.message_type);
+        let (system, message_type) = (msg.system.clone(), msg.message_type.clone());
+        let result = self.receive_message(msg).await;
+        if counted {
+            let outcome = match &result {
+                Ok(a) if a.replayed => "duplicate",
+                Ok(a) if a.status < 400 => "accepted",
+                Ok(_) | Err(EngineError::Rejected(_)) => "refused",
+                Err(_) => "failed",
+            };
+            self.metrics()
+                .observe_inbound(&system, &message_type, outcome);
+        }
+        result
+    }
+
+    fn inbound_route_exists(&self, system: &str, message_type: &str) -> bool {
+        let config = self.config();
+        if system == API_SYSTEM {
+            API_MESSAGE_TYPES.contains(&message_type)
+        } else if message_type == crate::x12_inbound::X12 {
+            config.partners.contains_key(system)
+        } else {
+            config
+                .systems
+                .get(system)
+                .is_some_and(|s| s.inbound.contains_key(message_type))
+        }
+    }
+
+    async fn receive_message(&self, msg: Inbound) -> Result<InboundAnswer> {
         let route = if msg.system == API_SYSTEM {
             if !API_MESSAGE_TYPES.contains(&msg.message_type.as_str()) {
                 return Err(Rejection::not_found(format!(

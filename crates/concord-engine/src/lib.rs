@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod jwt;
 pub mod mapping;
 pub mod master;
+pub mod metrics;
 pub mod partners;
 pub mod policy;
 pub mod purchase_orders;

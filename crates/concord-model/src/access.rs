@@ -32,10 +32,12 @@ pub enum Scope {
     RequisitionsApprove,
     /// The API's own description (OpenAPI, schemas, the reference page).
     ApiDocs,
+    /// `GET /metrics`: counts and gauges without ids (what a Prometheus scraper reads).
+    MetricsRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 17] = [
+    pub const ALL: [Scope; 18] = [
         Scope::ContractsRead,
         Scope::ContractsWrite,
         Scope::MasterRead,
@@ -53,6 +55,7 @@ impl Scope {
         Scope::RequisitionsWrite,
         Scope::RequisitionsApprove,
         Scope::ApiDocs,
+        Scope::MetricsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +77,7 @@ impl Scope {
             Scope::RequisitionsWrite => "requisitions:write",
             Scope::RequisitionsApprove => "requisitions:approve",
             Scope::ApiDocs => "api:docs",
+            Scope::MetricsRead => "metrics:read",
         }
     }
 }
@@ -133,6 +137,7 @@ impl Role {
             Role::Integration => &[],
             Role::Operator => &[
                 ApiDocs,
+                MetricsRead,
                 ContractsRead,
                 MasterRead,
                 MasterWrite,
@@ -177,6 +182,7 @@ impl Role {
             ],
             Role::Auditor => &[
                 ApiDocs,
+                MetricsRead,
                 ContractsRead,
                 MasterRead,
                 PricesRead,
@@ -188,6 +194,7 @@ impl Role {
             ],
             Role::Viewer => &[
                 ApiDocs,
+                MetricsRead,
                 ContractsRead,
                 MasterRead,
                 PricesRead,

@@ -280,6 +280,55 @@ impl Store {
             .collect()
     }
 
+    /// Inbound messages per status (`quarantined` among them), for metrics.
+    pub async fn inbox_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = self
+            .db
+            .fetch(Stmt::new(
+                "SELECT status, COUNT(*) AS n FROM inbox GROUP BY status ORDER BY status",
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("status")?, r.int("n")?)))
+            .collect()
+    }
+
+    /// Open exceptions per kind, with the time the oldest of each kind was opened.
+    pub async fn open_exception_counts(&self) -> Result<Vec<(String, i64, DateTime<Utc>)>> {
+        let rows = self
+            .db
+            .fetch(Stmt::new(
+                "SELECT kind, COUNT(*) AS n, MIN(created_at) AS oldest FROM exceptions \
+                 WHERE status = 'open' GROUP BY kind ORDER BY kind",
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("kind")?, r.int("n")?, from_micros(r.int("oldest")?))))
+            .collect()
+    }
+
+    /// Workflows of `kind` counted by the text at `path` in their state (e.g. `["flow",
+    /// "stage"]`): the business gauges (requisitions pending approval, POs per stage). The
+    /// path is the caller's constant, never input.
+    pub async fn workflow_counts(&self, kind: &str, path: &[&str]) -> Result<Vec<(String, i64)>> {
+        debug_assert!(
+            path.iter()
+                .all(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        );
+        let value = match self.dialect() {
+            Dialect::Sqlite => format!("json_extract(state, '$.{}')", path.join(".")),
+            Dialect::Postgres => format!("(state::jsonb #>> '{{{}}}')", path.join(",")),
+        };
+        let sql = format!(
+            "SELECT COALESCE({value}, '') AS v, COUNT(*) AS n FROM workflows WHERE kind = $1 \
+             GROUP BY 1 ORDER BY 1"
+        );
+        let rows = self.db.fetch(Stmt::new(sql).bind(kind)).await?;
+        rows.iter()
+            .map(|r| Ok((r.text("v")?, r.int("n")?)))
+            .collect()
+    }
+
     pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>> {
         let rows = self.db.fetch(Stmt::new(
             "SELECT delivery_id, attempt, at, outcome, status_code, latency_us, error FROM delivery_attempts \

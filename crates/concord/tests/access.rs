@@ -25,6 +25,7 @@ fn allowed(method: &Method, path: &str) -> &'static [Role] {
     const READERS: &[Role] = &[Operator, Buyer, Approver, ApClerk, Auditor, Viewer];
     match (method.as_str(), path) {
         ("GET", "/healthz" | "/readyz") => &[],
+        ("GET", "/metrics") => &[Operator, Auditor, Viewer],
         ("POST", "/v1/inbound/{system}/{message_type}") => &[Integration],
         ("POST", "/v1/contracts") => &[Approver],
         ("POST", "/v1/requisitions") => &[Buyer],

@@ -17,6 +17,7 @@ on_both_backends!(
     bad_x12_and_receipts_are_quarantined_with_their_place,
     a_dead_erp_delivery_is_retried_in_the_workbench_and_settled_by_its_replay,
     a_file_drop_partner_trades_through_its_folders,
+    metrics_count_the_traffic_and_show_the_business_without_ids,
 );
 
 /// An 855 whose SE01 miscounts its segments (9 for 5), control number 42.
@@ -626,4 +627,138 @@ async fn a_file_drop_partner_trades_through_its_folders(backend: Backend) {
     pickup.abort();
     t.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The value of the one `/metrics` line that starts with `series` (name and labels), if any.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn scrape(t: &TestHub, key: &str) -> (u16, String, String) {
+    let r = reqwest::Client::new()
+        .get(format!("{}/metrics", t.url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), content_type, r.text().await.unwrap())
+}
+
+/// `/metrics` counts requests by route template, inbound messages and delivery attempts as
+/// they happen, and reads the queues and the business (contracts, requisitions, POs, open
+/// exceptions, circuits) from the store; no id ever becomes a label.
+async fn metrics_count_the_traffic_and_show_the_business_without_ids(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |c| c.delivery.max_attempts = 2).await else {
+        return;
+    };
+    let viewer = make_key(&t.hub, Role::Viewer, None).await;
+    let (s, content_type, before) = scrape(&t, &viewer).await;
+    assert_eq!(s, 200, "{before}");
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    let integration = make_key(&t.hub, Role::Integration, Some("clm")).await;
+    assert_eq!(scrape(&t, &integration).await.0, 403);
+    assert_eq!(scrape(&t, "ck_not_a_key").await.0, 401);
+
+    with_contracts(&t).await;
+    assert_eq!(t.get("/v1/contracts/C-1").await.0, 200);
+    assert_eq!(t.get("/v1/contracts/C-NOPE").await.0, 404);
+    // The ERP is down: the PO's creation dead-letters into an open exception.
+    t.sandbox.erp.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    submit(&t, "R-P2P-M", &[(ITEM_2, 2, "9.00")]).await;
+    t.eventually("erp_po_failed", || async {
+        !open_exceptions(&t, "type=erp_po_failed").await.is_empty()
+    })
+    .await;
+
+    let (_, _, text) = scrape(&t, &viewer).await;
+    let value =
+        |series: &str| metric(&text, series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
+    let delta = |series: &str| value(series) - metric(&before, series).unwrap_or(0.0);
+    assert_eq!(
+        delta(r#"concord_http_requests_total{method="POST",route="/v1/contracts",status="2xx"}"#),
+        2.0
+    );
+    assert_eq!(
+        delta(
+            r#"concord_http_requests_total{method="GET",route="/v1/contracts/{id}",status="4xx"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(r#"concord_http_requests_total{method="GET",route="/metrics",status="4xx"}"#),
+        2.0,
+        "the refused scrapes are counted too"
+    );
+    assert_eq!(
+        value(
+            r#"concord_inbound_messages_total{system="api",message_type="contract",outcome="accepted"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            r#"concord_inbound_messages_total{system="api",message_type="requisition",outcome="accepted"}"#
+        ),
+        1.0
+    );
+    assert!(value(r#"concord_delivery_attempts_total{target="erp",outcome="delivered"}"#) >= 2.0);
+    assert_eq!(
+        value(r#"concord_delivery_attempts_total{target="erp",outcome="dead"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"concord_delivery_attempt_duration_seconds_count{target="erp",outcome="dead"}"#),
+        1.0
+    );
+    assert_eq!(value(r#"concord_contract_versions{status="active"}"#), 2.0);
+    assert_eq!(value(r#"concord_requisitions{stage="approved"}"#), 1.0);
+    assert_eq!(value(r#"concord_purchase_orders{stage="approved"}"#), 1.0);
+    assert_eq!(value(r#"concord_deliveries{status="dead"}"#), 1.0);
+    assert_eq!(
+        value(r#"concord_exceptions_open{kind="erp_po_failed"}"#),
+        1.0
+    );
+    assert!(value(r#"concord_exception_oldest_age_seconds{kind="erp_po_failed"}"#) >= 0.0);
+    assert_eq!(
+        value(r#"concord_circuit_state{system="purchasing",state="closed"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"concord_circuit_state{system="erp",state="closed"}"#)
+            + value(r#"concord_circuit_state{system="erp",state="open"}"#)
+            + value(r#"concord_circuit_state{system="erp",state="half_open"}"#),
+        1.0
+    );
+    // Bounded cardinality: not one id among the label values.
+    for id in [
+        "C-1",
+        "C-NOPE",
+        "R-P2P-M",
+        "PO-R-P2P-M",
+        "rcpt_",
+        "dlv_",
+        "exc_",
+        "corr_",
+        "S-1",
+    ] {
+        assert!(
+            !text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .any(|l| l.contains(id)),
+            "{id} appears in /metrics:\n{text}"
+        );
+    }
+    t.shutdown().await;
 }
