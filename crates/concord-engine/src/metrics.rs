@@ -144,61 +144,51 @@ impl Metrics {
     }
 
     fn render_counted(&self, out: &mut String) {
-        let http = self.http.lock().clone();
-        header(
+        let http: Vec<(String, Histogram)> = self
+            .http
+            .lock()
+            .iter()
+            .map(|((method, route, class), h)| {
+                let labels = format!(
+                    "method=\"{method}\",route=\"{}\",status=\"{class}\"",
+                    escape(route)
+                );
+                (labels, h.clone())
+            })
+            .collect();
+        render_timed(
             out,
-            "concord_http_requests_total",
-            "counter",
-            "API requests answered, by method, route template and status class.",
+            (
+                "concord_http_requests_total",
+                "API requests answered, by method, route template and status class.",
+            ),
+            (
+                "concord_http_request_duration_seconds",
+                "API request latency, from the route's gate to the answer.",
+            ),
+            &http,
         );
-        for ((method, route, class), h) in &http {
-            let _ = writeln!(
-                out,
-                "concord_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{class}\"}} {}",
-                escape(route),
-                h.count
-            );
-        }
-        header(
+        let deliveries: Vec<(String, Histogram)> = self
+            .deliveries
+            .lock()
+            .iter()
+            .map(|((target, outcome), h)| {
+                let labels = format!("target=\"{}\",outcome=\"{outcome}\"", escape(target));
+                (labels, h.clone())
+            })
+            .collect();
+        render_timed(
             out,
-            "concord_http_request_duration_seconds",
-            "histogram",
-            "API request latency, from the route's gate to the answer.",
+            (
+                "concord_delivery_attempts_total",
+                "Delivery attempts by target and outcome (delivered, retry, dead).",
+            ),
+            (
+                "concord_delivery_attempt_duration_seconds",
+                "How long a delivery attempt took, by target and outcome.",
+            ),
+            &deliveries,
         );
-        for ((method, route, class), h) in &http {
-            let labels = format!(
-                "method=\"{method}\",route=\"{}\",status=\"{class}\"",
-                escape(route)
-            );
-            h.render(out, "concord_http_request_duration_seconds", &labels);
-        }
-
-        let deliveries = self.deliveries.lock().clone();
-        header(
-            out,
-            "concord_delivery_attempts_total",
-            "counter",
-            "Delivery attempts by target and outcome (delivered, retry, dead).",
-        );
-        for ((target, outcome), h) in &deliveries {
-            let _ = writeln!(
-                out,
-                "concord_delivery_attempts_total{{target=\"{}\",outcome=\"{outcome}\"}} {}",
-                escape(target),
-                h.count
-            );
-        }
-        header(
-            out,
-            "concord_delivery_attempt_duration_seconds",
-            "histogram",
-            "How long a delivery attempt took, by target and outcome.",
-        );
-        for ((target, outcome), h) in &deliveries {
-            let labels = format!("target=\"{}\",outcome=\"{outcome}\"", escape(target));
-            h.render(out, "concord_delivery_attempt_duration_seconds", &labels);
-        }
-
         header(
             out,
             "concord_inbound_messages_total",
@@ -213,6 +203,23 @@ impl Metrics {
                 escape(message_type)
             );
         }
+    }
+}
+
+/// A counter of events and the histogram of their durations, one series per label set.
+fn render_timed(
+    out: &mut String,
+    (counter, counter_help): (&str, &str),
+    (histogram, histogram_help): (&str, &str),
+    series: &[(String, Histogram)],
+) {
+    header(out, counter, "counter", counter_help);
+    for (labels, h) in series {
+        let _ = writeln!(out, "{counter}{{{labels}}} {}", h.count);
+    }
+    header(out, histogram, "histogram", histogram_help);
+    for (labels, h) in series {
+        h.render(out, histogram, labels);
     }
 }
 

@@ -269,12 +269,14 @@ impl Store {
 
     /// Deliveries per status, for summaries and metrics.
     pub async fn delivery_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = self
-            .db
-            .fetch(Stmt::new(
-                "SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status ORDER BY status",
-            ))
-            .await?;
+        self.status_counts("deliveries").await
+    }
+
+    /// Rows of `table` per `status` (the table name is the caller's constant).
+    async fn status_counts(&self, table: &'static str) -> Result<Vec<(String, i64)>> {
+        let sql =
+            format!("SELECT status, COUNT(*) AS n FROM {table} GROUP BY status ORDER BY status");
+        let rows = self.db.fetch(Stmt::new(sql)).await?;
         rows.iter()
             .map(|r| Ok((r.text("status")?, r.int("n")?)))
             .collect()
@@ -282,15 +284,7 @@ impl Store {
 
     /// Inbound messages per status (`quarantined` among them), for metrics.
     pub async fn inbox_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = self
-            .db
-            .fetch(Stmt::new(
-                "SELECT status, COUNT(*) AS n FROM inbox GROUP BY status ORDER BY status",
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.text("status")?, r.int("n")?)))
-            .collect()
+        self.status_counts("inbox").await
     }
 
     /// Open exceptions per kind, with the time the oldest of each kind was opened.
@@ -371,12 +365,7 @@ impl Store {
     }
 
     pub async fn contract_status_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = self.db.fetch(Stmt::new(
-            "SELECT status, COUNT(*) AS n FROM contract_versions GROUP BY status ORDER BY status",
-        )).await?;
-        rows.iter()
-            .map(|r| Ok((r.text("status")?, r.int("n")?)))
-            .collect()
+        self.status_counts("contract_versions").await
     }
 
     pub async fn workflow<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>> {

@@ -458,6 +458,20 @@ async fn bad_x12_and_receipts_are_quarantined_with_their_place(backend: Backend)
     t.shutdown().await;
 }
 
+/// Takes the ERP down and places requisition `id`: its PO's creation dead-letters into an open
+/// `erp_po_failed` exception. The ERP stays down.
+async fn place_while_the_erp_is_down(t: &TestHub, id: &str) {
+    t.sandbox.erp.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    submit(t, id, &[(ITEM_2, 2, "9.00")]).await;
+    t.eventually("erp_po_failed", || async {
+        !open_exceptions(t, "type=erp_po_failed").await.is_empty()
+    })
+    .await;
+}
+
 async fn a_dead_erp_delivery_is_retried_in_the_workbench_and_settled_by_its_replay(
     backend: Backend,
 ) {
@@ -465,15 +479,7 @@ async fn a_dead_erp_delivery_is_retried_in_the_workbench_and_settled_by_its_repl
         return;
     };
     with_contracts(&t).await;
-    t.sandbox.erp.set_faults(Faults {
-        outage: true,
-        ..Faults::default()
-    });
-    submit(&t, "R-P2P-4", &[(ITEM_2, 2, "9.00")]).await;
-    t.eventually("erp_po_failed", || async {
-        !open_exceptions(&t, "type=erp_po_failed").await.is_empty()
-    })
-    .await;
+    place_while_the_erp_is_down(&t, "R-P2P-4").await;
     assert_eq!(
         po_status(&t, "PO-R-P2P-4-1").await,
         "approved, creating in the ERP"
@@ -671,15 +677,7 @@ async fn metrics_count_the_traffic_and_show_the_business_without_ids(backend: Ba
     assert_eq!(t.get("/v1/contracts/C-1").await.0, 200);
     assert_eq!(t.get("/v1/contracts/C-NOPE").await.0, 404);
     // The ERP is down: the PO's creation dead-letters into an open exception.
-    t.sandbox.erp.set_faults(Faults {
-        outage: true,
-        ..Faults::default()
-    });
-    submit(&t, "R-P2P-M", &[(ITEM_2, 2, "9.00")]).await;
-    t.eventually("erp_po_failed", || async {
-        !open_exceptions(&t, "type=erp_po_failed").await.is_empty()
-    })
-    .await;
+    place_while_the_erp_is_down(&t, "R-P2P-M").await;
 
     let (_, _, text) = scrape(&t, &viewer).await;
     let value =
