@@ -52,9 +52,9 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
         ("GET", "/readyz") => get(readyz),
         ("GET", "/metrics") => get(metrics),
         ("POST", "/v1/inbound/{system}/{message_type}") => post(inbound),
-        ("POST", "/v1/contracts") => post(post_contract),
+        ("POST", "/v1/contracts") => post_canonical("contract"),
         ("GET", "/v1/contracts/{id}") => get(get_contract),
-        ("POST", "/v1/requisitions") => post(post_requisition),
+        ("POST", "/v1/requisitions") => post_canonical("requisition"),
         ("GET", "/v1/requisitions/{id}") => get(get_requisition),
         ("POST", "/v1/requisitions/{id}/approve") => post(approve_requisition),
         ("POST", "/v1/requisitions/{id}/reject") => post(reject_requisition),
@@ -229,21 +229,26 @@ async fn inbound(
     receive(&hub, &principal, system, message_type, &headers, body).await
 }
 
-async fn post_contract(
-    State(hub): State<Hub>,
-    Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    receive(
-        &hub,
-        &principal,
-        API_SYSTEM.into(),
-        "contract".into(),
-        &headers,
-        body,
+/// `POST /v1/contracts` and `POST /v1/requisitions`: the canonical API's messages, through the
+/// same pipeline as a system's native ones (no mapping).
+fn post_canonical(message_type: &'static str) -> MethodRouter<Hub> {
+    post(
+        move |State(hub): State<Hub>,
+              Extension(principal): Extension<Principal>,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            let system = API_SYSTEM.to_string();
+            receive(
+                &hub,
+                &principal,
+                system,
+                message_type.into(),
+                &headers,
+                body,
+            )
+            .await
+        },
     )
-    .await
 }
 
 async fn get_contract(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
@@ -251,23 +256,6 @@ async fn get_contract(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResu
         Some(view) => Ok(Json(view).into_response()),
         None => Err(Rejection::not_found(format!("no contract {id}")).into()),
     }
-}
-
-async fn post_requisition(
-    State(hub): State<Hub>,
-    Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    receive(
-        &hub,
-        &principal,
-        API_SYSTEM.into(),
-        "requisition".into(),
-        &headers,
-        body,
-    )
-    .await
 }
 
 async fn get_requisition(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {

@@ -14,20 +14,19 @@ use concord_model::{
         TargetSpec, VersionStatus,
     },
 };
-use concord_store::{Crosswalk, NewDelivery, NewEvent, NewException, Timer, Write};
+use concord_store::{Crosswalk, NewDelivery, NewException, Timer, Write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
     error::{Rejection, Result},
-    hub::{Hub, new_id, timeline},
+    hub::{Hub, event, new_id, timeline},
     inbound::InboundContext,
     mapping::Direction,
 };
 
 pub const WORKFLOW_KIND: &str = "contract";
 pub(crate) const FALLBACK_TIMER: &str = "contract_fallback";
-const EVENT_SOURCE: &str = "concord";
 
 /// A contract as a system submits it: the canonical contract, except that the supplier and the
 /// items may be given by the sender's own references, resolved by the hub.
@@ -252,20 +251,18 @@ impl Hub {
                 at: now,
             },
         )?;
-        let event_id = new_id("evt");
-        writes.push(Write::Event(NewEvent {
-            id: event_id.clone(),
-            event_type: events::CONTRACT_VERSION_SUBMITTED.into(),
-            source: EVENT_SOURCE.into(),
-            subject: subject(&contract.id),
-            time: now,
-            correlation_id: ctx.correlation_id.clone(),
-            data: serde_json::to_value(events::ContractVersionSubmitted {
+        let submitted = event(
+            events::CONTRACT_VERSION_SUBMITTED,
+            subject(&contract.id),
+            &ctx.correlation_id,
+            now,
+            events::ContractVersionSubmitted {
                 contract: contract.clone(),
                 source_system: ctx.source_system.clone(),
-            })
-            .expect("events serialise"),
-        }));
+            },
+        );
+        let event_id = submitted.id.clone();
+        writes.push(Write::Event(submitted));
         writes.push(crate::governance::audit(
             &ctx.actor,
             "contract.version.submitted",
@@ -647,20 +644,17 @@ impl Hub {
         at: DateTime<Utc>,
     ) -> Result<Vec<Write>> {
         let mut writes = vec![
-            Write::Event(NewEvent {
-                id: new_id("evt"),
-                event_type: events::CONTRACT_ACTIVATED.into(),
-                source: EVENT_SOURCE.into(),
-                subject: subject(&contract.id),
-                time: at,
-                correlation_id: correlation_id.to_string(),
-                data: serde_json::to_value(events::ContractActivated {
+            Write::Event(event(
+                events::CONTRACT_ACTIVATED,
+                subject(&contract.id),
+                correlation_id,
+                at,
+                events::ContractActivated {
                     contract_id: contract.id.clone(),
                     version: contract.version,
                     activation: reason.clone(),
-                })
-                .expect("events serialise"),
-            }),
+                },
+            )),
             timeline(
                 correlation_id,
                 at,

@@ -472,7 +472,9 @@ impl Hub {
         } else if outcome != DeliveryOutcome::Retry
             && let Some(po) = crate::purchase_orders::po_of_delivery(d)
         {
-            let _guard = self.lock_workflow(&format!("purchase_order:{po}")).await;
+            let _guard = self
+                .lock_workflow(&crate::purchase_orders::subject(po))
+                .await;
             let mut step = self
                 .po_delivery_outcome(
                     po,

@@ -12,7 +12,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use concord_model::PriceCatalog;
-use concord_store::{Store, StoreOptions, TimelineEntry, Write};
+use concord_store::{NewEvent, Store, StoreOptions, TimelineEntry, Write};
 use parking_lot::{Mutex, RwLock};
 use tokio::{sync::Notify, task::JoinHandle};
 
@@ -315,6 +315,26 @@ pub(crate) fn timeline(
         step: step.to_string(),
         detail,
     })
+}
+
+/// A canonical event of the hub (CloudEvents `source` "concord"), with a fresh id: the one way
+/// every workflow builds the events it commits.
+pub(crate) fn event(
+    event_type: &str,
+    subject: String,
+    correlation_id: &str,
+    time: DateTime<Utc>,
+    data: impl serde::Serialize,
+) -> NewEvent {
+    NewEvent {
+        id: new_id("evt"),
+        event_type: event_type.to_string(),
+        source: "concord".into(),
+        subject,
+        time,
+        correlation_id: correlation_id.to_string(),
+        data: serde_json::to_value(data).expect("events serialise"),
+    }
 }
 
 /// A new sortable unique id with a prefix, e.g. `rcpt_0190…`.

@@ -89,72 +89,65 @@ fn read_path<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
 const EXCEPTION_KINDS: &[&str] = &["supplier_unresolved", "item_unresolved"];
 
 impl Hub {
-    /// Accepts one inbound message: store, deduplicate, process.
+    /// Accepts one inbound message: store, deduplicate, process. Counted for `/metrics` only
+    /// once its route is known to exist, so the labels stay bounded whatever paths callers
+    /// invent.
     pub async fn receive(&self, msg: Inbound) -> Result<InboundAnswer> {
-        // Counted only for configured routes, so the metric's labels stay bounded whatever
-        // paths callers invent.
-        let counted = self.inbound_route_exists(&msg.system, &msg.message_type);
+        let route = self.inbound_route(&msg.system, &msg.message_type)?.cloned();
         let (system, message_type) = (msg.system.clone(), msg.message_type.clone());
-        let result = self.receive_message(msg).await;
-        if counted {
-            let outcome = match &result {
-                Ok(a) if a.replayed => "duplicate",
-                Ok(a) if a.status < 400 => "accepted",
-                Ok(_) | Err(EngineError::Rejected(_)) => "refused",
-                Err(_) => "failed",
-            };
-            self.metrics()
-                .observe_inbound(&system, &message_type, outcome);
-        }
+        let result = self.receive_message(msg, route).await;
+        let outcome = match &result {
+            Ok(a) if a.replayed => "duplicate",
+            Ok(a) if a.status < 400 => "accepted",
+            Ok(_) | Err(EngineError::Rejected(_)) => "refused",
+            Err(_) => "failed",
+        };
+        self.metrics()
+            .observe_inbound(&system, &message_type, outcome);
         result
     }
 
-    fn inbound_route_exists(&self, system: &str, message_type: &str) -> bool {
+    /// The mapping route a message takes: `None` for the canonical API and for trading
+    /// partners' X12 (no mapping); refused when nothing is configured for it.
+    fn inbound_route(
+        &self,
+        system: &str,
+        message_type: &str,
+    ) -> Result<Option<&crate::config::InboundRoute>, Rejection> {
         let config = self.config();
         if system == API_SYSTEM {
-            API_MESSAGE_TYPES.contains(&message_type)
+            if !API_MESSAGE_TYPES.contains(&message_type) {
+                return Err(Rejection::not_found(format!(
+                    "the canonical API takes no {message_type:?} messages"
+                )));
+            }
+            Ok(None)
         } else if message_type == crate::x12_inbound::X12 {
-            config.partners.contains_key(system)
+            // A trading partner's interchange: no mapping, the X12 engine reads it.
+            if !config.partners.contains_key(system) {
+                return Err(Rejection::not_found(format!(
+                    "no trading partner {system:?} is configured ([partners.{system}])"
+                )));
+            }
+            Ok(None)
         } else {
-            config
-                .systems
-                .get(system)
-                .is_some_and(|s| s.inbound.contains_key(message_type))
+            let configured = config.systems.get(system).ok_or_else(|| {
+                Rejection::not_found(format!("no system {system:?} is configured"))
+            })?;
+            let route = configured.inbound.get(message_type).ok_or_else(|| {
+                Rejection::not_found(format!(
+                    "system {system:?} has no inbound route for message type {message_type:?}"
+                ))
+            })?;
+            Ok(Some(route))
         }
     }
 
-    async fn receive_message(&self, msg: Inbound) -> Result<InboundAnswer> {
-        let route = if msg.system == API_SYSTEM {
-            if !API_MESSAGE_TYPES.contains(&msg.message_type.as_str()) {
-                return Err(Rejection::not_found(format!(
-                    "the canonical API takes no {:?} messages",
-                    msg.message_type
-                ))
-                .into());
-            }
-            None
-        } else if msg.message_type == crate::x12_inbound::X12 {
-            // A trading partner's interchange: no mapping, the X12 engine reads it.
-            if !self.config().partners.contains_key(&msg.system) {
-                return Err(Rejection::not_found(format!(
-                    "no trading partner {:?} is configured ([partners.{}])",
-                    msg.system, msg.system
-                ))
-                .into());
-            }
-            None
-        } else {
-            let system = self.config().systems.get(&msg.system).ok_or_else(|| {
-                Rejection::not_found(format!("no system {:?} is configured", msg.system))
-            })?;
-            let route = system.inbound.get(&msg.message_type).ok_or_else(|| {
-                Rejection::not_found(format!(
-                    "system {:?} has no inbound route for message type {:?}",
-                    msg.system, msg.message_type
-                ))
-            })?;
-            Some(route.clone())
-        };
+    async fn receive_message(
+        &self,
+        msg: Inbound,
+        route: Option<crate::config::InboundRoute>,
+    ) -> Result<InboundAnswer> {
         let body = stored_text(&msg.body);
         let key = match (
             &msg.idempotency_key,

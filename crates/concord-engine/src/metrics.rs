@@ -81,7 +81,7 @@ pub struct Metrics {
 }
 
 /// `2xx`, `4xx`…: the status's class, so a label never takes a thousand values.
-pub fn status_class(status: u16) -> &'static str {
+fn status_class(status: u16) -> &'static str {
     match status {
         100..=199 => "1xx",
         200..=299 => "2xx",
@@ -122,15 +122,11 @@ impl Metrics {
 
     /// One delivery attempt to a configured target: `delivered`, `retry` or `dead`.
     pub(crate) fn observe_delivery(&self, target: &str, outcome: &'static str, took: Duration) {
-        let mut deliveries = self.deliveries.lock();
-        match deliveries.get_mut(&(target.to_string(), outcome)) {
-            Some(h) => h.observe(took),
-            None => {
-                let mut h = Histogram::default();
-                h.observe(took);
-                deliveries.insert((target.to_string(), outcome), h);
-            }
-        }
+        self.deliveries
+            .lock()
+            .entry((target.to_string(), outcome))
+            .or_default()
+            .observe(took);
     }
 
     /// One inbound message answered: `accepted`, `refused` (quarantined), `duplicate` (a

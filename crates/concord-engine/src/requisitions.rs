@@ -18,19 +18,18 @@ use concord_model::{
         self as wf, ApprovalError, RequisitionAction, RequisitionEvent, RequisitionFlow,
     },
 };
-use concord_store::{NewEvent, NewException, Timer, Write};
+use concord_store::{NewException, Timer, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
     error::{EngineError, Rejection, Result},
-    hub::{Hub, new_id, timeline},
+    hub::{Hub, event, new_id, timeline},
     inbound::{InboundAnswer, InboundContext},
 };
 
 pub const WORKFLOW_KIND: &str = "requisition";
 pub(crate) const ESCALATION_TIMER: &str = "requisition_escalation";
-const EVENT_SOURCE: &str = "concord";
 
 /// What is kept per requisition (the `workflows` row of kind `requisition`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,20 +157,17 @@ impl Hub {
             source_system: ctx.source_system.clone(),
         };
         let id = record.requisition.id.clone();
-        let mut writes = vec![Write::Event(NewEvent {
-            id: new_id("evt"),
-            event_type: events::REQUISITION_DECIDED.into(),
-            source: EVENT_SOURCE.into(),
-            subject: subject(&id),
-            time: now,
-            correlation_id: ctx.correlation_id.clone(),
-            data: serde_json::to_value(events::RequisitionDecided {
+        let mut writes = vec![Write::Event(event(
+            events::REQUISITION_DECIDED,
+            subject(&id),
+            &ctx.correlation_id,
+            now,
+            events::RequisitionDecided {
                 requisition: record.requisition.clone(),
                 answer: record.answer.clone(),
                 source_system: ctx.source_system.clone(),
-            })
-            .expect("events serialise"),
-        })];
+            },
+        ))];
         writes.push(crate::governance::audit(
             &ctx.actor,
             "requisition.submitted",
@@ -427,23 +423,20 @@ fn closed_event(
     event_type: &str,
     now: DateTime<Utc>,
 ) -> Write {
-    Write::Event(NewEvent {
-        id: new_id("evt"),
-        event_type: event_type.into(),
-        source: EVENT_SOURCE.into(),
-        subject: subject(&record.requisition.id),
-        time: now,
-        correlation_id: record.correlation_id.clone(),
-        data: serde_json::to_value(events::RequisitionClosed {
+    Write::Event(event(
+        event_type,
+        subject(&record.requisition.id),
+        &record.correlation_id,
+        now,
+        events::RequisitionClosed {
             requisition_id: record.requisition.id.clone(),
             decisions: flow
                 .steps
                 .iter()
                 .filter_map(|s| s.decided.clone())
                 .collect(),
-        })
-        .expect("events serialise"),
-    })
+        },
+    ))
 }
 
 fn workflow_write(record: &RequisitionRecord, now: DateTime<Utc>) -> Write {

@@ -13,13 +13,19 @@ impl Hub {
     pub async fn fire_due_timers(&self) -> Result<usize> {
         let due = self.store().due_timers(Utc::now(), 100).await?;
         for timer in &due {
-            match timer.kind.as_str() {
-                crate::contracts::FALLBACK_TIMER => self.fire_contract_timer(timer).await?,
-                crate::requisitions::ESCALATION_TIMER => self.fire_requisition_timer(timer).await?,
-                crate::purchase_orders::ACK_TIMER => self.fire_ack_timer(timer).await?,
+            // One timer that fails (or is of a kind this build does not know) is left in place
+            // and logged; the others behind it still fire.
+            let fired = match timer.kind.as_str() {
+                crate::contracts::FALLBACK_TIMER => self.fire_contract_timer(timer).await,
+                crate::requisitions::ESCALATION_TIMER => self.fire_requisition_timer(timer).await,
+                crate::purchase_orders::ACK_TIMER => self.fire_ack_timer(timer).await,
                 other => {
-                    tracing::error!(timer = %timer.id, kind = other, "timer of a kind this build does not know; left in place")
+                    tracing::error!(timer = %timer.id, kind = other, "timer of a kind this build does not know; left in place");
+                    Ok(())
                 }
+            };
+            if let Err(e) = fired {
+                tracing::error!(timer = %timer.id, kind = %timer.kind, error = %e, "firing a timer failed; it stays due");
             }
         }
         Ok(due.len())

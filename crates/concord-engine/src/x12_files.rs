@@ -23,7 +23,6 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use serde::Serialize;
 use serde_json::json;
 
 use crate::{
@@ -38,17 +37,6 @@ use crate::{
 pub const PROCESSED: &str = "processed";
 /// Where a read file goes when the hub refused it (with its `.problem.json`).
 pub const REJECTED: &str = "rejected";
-
-/// What one pass over a partner's inbox did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct InboxRound {
-    /// Files stored and accepted, moved to `processed/`.
-    pub processed: Vec<String>,
-    /// Files refused (quarantined, or unreadable), moved to `rejected/`.
-    pub rejected: Vec<String>,
-    /// Files left in place to be read again (the hub could not store them).
-    pub left: Vec<String>,
-}
 
 /// A file name another program may still be writing.
 fn in_progress(name: &str) -> bool {
@@ -105,7 +93,7 @@ impl Hub {
 
     /// One pass over a file-drop partner's inbox: every finished file, oldest first, through
     /// the inbound path. Errors only when the folder itself cannot be read.
-    pub async fn read_partner_inbox(&self, partner: &str) -> Result<InboxRound> {
+    async fn read_partner_inbox(&self, partner: &str) -> Result<()> {
         let (dir, _) = self.partner_inbox(partner).ok_or_else(|| {
             EngineError::Config(format!("partner {partner:?} does not trade by file drop"))
         })?;
@@ -116,26 +104,20 @@ impl Hub {
         let files = waiting_files(&dir)
             .await
             .map_err(|e| io(format!("reading {}", dir.display()), e))?;
-        let mut round = InboxRound::default();
         for (name, path) in files {
-            match self.take_file(partner, &dir, &name, &path).await {
-                Ok(true) => round.processed.push(name),
-                Ok(false) => round.rejected.push(name),
-                Err(e) => {
-                    // Most likely the store: the rest would fail the same way. Next round.
-                    tracing::warn!(partner, file = %path.display(), error = %e,
-                        "could not take an interchange from the partner's inbox; left in place");
-                    round.left.push(name);
-                    break;
-                }
+            if let Err(e) = self.take_file(partner, &dir, &name, &path).await {
+                // Most likely the store: the rest would fail the same way. Next round.
+                tracing::warn!(partner, file = %path.display(), error = %e,
+                    "could not take an interchange from the partner's inbox; left in place");
+                break;
             }
         }
-        Ok(round)
+        Ok(())
     }
 
-    /// Reads, stores and files one interchange; `Ok(true)` when accepted, `Ok(false)` when
-    /// refused (moved to `rejected/` with its problem).
-    async fn take_file(&self, partner: &str, dir: &Path, name: &str, path: &Path) -> Result<bool> {
+    /// Reads, stores and files one interchange: into `processed/` when accepted, into
+    /// `rejected/` with its problem when refused.
+    async fn take_file(&self, partner: &str, dir: &Path, name: &str, path: &Path) -> Result<()> {
         let io = |what: &str, e: std::io::Error| {
             EngineError::Config(format!("{what} {}: {e}", path.display()))
         };
@@ -182,7 +164,7 @@ impl Hub {
                 .await
                 .map_err(|e| io("moving", e))?;
             tracing::info!(partner, file = %to.display(), "interchange taken from the partner's inbox");
-            return Ok(true);
+            return Ok(());
         }
         let rejected = dir.join(REJECTED);
         let to = move_into(path, &rejected, name)
@@ -198,7 +180,7 @@ impl Hub {
             .map_err(|e| io("writing the problem of", e))?;
         tracing::warn!(partner, file = %to.display(), status = answer.status,
             "interchange from the partner's inbox refused; see its .problem.json");
-        Ok(false)
+        Ok(())
     }
 }
 

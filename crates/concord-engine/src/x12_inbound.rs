@@ -227,10 +227,19 @@ impl Hub {
                 let accepted = a.status.accepted();
                 let (po, applied) = self
                     .under_po_lock(&po, async |po| {
-                        self.po_inbound(po, document, reference, partner, |_| {
-                            Ok(PoEvent::FunctionalAck { accepted })
-                        })
-                        .await
+                        let mut writes = self
+                            .po_inbound(po, document, reference, partner, |_| {
+                                Ok(PoEvent::FunctionalAck { accepted })
+                            })
+                            .await?;
+                        // The wait for an acknowledgement is over: its timer goes, rather than
+                        // firing later into a PO that no longer waits.
+                        if !writes.is_empty() {
+                            writes.push(Write::DeleteTimer {
+                                id: crate::purchase_orders::timer_id(po),
+                            });
+                        }
+                        Ok(writes)
                     })
                     .await?;
                 Ok(json!({"document": document, "po_number": po, "applied": applied}))
@@ -317,7 +326,9 @@ impl Hub {
         apply: impl AsyncFnOnce(&str) -> Result<Vec<Write>>,
     ) -> Result<(String, bool)> {
         let po = self.po_number_of(quoted).await?;
-        let _guard = self.lock_workflow(&format!("purchase_order:{po}")).await;
+        let _guard = self
+            .lock_workflow(&crate::purchase_orders::subject(&po))
+            .await;
         let writes = apply(&po).await?;
         let applied = !writes.is_empty();
         self.commit(writes).await?;

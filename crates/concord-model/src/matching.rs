@@ -104,6 +104,17 @@ pub enum MatchExceptionKind {
 }
 
 impl MatchExceptionKind {
+    pub const ALL: [MatchExceptionKind; 8] = [
+        Self::PriceVariance,
+        Self::QuantityOverReceived,
+        Self::NoReceipt,
+        Self::ItemNotOnPo,
+        Self::UomMismatch,
+        Self::DuplicateInvoice,
+        Self::TotalMismatch,
+        Self::UnknownPo,
+    ];
+
     /// The name used in JSON and in exception kinds (`price_variance`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -423,17 +434,7 @@ mod tests {
 
     #[test]
     fn exception_names_are_their_json_names() {
-        use MatchExceptionKind::*;
-        for kind in [
-            PriceVariance,
-            QuantityOverReceived,
-            NoReceipt,
-            ItemNotOnPo,
-            UomMismatch,
-            DuplicateInvoice,
-            TotalMismatch,
-            UnknownPo,
-        ] {
+        for kind in MatchExceptionKind::ALL {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
     }

@@ -242,8 +242,9 @@ mod tests {
 
     fn catalog() -> PriceCatalog {
         let mut catalog = base_catalog();
-        // The fixture contract's supplier is S-1.
-        catalog.activate(contract("C-1", G1, &[(1, 1250)], &[], "2026-01-01"));
+        // The fixture contract's supplier is S-1. Its price (12.00) differs from the one
+        // requisitioned (12.50), so the tests see which one a PO line carries.
+        catalog.activate(contract("C-1", G1, &[(1, 1200)], &[], "2026-01-01"));
         catalog.upsert_item(Item {
             gtin: Gtin::parse(G2).unwrap(),
             description: "stent".into(),

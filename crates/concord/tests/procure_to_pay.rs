@@ -179,6 +179,28 @@ async fn a_requisition_goes_from_submission_to_payment(backend: Backend) {
             .all(|e| e.hub_status == Some(202)),
         "every interchange the supplier sent was accepted"
     );
+
+    // The ERP delivery replayed after it got through (an operator's slip): its answer no
+    // longer fits the PO, which stays as it is, and the delivery ends (it is not sent on and on).
+    let (_, delivered) = t.get("/v1/deliveries?status=delivered").await;
+    let id = delivered["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["message_type"] == "purchase_order")
+        .and_then(|d| d["id"].as_str())
+        .expect("the PO's ERP delivery")
+        .to_string();
+    let (s, body) = t
+        .post(&format!("/v1/deliveries/{id}/replay"), json!({}))
+        .await;
+    assert!((200..300).contains(&s), "{body}");
+    t.eventually("the replayed delivery delivered again", || async {
+        let (_, d) = t.get(&format!("/v1/deliveries/{id}")).await;
+        d["delivery"]["status"] == "delivered" && d["delivery"]["attempts"] == 2
+    })
+    .await;
+    assert_eq!(po_status(&t, "PO-R-P2P-1-1").await, "paid");
     t.shutdown().await;
 }
 

@@ -30,14 +30,14 @@ use concord_model::{
         self as wf, InvoiceState, PoAction, PoError, PoEvent, PurchaseOrderFlow, Resolution,
     },
 };
-use concord_store::{Crosswalk, NewDelivery, NewEvent, NewException, Timer, Write};
+use concord_store::{Crosswalk, NewDelivery, NewException, Timer, Write};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
     error::{EngineError, Rejection, Result},
-    hub::{Hub, new_id, timeline},
+    hub::{Hub, event, new_id, timeline},
     inbound::{InboundAnswer, InboundContext},
     requisitions::RequisitionRecord,
 };
@@ -47,7 +47,6 @@ pub(crate) const ACK_TIMER: &str = "po_ack_check";
 /// The crosswalk entity under which a partner's group control number (GS06) of an 850 points
 /// at its PO, for the 997/999 that comes back.
 pub(crate) const X12_GROUP: &str = "x12_group";
-const EVENT_SOURCE: &str = "concord";
 
 /// Everything kept per PO (the `workflows` row of kind `purchase_order`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,11 +85,12 @@ pub struct PoDocument {
     pub counterpart: String,
 }
 
-fn subject(po: &str) -> String {
+/// A PO's subject: its events', exceptions' and workflow lock's key.
+pub(crate) fn subject(po: &str) -> String {
     format!("purchase_order:{po}")
 }
 
-fn timer_id(po: &str) -> String {
+pub(crate) fn timer_id(po: &str) -> String {
     format!("{ACK_TIMER}:{po}")
 }
 
@@ -647,7 +647,23 @@ impl Hub {
             // A change the ERP took: nothing in the workflow waits for it.
             _ => return Ok(writes),
         };
-        writes.append(&mut self.po_step(&mut record, event, step, now).await?);
+        match self.po_step(&mut record, event, step, now).await {
+            Ok(mut step) => writes.append(&mut step),
+            // The PO has moved past this answer: a delivery replayed after it had got through.
+            // The attempt is recorded and the PO left as it is; failing here would leave the
+            // delivery in flight, to be sent again and again.
+            Err(EngineError::Rejected(refused)) => {
+                tracing::warn!(po, delivery = %d.id, reason = %refused.detail,
+                    "a delivery's answer no longer fits its PO; the PO is left as it is");
+                writes = vec![timeline(
+                    &record.correlation_id,
+                    now,
+                    "po_answer_ignored",
+                    json!({"delivery_id": d.id, "target": d.target, "reason": refused.detail}),
+                )];
+            }
+            Err(e) => return Err(e),
+        }
         Ok(writes)
     }
 
@@ -905,20 +921,35 @@ impl Hub {
     /// Resolves an exception from the workbench. An invoice exception takes an action that
     /// the PO workflow carries out (accept the variance — in the resolver's name, with a
     /// reason —, request a credit memo, reject the invoice, match again); an EDI exception may
-    /// `retry` (resend the 850); any other is `acknowledge`d with a reason. The resolution,
-    /// who and why go to the exception and to the audit log in the same commit.
+    /// `retry` (resend the 850; replay a dead ERP delivery); any other is `acknowledge`d with
+    /// a reason. The resolution, who and why go to the exception and to the audit log in the
+    /// same commit. `action` comes validated from the edge (`parse_canonical`: reasons given).
     pub async fn resolve_exception(
         &self,
         id: &str,
         principal: &Principal,
         action: WorkbenchAction,
     ) -> Result<Value> {
-        action.check().map_err(|e| Rejection::invalid(vec![e]))?;
-        let exception = self
-            .store()
-            .exception(id)
-            .await?
-            .ok_or_else(|| Rejection::not_found(format!("no exception {id}")))?;
+        let read = async || {
+            self.store().exception(id).await?.ok_or_else(|| {
+                EngineError::from(Rejection::not_found(format!("no exception {id}")))
+            })
+        };
+        let exception = read().await?;
+        let po = exception
+            .subject
+            .strip_prefix("purchase_order:")
+            .map(str::to_string);
+        let _guard = match &po {
+            Some(po) => Some(self.lock_workflow(&subject(po)).await),
+            None => None,
+        };
+        // Read again under the PO's lock: a resolution that raced this one is seen here.
+        let exception = if po.is_some() {
+            read().await?
+        } else {
+            exception
+        };
         if exception.status != "open" {
             return Err(conflict(format!("exception {id} is already {}", exception.status)).into());
         }
@@ -948,14 +979,6 @@ impl Hub {
                 json!({"exception_id": id, "kind": exception.kind, "resolution": resolution}),
             ),
         ];
-        let po = exception
-            .subject
-            .strip_prefix("purchase_order:")
-            .map(str::to_string);
-        let _guard = match &po {
-            Some(po) => Some(self.lock_workflow(&subject(po)).await),
-            None => None,
-        };
         let record = match &po {
             Some(po) => self.purchase_order(po).await?,
             None => None,
@@ -1099,23 +1122,20 @@ fn unsupported(kind: &str, action: &WorkbenchAction) -> Rejection {
 fn finish_step(record: &PurchaseOrderRecord, step: &str, now: DateTime<Utc>) -> Vec<Write> {
     let flow = &record.flow;
     vec![
-        Write::Event(NewEvent {
-            id: new_id("evt"),
-            event_type: events::PURCHASE_ORDER_CHANGED.into(),
-            source: EVENT_SOURCE.into(),
-            subject: subject(&flow.po_number),
-            time: now,
-            correlation_id: record.correlation_id.clone(),
-            data: serde_json::to_value(events::PurchaseOrderChanged {
+        Write::Event(event(
+            events::PURCHASE_ORDER_CHANGED,
+            subject(&flow.po_number),
+            &record.correlation_id,
+            now,
+            events::PurchaseOrderChanged {
                 po_number: flow.po_number.clone(),
                 requisition_id: flow.requisition.clone(),
                 supplier: flow.supplier.clone(),
                 erp_po: flow.erp_po.clone(),
                 step: step.to_string(),
                 stage: flow.stage,
-            })
-            .expect("events serialise"),
-        }),
+            },
+        )),
         timeline(
             &record.correlation_id,
             now,

@@ -313,12 +313,11 @@ impl PurchaseOrderFlow {
         })
     }
 
-    fn line(&self, line: &str) -> Result<(), PoError> {
-        if self.progress.contains_key(line) {
-            Ok(())
-        } else {
-            Err(PoError::UnknownLine(line.to_string()))
-        }
+    /// The progress of a line the PO has, or why the document naming it cannot apply.
+    fn progress_mut(&mut self, line: &str) -> Result<&mut LineProgress, PoError> {
+        self.progress
+            .get_mut(line)
+            .ok_or_else(|| PoError::UnknownLine(line.to_string()))
     }
 }
 
@@ -367,10 +366,6 @@ pub fn apply(
                 actions,
             ));
         }
-        (Some(po), PoEvent::Created { .. }) => {
-            // Created twice (a redelivered requisition): nothing new to do.
-            return Ok((po, actions));
-        }
         (None, _) => return Err(PoError::NotStarted("an event")),
         (Some(po), event) => {
             let mut po = po;
@@ -398,6 +393,7 @@ fn step(
         PoEvent::Invoiced { .. } | PoEvent::Resolved { .. } | PoEvent::PaymentConfirmed { .. }
     );
     match event {
+        // Created twice (a redelivered requisition): nothing new to do.
         PoEvent::Created { .. } => {}
         PoEvent::ErpCreated { erp_po } => {
             if po.stage != PoStage::Approved {
@@ -459,14 +455,13 @@ fn step(
             }
             let mut changes = Vec::new();
             for (line, response) in lines {
-                po.line(&line)?;
                 let ordered = po
                     .lines
                     .iter()
                     .find(|l| l.line == line)
                     .map(|l| l.quantity)
                     .unwrap_or_default();
-                let p = po.progress.get_mut(&line).expect("checked by line()");
+                let p = po.progress_mut(&line)?;
                 match &response {
                     LineResponse::Accepted { quantity } => p.confirmed = *quantity,
                     // A line may come as "2 accepted" plus "2 backordered", in either order.
@@ -514,8 +509,7 @@ fn step(
         }
         PoEvent::ShipNotice { lines } => {
             for (line, quantity) in lines {
-                po.line(&line)?;
-                po.progress.get_mut(&line).expect("checked").shipped += quantity;
+                po.progress_mut(&line)?.shipped += quantity;
             }
             if matches!(
                 po.stage,
@@ -527,8 +521,7 @@ fn step(
         }
         PoEvent::Received { lines } => {
             for (line, quantity) in lines {
-                po.line(&line)?;
-                po.progress.get_mut(&line).expect("checked").received += quantity;
+                po.progress_mut(&line)?.received += quantity;
             }
             // The backorder exception closes when every backordered quantity has arrived.
             if po
