@@ -1,15 +1,17 @@
 //! Properties of the X12 engine: no input makes it panic, every diagnostic points inside the
 //! file, acknowledgements of anything re-parse cleanly, and typed documents survive the writer.
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use concord_formats::x12::{
     self, Diagnostic, Separators,
     ack::{AckKind, FunctionalAck},
     sets::{
         Charge, Invoice, InvoiceLine, ItemId, PoLine, PurchaseOrder, PurchaseOrderAck, ShipNotice,
     },
-    write::{self, Controls, Envelope, PartyId, SetBody, Usage, Version},
+    write::{SetBody, Version},
 };
+mod common;
+
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -21,39 +23,14 @@ const SAMPLES: [&str; 5] = [
     include_str!("data/broken-envelopes.edi"),
 ];
 
-fn envelope(version: Version) -> Envelope {
-    Envelope {
-        sender: PartyId {
-            qualifier: "ZZ".into(),
-            id: "CONCORDHUB".into(),
-        },
-        receiver: PartyId {
-            qualifier: "ZZ".into(),
-            id: "PARTNER".into(),
-        },
-        gs_sender: "CONCORDHUB".into(),
-        gs_receiver: "PARTNER".into(),
-        version,
-        separators: Separators::common(version == Version::V5010),
-        usage: Usage::Production,
-        ack_requested: false,
-        line_breaks: false,
-    }
-}
-
-fn write_one(set: SetBody, functional_id: &str, version: Version) -> String {
-    let at = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
-    write::interchange(
-        &envelope(version),
-        Controls {
-            interchange: 9,
-            group: 9,
-        },
+/// One set in an interchange of its own, with the usual separators of `version`.
+fn write_props(set: SetBody, functional_id: &str, version: Version) -> String {
+    common::write_one(
+        &set,
         functional_id,
-        &[set],
-        at,
+        version,
+        Separators::common(version == Version::V5010),
     )
-    .unwrap()
 }
 
 /// Everything the engine does with a file, none of which may panic.
@@ -95,7 +72,7 @@ fn exercise(input: &str) {
                             .all(|e| e.segment_id.bytes().all(|b| b.is_ascii_alphanumeric()))
                 })
             {
-                let written = write_one(ack.to_set(), "FA", Version::V4010);
+                let written = write_props(ack.to_set(), "FA", Version::V4010);
                 let back = x12::parse(&written);
                 assert!(
                     back.diagnostics.is_empty(),
@@ -191,7 +168,7 @@ proptest! {
                 description,
             }).collect(),
         };
-        let written = write_one(po.to_set(), "PO", version);
+        let written = write_props(po.to_set(), "PO", version);
         let doc = x12::parse(&written);
         prop_assert!(doc.diagnostics.is_empty(), "{:#?}", doc.diagnostics);
         let back = PurchaseOrder::read(&doc.interchanges[0].groups[0].sets[0]).unwrap().value;
@@ -222,7 +199,7 @@ proptest! {
             total: Decimal::ZERO,
         };
         inv.total = inv.computed_total();
-        let written = write_one(inv.to_set(), "IN", Version::V4010);
+        let written = write_props(inv.to_set(), "IN", Version::V4010);
         let doc = x12::parse(&written);
         let back = Invoice::read(&doc.interchanges[0].groups[0].sets[0]).unwrap().value;
         prop_assert_eq!(back.total, inv.total);

@@ -199,7 +199,8 @@ fn is_segment_id(id: &str) -> bool {
 }
 
 /// Whether a count element (SE01, GE01, IEA01) says `n`, without allocating.
-fn says(element: &str, n: usize) -> bool {
+/// Whether a count element (`SE01`, `GE01`, `CTT01`…) says `n`: leading zeros allowed.
+pub(crate) fn says(element: &str, n: usize) -> bool {
     element.parse::<usize>().ok() == Some(n) && !element.starts_with('+')
 }
 

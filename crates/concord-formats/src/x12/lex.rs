@@ -24,6 +24,12 @@ const ISA_SEPARATOR_OFFSETS: [usize; 16] = [
 ];
 
 impl Separators {
+    /// Whether `byte` is one of these separators: data may not hold it.
+    pub fn separates(&self, byte: u8) -> bool {
+        [self.element, self.component, self.segment].contains(&byte)
+            || self.repetition == Some(byte)
+    }
+
     /// `*`, `:`, `~` and (for 005010) `^`: what most partners use and our default.
     pub const fn common(repetition: bool) -> Self {
         Self {

@@ -244,6 +244,22 @@ fn check_envelope(env: &Envelope, controls: Controls) -> Result<(), WriteError> 
         if party.id.is_empty() || party.id.len() > 15 {
             return bad(field, format!("id {:?} must be 1–15 characters", party.id));
         }
+        // The ISA is fixed-width and written by hand (not through `Writer::segment`), so its
+        // ids are checked here: ASCII (padding counts bytes) and no separator.
+        if let Some(c) = party
+            .id
+            .bytes()
+            .chain(party.qualifier.bytes())
+            .find(|b| !b.is_ascii() || env.separators.separates(*b))
+        {
+            return bad(
+                field,
+                format!(
+                    "{:?}:{:?} holds {:?}, which is not ASCII or is a separator",
+                    party.qualifier, party.id, c as char
+                ),
+            );
+        }
     }
     for (field, id) in [
         ("gs_sender", &env.gs_sender),
@@ -292,12 +308,6 @@ impl Writer {
         position: usize,
     ) -> Result<(), WriteError> {
         let seps = self.seps;
-        let forbidden = [
-            Some(seps.element),
-            Some(seps.component),
-            Some(seps.segment),
-            seps.repetition,
-        ];
         self.out.push_str(&segment.id);
         // Trailing empty elements are not written.
         let used = segment
@@ -312,7 +322,7 @@ impl Writer {
                 .rposition(|c| !c.is_empty())
                 .map_or(0, |i| i + 1);
             for (j, component) in element[..components].iter().enumerate() {
-                if let Some(bad) = component.bytes().find(|b| forbidden.contains(&Some(*b))) {
+                if let Some(bad) = component.bytes().find(|b| seps.separates(*b)) {
                     return Err(WriteError::SeparatorInData {
                         set: set.to_string(),
                         segment: segment.id.clone(),

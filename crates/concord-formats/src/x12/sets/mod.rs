@@ -265,11 +265,12 @@ impl<'s, 'a> Reader<'s, 'a> {
     /// element `last`. GTIN-bearing qualifiers are checked.
     pub fn item_ids(&mut self, seg: &Segment<'a>, from: usize, last: usize) -> Vec<ItemId> {
         let mut ids = Vec::new();
+        // One pass over the elements, in pairs, stopping where the segment ends.
+        let pairs = (last + 1).saturating_sub(from) / 2;
+        let mut elements = seg.elements().skip(from - 1).take(2 * pairs);
         let mut pos = from;
-        // Stop where the segment's elements end (each lookup scans from the segment's start).
-        let last = last.min(seg.element_count() + 1);
-        while pos < last {
-            let (q, id) = (seg.element(pos), seg.element(pos + 1));
+        while let Some(q) = elements.next() {
+            let id = elements.next().unwrap_or("");
             match (q.is_empty(), id.is_empty()) {
                 (true, true) => {}
                 (false, true) => self.element_error(
@@ -356,7 +357,7 @@ impl<'s, 'a> Reader<'s, 'a> {
     /// Compare a `CTT01` line count with the lines read.
     pub fn line_count(&mut self, ctt: Option<Segment<'a>>, lines: usize) {
         if let Some(ctt) = ctt
-            && ctt.element(1) != lines.to_string()
+            && !crate::x12::envelope::says(ctt.element(1), lines)
         {
             self.push(
                 Diagnostic::warning(
