@@ -521,7 +521,6 @@ fn control_character_in_query(query: &str) -> Option<String> {
         .then(|| "the query string holds a control character".to_string())
 }
 
-/// Authenticates, authorises, rate-limits and bounds the time of one request.
 /// Every request through a route: counted and timed for `/metrics` under its route template,
 /// whatever the gate decided.
 pub(crate) async fn gate(
@@ -542,7 +541,8 @@ pub(crate) async fn gate(
     response
 }
 
-/// Authentication, authorization, rate limit, retirement and the request's time limit.
+/// Authenticates, authorises, rate-limits and bounds the time of one request (and refuses a
+/// retired route).
 async fn guard(gate: Gate, params: RawPathParams, mut request: Request, next: Next) -> Response {
     let spec = gate.spec;
     let route = || format!("{} {}", spec.method, spec.path);

@@ -224,7 +224,10 @@ async fn inbound(
     body: Bytes,
 ) -> ApiResult {
     if system == API_SYSTEM {
-        return Err(Rejection::not_found("the canonical API is POST /v1/contracts").into());
+        return Err(Rejection::not_found(
+            "the canonical API is POST /v1/contracts and POST /v1/requisitions",
+        )
+        .into());
     }
     receive(&hub, &principal, system, message_type, &headers, body).await
 }

@@ -72,7 +72,7 @@ pub struct SupplierRules {
 
 /// Who the supplier and the hub are in an interchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EdiIds {
+pub(crate) struct EdiIds {
     /// The supplier's ISA id (qualifier `ZZ`), also its GS id.
     pub supplier: String,
     /// The hub's ISA and GS id (qualifier `ZZ`).
@@ -156,11 +156,6 @@ impl SupplierClient {
 
     pub(crate) fn common(&self) -> &Arc<SystemState> {
         &self.common
-    }
-
-    /// The supplier's and the hub's ids, for the hub's `[partners.*]` config.
-    pub fn ids(&self) -> &EdiIds {
-        &self.inner.ids
     }
 
     /// Where the supplier posts its interchanges (the hub's `/v1/inbound/{partner}/x12`) and

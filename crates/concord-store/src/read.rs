@@ -459,16 +459,16 @@ impl Store {
     }
 
     pub async fn exception(&self, id: &str) -> Result<Option<ExceptionRecord>> {
-        let rows = self
+        let row = self
             .db
-            .fetch(
+            .fetch_optional(
                 Stmt::new(format!(
                     "SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE id = $1"
                 ))
                 .bind(id),
             )
             .await?;
-        rows.first().map(exception_row).transpose()
+        row.as_ref().map(exception_row).transpose()
     }
 
     // ---- crosswalks and master data ----------------------------------------------------------

@@ -167,7 +167,8 @@ pub(crate) async fn demo_key(
         .map_err(|e| anyhow::anyhow!("creating the {name} key: {e}"))
 }
 
-/// The keys the demo uses: an admin for its own calls, an auditor to show, and the CLM's.
+/// The keys the demo uses: an admin for its own calls, an auditor to show, and those the CLM,
+/// supplier and warehouse sandboxes present.
 async fn demo_keys(hub: &Hub) -> Result<DemoKeys> {
     Ok(DemoKeys {
         admin: demo_key(hub, "demo admin", Role::Admin, None, None).await?,
@@ -334,6 +335,27 @@ impl Estate {
         Ok(approvals)
     }
 
+    /// Waits until every seeded contract's latest version (amendment 1 for the amended ones,
+    /// when `amended`) is active; false when `deadline` passes first.
+    pub async fn wait_active(&self, amended: bool, deadline: Duration) -> bool {
+        let expected = |k: usize| if amended && k < seed::N_AMENDED { 2 } else { 1 };
+        let until = Instant::now() + deadline;
+        loop {
+            let all = {
+                let prices = self.hub.prices();
+                (0..seed::N_CONTRACTS)
+                    .all(|k| prices.active_version(&seed::contract_id(k)) == Some(expected(k)))
+            };
+            if all {
+                return true;
+            }
+            if Instant::now() > until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops the API server and the workers after the work in hand.
     pub async fn shutdown(self) {
         self.hub.shutdown();
@@ -450,20 +472,7 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     }
 
     // Wait until every contract's latest version is active.
-    let expected = |k: usize| if k < seed::N_AMENDED { 2 } else { 1 };
-    let deadline = Instant::now() + SCENARIO_DEADLINE;
-    let all_active = loop {
-        let n_active = (0..seed::N_CONTRACTS)
-            .filter(|k| hub.prices().active_version(&seed::contract_id(*k)) == Some(expected(*k)))
-            .count();
-        if n_active == seed::N_CONTRACTS {
-            break true;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let all_active = estate.wait_active(true, SCENARIO_DEADLINE).await;
     report(hub, sandbox, &answers, all_active, started.elapsed()).await?;
 
     // Requisitions from the purchasing suite, decided against the contracts now active.
@@ -474,6 +483,9 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     for line in &requisitions.lines {
         println!("{line}");
     }
+    // Counted last, over every sandbox system, so the purchase orders' traffic counts too.
+    let duplicates = duplicate_effects(sandbox);
+    println!("\nduplicate effects at targets: {}", duplicates.len());
     println!("\nTry (every /v1 route needs a key):");
     println!("      export KEY={}", keys.admin);
     println!(
@@ -511,7 +523,19 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     if once && !requisitions.as_expected {
         bail!("a requisition or its purchase order did not go as the scenario expects (see above)");
     }
+    if once && !duplicates.is_empty() {
+        bail!("a sandbox system applied a request twice: {duplicates:?}");
+    }
     Ok(())
+}
+
+/// Idempotency keys any sandbox system applied more than once. Must stay empty.
+pub(crate) fn duplicate_effects(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .systems()
+        .iter()
+        .flat_map(|s| s.duplicate_effects())
+        .collect()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -583,10 +607,5 @@ async fn report(
     for e in open.iter().take(5) {
         println!("    - {} {}: {}", e.kind, e.subject, e.detail);
     }
-    let duplicates: Vec<String> = [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics]
-        .iter()
-        .flat_map(|s| s.duplicate_effects())
-        .collect();
-    println!("  duplicate effects at targets: {}", duplicates.len());
     Ok(())
 }

@@ -24,10 +24,44 @@ pub struct Outcome {
 }
 
 /// An item to requisition, in its unit, and its contract price (when it has one).
-struct Pick {
-    gtin: String,
-    uom: String,
-    contract_price: Option<rust_decimal::Decimal>,
+pub(crate) struct Pick {
+    pub gtin: String,
+    pub uom: String,
+    pub contract_price: Option<rust_decimal::Decimal>,
+}
+
+/// Every item on contract at facility 0 with the EDI partner's supplier (supplier 1: the
+/// partner trades for it, so what is ordered must be its), in item order, at its contract price.
+pub(crate) fn items_on_contract(hub: &Hub) -> Result<Vec<Pick>> {
+    let prices = hub.prices();
+    let facility = Gln::parse(&seed::facility_gln(0))?;
+    let date = chrono::Utc::now().date_naive();
+    let mut found = Vec::new();
+    for i in 0..seed::N_ITEMS {
+        let query = PriceQuery {
+            item: Gtin::parse(&seed::item_gtin(i))?,
+            facility: facility.clone(),
+            quantity: 1,
+            date,
+        };
+        if let Ok(PriceAnswer::OnContract {
+            unit_price,
+            uom,
+            contract_id,
+            ..
+        }) = prices.lookup(&query)
+            && prices
+                .contract(&contract_id)
+                .is_some_and(|c| c.supplier_id == seed::supplier_id(1))
+        {
+            found.push(Pick {
+                gtin: seed::item_gtin(i),
+                uom: uom.to_string(),
+                contract_price: Some(unit_price),
+            });
+        }
+    }
+    Ok(found)
 }
 
 /// An item on contract at facility 0, and one on no contract at all for which a contract offers
@@ -36,7 +70,7 @@ fn pick_items(hub: &Hub) -> Result<(Pick, Pick)> {
     let prices = hub.prices();
     let facility = Gln::parse(&seed::facility_gln(0))?;
     let date = chrono::Utc::now().date_naive();
-    let mut on = None;
+    let on = items_on_contract(hub)?.into_iter().next();
     let mut off = None;
     for i in 0..seed::N_ITEMS {
         let gtin = seed::item_gtin(i);
@@ -46,41 +80,18 @@ fn pick_items(hub: &Hub) -> Result<(Pick, Pick)> {
             quantity: 1,
             date,
         };
-        match prices.lookup(&query) {
-            // The EDI partner trades for supplier 1, so the item ordered is one of its.
-            Ok(PriceAnswer::OnContract {
-                unit_price,
-                uom,
-                contract_id,
-                ..
-            }) if on.is_none()
-                && prices
-                    .contract(&contract_id)
-                    .is_some_and(|c| c.supplier_id == seed::supplier_id(1)) =>
-            {
-                on = Some(Pick {
-                    gtin,
-                    uom: uom.to_string(),
-                    contract_price: Some(unit_price),
-                })
-            }
-            Ok(PriceAnswer::OffContract { alternatives })
-                if off.is_none()
-                    && !alternatives.is_empty()
-                    && prices
-                        .contracts_not_admitting(&query.item, &facility, date)
-                        .is_empty() =>
-            {
-                let uom = prices.item(&query.item).map(|i| i.uom.to_string());
-                off = Some(Pick {
-                    gtin,
-                    uom: uom.unwrap_or_else(|| "EA".into()),
-                    contract_price: None,
-                })
-            }
-            _ => {}
-        }
-        if on.is_some() && off.is_some() {
+        if let Ok(PriceAnswer::OffContract { alternatives }) = prices.lookup(&query)
+            && !alternatives.is_empty()
+            && prices
+                .contracts_not_admitting(&query.item, &facility, date)
+                .is_empty()
+        {
+            let uom = prices.item(&query.item).map(|i| i.uom.to_string());
+            off = Some(Pick {
+                gtin,
+                uom: uom.unwrap_or_else(|| "EA".into()),
+                contract_price: None,
+            });
             break;
         }
     }

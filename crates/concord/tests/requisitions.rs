@@ -6,30 +6,13 @@ mod common;
 use common::*;
 use concord_model::access::Role;
 use concord_store::testing::Backend;
-use serde_json::{Value, json};
+use serde_json::json;
 
 on_both_backends!(
     requisitions_are_priced_and_decided_by_policy,
     approvals_follow_the_chain_and_only_the_right_people_decide,
     an_overdue_approval_escalates_and_opens_an_exception,
 );
-
-/// A contract in force for years, so the decision (priced today) does not depend on the date.
-fn long_contract(id: &str, gtin: &str, price: &str, group: &str) -> Value {
-    json!({
-        "id": id, "version": 1, "supplier_id": "S-1", "status": "approved",
-        "effective_date": "2020-01-01", "expiration_date": "2099-12-31",
-        "eligibility": {"facilities": [], "groups": [group]},
-        "lines": [{"gtin": gtin, "uom": "EA", "price_breaks": [{"min_quantity": 1, "unit_price": price}]}]
-    })
-}
-
-fn requisition(id: &str, lines: &[(&str, u32, &str)]) -> Value {
-    json!({
-        "id": id, "requester": "u-17", "facility": FACILITY_EAST, "cost_center": "CC-100",
-        "lines": lines.iter().map(|(gtin, q, price)| json!({"gtin": gtin, "quantity": q, "uom": "EA", "unit_price": price})).collect::<Vec<_>>()
-    })
-}
 
 /// Seeds master data and two active contracts: ITEM_2 for the east at 9.00, ITEM_3 for the west.
 async fn with_contracts(t: &TestHub) {
@@ -44,19 +27,6 @@ async fn with_contracts(t: &TestHub) {
         assert_eq!(s, 202, "{body}");
         t.wait_status(id, 1, "active").await;
     }
-}
-
-/// POSTs as the holder of `key`.
-async fn post_as(t: &TestHub, key: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{}{path}", t.url))
-        .bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn requisitions_are_priced_and_decided_by_policy(backend: Backend) {

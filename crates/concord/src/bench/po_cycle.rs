@@ -19,68 +19,27 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail, ensure};
-use concord_model::{Gln, Gtin, PriceAnswer, PriceQuery};
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::{Report, tempdir};
-use crate::{demo::Estate, seed};
+use crate::{
+    demo::Estate,
+    demo_requisitions::{Pick, items_on_contract},
+    seed,
+};
 
 /// How long the cycle may take before the harness gives up.
 const DEADLINE: Duration = Duration::from_secs(900);
 
-/// An item on contract with the EDI partner's supplier at facility 0, at its contract price.
-struct OnContract {
-    gtin: String,
-    uom: String,
-    price: Decimal,
-}
-
-fn items_on_contract(estate: &Estate) -> Result<Vec<OnContract>> {
-    let prices = estate.hub.prices();
-    let facility = Gln::parse(&seed::facility_gln(0))?;
-    let date = chrono::Utc::now().date_naive();
-    let mut found = Vec::new();
-    for i in 0..seed::N_ITEMS {
-        let query = PriceQuery {
-            item: Gtin::parse(&seed::item_gtin(i))?,
-            facility: facility.clone(),
-            quantity: 1,
-            date,
-        };
-        if let Ok(PriceAnswer::OnContract {
-            unit_price,
-            uom,
-            contract_id,
-            ..
-        }) = prices.lookup(&query)
-            && prices
-                .contract(&contract_id)
-                .is_some_and(|c| c.supplier_id == seed::supplier_id(1))
-        {
-            found.push(OnContract {
-                gtin: seed::item_gtin(i),
-                uom: uom.to_string(),
-                price: unit_price,
-            });
-        }
-    }
-    ensure!(
-        !found.is_empty(),
-        "no item of the EDI partner's supplier is on contract at facility 0"
-    );
-    Ok(found)
-}
-
 /// Requisition `k`: one or two lines of 1–3 units, all at the contract price, so the total stays
 /// under the first approval level (1,000) and the policy approves it at once.
-fn requisition(k: usize, items: &[OnContract]) -> Value {
+fn requisition(k: usize, items: &[Pick]) -> Value {
     let n_lines = 1 + k % 2;
     let lines: Vec<Value> = (0..n_lines)
         .map(|j| {
             let item = &items[(k + j * 3) % items.len()];
             json!({"gtin": item.gtin, "quantity": 1 + (k + j) % 3, "uom": item.uom,
-                   "unit_price": item.price.to_string()})
+                   "unit_price": item.contract_price.unwrap_or_default().to_string()})
         })
         .collect();
     json!({"id": format!("R-BENCH-{k}"), "requester": "u-17", "facility": seed::facility_gln(0),
@@ -105,17 +64,16 @@ pub async fn po_cycle(orders: usize, connections: usize) -> Result<()> {
     crate::demo::send_all(&estate.client, approvals)
         .await
         .context("approving the contracts in the CLM")?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (0..seed::N_CONTRACTS)
-        .any(|k| estate.hub.prices().active_version(&seed::contract_id(k)) != Some(1))
-    {
-        ensure!(
-            Instant::now() < deadline,
-            "the contracts did not become active"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let items = Arc::new(items_on_contract(&estate)?);
+    ensure!(
+        estate.wait_active(false, Duration::from_secs(120)).await,
+        "the contracts did not become active"
+    );
+    let items = items_on_contract(&estate.hub)?;
+    ensure!(
+        !items.is_empty(),
+        "no item of the EDI partner's supplier is on contract at facility 0"
+    );
+    let items = Arc::new(items);
     println!(
         "estate ready: {} contracts active, {} items on contract with the EDI supplier; placing {orders} requisitions",
         seed::N_CONTRACTS,
@@ -161,8 +119,11 @@ pub async fn po_cycle(orders: usize, connections: usize) -> Result<()> {
         submitted.as_secs_f64()
     );
 
-    let erp = &estate.sandbox.erp;
-    let supplier = estate.sandbox.supplier_client();
+    let (erp, supplier, warehouse) = (
+        &estate.sandbox.erp,
+        &estate.sandbox.supplier,
+        &estate.sandbox.warehouse,
+    );
     let mut last_report = Instant::now();
     loop {
         let paid = erp.count_effects("payment.released");
@@ -175,12 +136,8 @@ pub async fn po_cycle(orders: usize, connections: usize) -> Result<()> {
                 "  {:>5.1} s: ERP POs {}, interchanges from the supplier {}, receipts {}, payments {paid}",
                 started.elapsed().as_secs_f64(),
                 erp.count_effects("purchase_order.created"),
-                supplier
-                    .log()
-                    .iter()
-                    .filter(|e| e.direction == "out")
-                    .count(),
-                estate.sandbox.warehouse_client().receipts().len(),
+                supplier.count_effects("x12.sent"),
+                warehouse.count_effects("goods.received"),
             );
         }
         if started.elapsed() > DEADLINE {
@@ -209,12 +166,7 @@ pub async fn po_cycle(orders: usize, connections: usize) -> Result<()> {
             (e.at - *at).num_microseconds().map(|us| us.max(0) as u64)
         })
         .collect();
-    let duplicates: Vec<String> = estate
-        .sandbox
-        .systems()
-        .iter()
-        .flat_map(|s| s.duplicate_effects())
-        .collect();
+    let duplicates = crate::demo::duplicate_effects(&estate.sandbox);
     let open = estate.hub.store().exceptions("open", 10).await?;
     Report {
         name: "requisition → PO → 850 … 810 → match → payment released (latency: ERP PO created → payment released)".into(),

@@ -299,6 +299,36 @@ pub fn contract(id: &str, version: u32, lines: &[(&str, &str)], groups: &[&str])
     })
 }
 
+/// A contract of S-1 in force for years, so the decision (priced today) does not depend on the date.
+pub fn long_contract(id: &str, gtin: &str, price: &str, group: &str) -> Value {
+    json!({
+        "id": id, "version": 1, "supplier_id": "S-1", "status": "approved",
+        "effective_date": "2020-01-01", "expiration_date": "2099-12-31",
+        "eligibility": {"facilities": [], "groups": [group]},
+        "lines": [{"gtin": gtin, "uom": "EA", "price_breaks": [{"min_quantity": 1, "unit_price": price}]}]
+    })
+}
+
+pub fn requisition(id: &str, lines: &[(&str, u32, &str)]) -> Value {
+    json!({
+        "id": id, "requester": "u-17", "facility": FACILITY_EAST, "cost_center": "CC-100",
+        "lines": lines.iter().map(|(gtin, q, price)| json!({"gtin": gtin, "quantity": q, "uom": "EA", "unit_price": price})).collect::<Vec<_>>()
+    })
+}
+
+/// POSTs as the holder of `key`.
+pub async fn post_as(t: &TestHub, key: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", t.url))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// The CLM's native record for a contract of S-1's CLM vendor id.
 pub fn clm_record(number: &str, amendment: u32, gtin: &str, price: &str) -> Value {
     json!({
