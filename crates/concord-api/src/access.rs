@@ -264,6 +264,7 @@ pub const ROUTES: &[RouteSpec] = &[
             false,
             "pending, in_flight, delivered or dead (default all)",
         ),
+        param("target", false, "one target system's deliveries"),
         LIMIT,
     ]),
     route(
@@ -297,6 +298,13 @@ pub const ROUTES: &[RouteSpec] = &[
         param("facility", false, "the facility's GLN"),
         param("supplier", false, "the canonical supplier id"),
         param("min_age", false, "only exceptions at least this old: 30m, 24h, 7d"),
+        param("contract", false, "a contract's exceptions (any version)"),
+        param(
+            "workflow",
+            false,
+            "contract, requisition, purchase_order or invoice",
+        ),
+        param("subject", false, "what it is about, e.g. purchase_order:PO-1"),
         LIMIT,
     ]),
     route(

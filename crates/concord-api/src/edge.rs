@@ -54,7 +54,10 @@ pub(crate) async fn edge(State(edge): State<Edge>, request: Request, next: Next)
         }
     };
     let status = response.status();
-    if (status.is_client_error() || status.is_server_error()) && !is_problem(response.headers()) {
+    if (status.is_client_error() || status.is_server_error())
+        && !is_problem(response.headers())
+        && !is_page(response.headers())
+    {
         response = into_problem(response).await;
     }
     security_headers(response.headers_mut(), edge.hsts.as_ref());
@@ -67,6 +70,13 @@ fn panic_message(panic: &Box<dyn Any + Send>) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)")
+}
+
+/// The console's error pages are HTML made for a person, kept as they are.
+fn is_page(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
 }
 
 fn is_problem(headers: &HeaderMap) -> bool {

@@ -37,11 +37,13 @@ pub fn router(hub: Hub) -> Router {
         router = router.route(spec.path, gated);
     }
     let edge = crate::edge::Edge::new(hub.config());
+    let console = crate::console::router(hub.clone());
     router
         .fallback(not_found)
+        .with_state(hub)
+        .merge(console)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(edge, crate::edge::edge))
-        .with_state(hub)
 }
 
 /// The handler of each route in the table. A table entry without a handler panics here, when
@@ -507,7 +509,11 @@ async fn list_deliveries(
             )
         })?),
     };
-    let deliveries = hub.store().list_deliveries(status, limit(&q)?).await?;
+    let target = q.get("target").map(String::as_str).filter(|t| !t.is_empty());
+    let deliveries = hub
+        .store()
+        .list_deliveries(status, target, limit(&q)?)
+        .await?;
     Ok(Json(json!({"deliveries": deliveries})).into_response())
 }
 
@@ -545,8 +551,35 @@ async fn list_exceptions(
     State(hub): State<Hub>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let status = q.get("status").map(String::as_str).unwrap_or("open");
-    if !["open", "resolved"].contains(&status) {
+    let filter = exception_filter(&q, limit(&q)?)?;
+    let exceptions = hub.store().list_exceptions(&filter).await?;
+    Ok(Json(json!({"exceptions": exceptions})).into_response())
+}
+
+/// The workflows an exception can belong to (its subject's kind).
+pub(crate) const EXCEPTION_WORKFLOWS: [&str; 4] =
+    ["contract", "requisition", "purchase_order", "invoice"];
+
+/// The workbench's filters from a query, each checked: the API's list and the console's page
+/// read the same parameters the same way.
+pub(crate) fn exception_filter(
+    q: &HashMap<String, String>,
+    limit: u32,
+) -> ApiResult<concord_store::ExceptionFilter> {
+    let text = |name: &str| -> ApiResult<Option<String>> {
+        match q.get(name).map(|v| v.trim()) {
+            None => Ok(None),
+            Some(v) if v.is_empty() || v.len() > 64 => Err(ApiError::field(
+                400,
+                name,
+                "length",
+                format!("{name} must be 1 to 64 characters"),
+            )),
+            Some(v) => Ok(Some(v.to_string())),
+        }
+    };
+    let status = text("status")?.unwrap_or_else(|| "open".into());
+    if !["open", "resolved"].contains(&status.as_str()) {
         return Err(ApiError::field(
             400,
             "status",
@@ -554,25 +587,31 @@ async fn list_exceptions(
             format!("status {status:?} must be open or resolved"),
         ));
     }
-    let text = |name: &str| -> ApiResult<Option<String>> {
-        match q.get(name) {
-            Some(v) if v.is_empty() || v.len() > 64 => Err(ApiError::field(
-                400,
-                name,
-                "length",
-                format!("{name} must be 1 to 64 characters"),
-            )),
-            v => Ok(v.cloned()),
-        }
-    };
     let facility = text("facility")?;
     if let Some(gln) = &facility {
         Gln::parse(gln).map_err(|e| ApiError::field(400, "facility", "gln", e.to_string()))?;
     }
-    let created_before = match q.get("min_age") {
+    let workflow = text("workflow")?;
+    if let Some(w) = &workflow
+        && !EXCEPTION_WORKFLOWS.contains(&w.as_str())
+    {
+        return Err(ApiError::field(
+            400,
+            "workflow",
+            "enum",
+            format!("workflow must be one of {}", EXCEPTION_WORKFLOWS.join(", ")),
+        ));
+    }
+    // A contract's exceptions are about its versions (`contract:C-1:2`).
+    let subject_prefix = match (text("contract")?, workflow) {
+        (Some(c), _) => Some(format!("contract:{c}:")),
+        (None, Some(w)) => Some(format!("{w}:")),
+        (None, None) => None,
+    };
+    let created_before = match text("min_age")? {
         None => None,
         Some(age) => {
-            let age = concord_model::requisition::parse_duration(age).ok_or_else(|| {
+            let age = concord_model::requisition::parse_duration(&age).ok_or_else(|| {
                 ApiError::field(
                     400,
                     "min_age",
@@ -583,17 +622,17 @@ async fn list_exceptions(
             Some(Utc::now() - age)
         }
     };
-    let filter = concord_store::ExceptionFilter {
-        status: status.to_string(),
+    Ok(concord_store::ExceptionFilter {
+        status,
         kind: text("type")?,
-        subject: None,
+        subject: text("subject")?,
+        subject_prefix,
         facility,
         supplier: text("supplier")?,
+        correlation_id: None,
         created_before,
-        limit: limit(&q)?,
-    };
-    let exceptions = hub.store().list_exceptions(&filter).await?;
-    Ok(Json(json!({"exceptions": exceptions})).into_response())
+        limit,
+    })
 }
 
 async fn resolve_exception(

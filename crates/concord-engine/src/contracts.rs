@@ -272,6 +272,15 @@ impl Hub {
             Some(digest.clone()),
             json!({"source_system": ctx.source_system, "active_version": active_version}),
         ));
+        writes.push(Write::SearchKeys {
+            correlation_id: ctx.correlation_id.clone(),
+            subject: subject(&contract.id),
+            keys: vec![
+                ("contract", contract.id.clone()),
+                ("supplier", contract.supplier_id.clone()),
+            ],
+            at: now,
+        });
         writes.push(Write::InsertContractVersion {
             contract_id: contract.id.clone(),
             version: contract.version,

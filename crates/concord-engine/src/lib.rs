@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod mapping;
 pub mod master;
 pub mod metrics;
+pub mod operations;
 pub mod partners;
 pub mod policy;
 pub mod purchase_orders;

@@ -21,25 +21,47 @@ use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 use chrono::Utc;
 use parking_lot::Mutex;
 
-use crate::{breaker::CircuitState, error::Result, hub::Hub};
+use crate::{error::Result, hub::Hub};
 
 /// Upper bounds of the latency buckets, in seconds (`+Inf` is added when rendering).
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// Sync latency buckets (seconds): from the canonical event to the target's answer, which
+/// includes retries and waits behind an open circuit or a paused target — seconds to hours.
+const SYNC_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
 /// One latency histogram: counts per bucket (not cumulative), their sum, and the total.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Histogram {
-    buckets: [u64; BUCKETS.len()],
+    bounds: &'static [f64],
+    buckets: Vec<u64>,
     count: u64,
     sum: f64,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new(&BUCKETS)
+    }
+}
+
 impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: vec![0; bounds.len()],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
     fn observe(&mut self, d: Duration) {
         let secs = d.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+        if let Some(i) = self.bounds.iter().position(|b| secs <= *b) {
             self.buckets[i] += 1;
         }
         self.count += 1;
@@ -51,7 +73,7 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
-        for (bound, n) in BUCKETS.iter().zip(self.buckets) {
+        for (bound, n) in self.bounds.iter().zip(&self.buckets) {
             cumulative += n;
             let _ = writeln!(
                 out,
@@ -78,6 +100,9 @@ pub struct Metrics {
     deliveries: Mutex<BTreeMap<(String, &'static str), Histogram>>,
     /// (system, message type, outcome) → count.
     inbound: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    /// Workflow (the subject's kind: `contract`, `purchase_order`…) → time from the canonical
+    /// event to the target's acknowledgement.
+    sync: Mutex<BTreeMap<String, Histogram>>,
 }
 
 /// `2xx`, `4xx`…: the status's class, so a label never takes a thousand values.
@@ -97,6 +122,11 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// The workflow a subject belongs to: the text before its first `:`.
+pub fn workflow_of(subject: &str) -> &str {
+    subject.split(':').next().unwrap_or(subject)
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -126,6 +156,18 @@ impl Metrics {
             .lock()
             .entry((target.to_string(), outcome))
             .or_default()
+            .observe(took);
+    }
+
+    /// One delivery acknowledged by its target, `took` after its event: the workflow's sync
+    /// latency. The workflow is the subject's kind (`purchase_order:PO-1` → `purchase_order`),
+    /// so the label takes as many values as there are workflows, never ids.
+    pub(crate) fn observe_sync(&self, subject: &str, took: Duration) {
+        let workflow = workflow_of(subject);
+        self.sync
+            .lock()
+            .entry(workflow.to_string())
+            .or_insert_with(|| Histogram::new(&SYNC_BUCKETS))
             .observe(took);
     }
 
@@ -185,6 +227,15 @@ impl Metrics {
             ),
             &deliveries,
         );
+        header(
+            out,
+            "concord_sync_latency_seconds",
+            "histogram",
+            "Per workflow, from the canonical event to the target's acknowledgement (retries and waits included).",
+        );
+        for (workflow, h) in self.sync.lock().iter() {
+            h.render(out, "concord_sync_latency_seconds", &format!("workflow=\"{}\"", escape(workflow)));
+        }
         header(
             out,
             "concord_inbound_messages_total",
@@ -302,18 +353,12 @@ impl Hub {
             "gauge",
             "Each configured system's circuit breaker: 1 on the state it is in (closed, open, half_open).",
         );
-        let breakers = self.inner.breakers.lock().clone();
-        for system in self.config().systems.keys() {
-            let state = match breakers.get(system).map(|b| b.state()) {
-                Some(CircuitState::Open { .. }) => "open",
-                Some(CircuitState::HalfOpen) => "half_open",
-                Some(CircuitState::Closed { .. }) | None => "closed",
-            };
+        for (system, state) in self.circuit_states() {
             for s in ["closed", "open", "half_open"] {
                 let _ = writeln!(
                     out,
                     "concord_circuit_state{{system=\"{}\",state=\"{s}\"}} {}",
-                    escape(system),
+                    escape(&system),
                     u8::from(s == state)
                 );
             }

@@ -189,6 +189,15 @@ impl Hub {
             writes.append(&mut self.place_orders(&record, now).await?);
         }
         writes.push(workflow_write(&record, now));
+        writes.push(Write::SearchKeys {
+            correlation_id: ctx.correlation_id.clone(),
+            subject: subject(&id),
+            keys: vec![
+                ("requisition", id.clone()),
+                ("facility", record.requisition.facility.to_string()),
+            ],
+            at: now,
+        });
         writes.push(ctx.done(201, &body));
         self.commit(writes).await?;
         Ok(InboundAnswer {

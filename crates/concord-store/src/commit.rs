@@ -122,6 +122,24 @@ pub enum Write {
     },
     /// Appends an audit entry; the sealer chains it shortly after.
     Audit(crate::NewAuditEntry),
+    /// Stops claiming deliveries to `target` until it is resumed (a maintenance window); what
+    /// is queued for it waits, nothing is dropped. Pausing a paused target keeps the first pause.
+    PauseTarget {
+        target: String,
+        actor: String,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// Claims deliveries to `target` again.
+    ResumeTarget { target: String },
+    /// What the console finds a transaction by: `(kind, value)` pairs such as
+    /// `("supplier", "S-1")`; a pair already recorded for the transaction is kept.
+    SearchKeys {
+        correlation_id: String,
+        subject: String,
+        keys: Vec<(&'static str, String)>,
+        at: DateTime<Utc>,
+    },
     /// Hands a claimed delivery back without an attempt (circuit open), to be tried at `until`.
     Postpone {
         id: String,
@@ -427,6 +445,46 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
             .bind(error)
             .bind(to_micros(at))
             .bind(delivery_id));
+        }
+        Write::PauseTarget {
+            target,
+            actor,
+            reason,
+            at,
+        } => {
+            out.push(
+                Stmt::new(
+                    "INSERT INTO paused_targets (target, paused_at, actor, reason) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (target) DO NOTHING",
+                )
+                .bind(target)
+                .bind(to_micros(at))
+                .bind(actor)
+                .bind(reason),
+            );
+        }
+        Write::SearchKeys {
+            correlation_id,
+            subject,
+            keys,
+            at,
+        } => {
+            for (kind, value) in keys {
+                out.push(
+                    Stmt::new(
+                        "INSERT INTO search_keys (kind, value, correlation_id, subject, at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, value, correlation_id) DO NOTHING",
+                    )
+                    .bind(kind)
+                    .bind(value)
+                    .bind(correlation_id.clone())
+                    .bind(subject.clone())
+                    .bind(to_micros(at)),
+                );
+            }
+        }
+        Write::ResumeTarget { target } => {
+            out.push(Stmt::new("DELETE FROM paused_targets WHERE target = $1").bind(target));
         }
         Write::Postpone { id, until, reason } => {
             out.push(Stmt::new(

@@ -13,6 +13,7 @@ mod db;
 mod edi;
 mod governance;
 pub mod migrate;
+mod console;
 mod read;
 mod rows;
 pub mod testing;
@@ -20,6 +21,7 @@ pub mod testing;
 use std::str::FromStr;
 
 pub use commit::{CommitReceipt, DeliveryOutcome, Write};
+pub use console::{AttemptSummary, PausedTarget, TransactionRef};
 pub use edi::ControlNumbers;
 pub use governance::{ApiKeyRecord, AuditChain, AuditFilter, AuditRecord, NewAuditEntry};
 pub use migrate::LATEST as SCHEMA_VERSION;

@@ -38,6 +38,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("../migrations/0006_workbench.sql"),
     },
+    Migration {
+        version: 7,
+        sql: include_str!("../migrations/0007_console.sql"),
+    },
 ];
 
 /// The newest schema version this build knows: the last migration's, so adding one is one entry.

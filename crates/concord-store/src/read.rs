@@ -21,10 +21,10 @@ fn opt_u16(row: &Row, col: &str) -> Result<Option<u16>> {
     Ok(row.opt_int(col)?.map(|v| v as u16))
 }
 
-const INBOX_COLS: &str = "id, system, message_type, dedupe_key, correlation_id, received_at, content_type, body, \
+pub(crate) const INBOX_COLS: &str = "id, system, message_type, dedupe_key, correlation_id, received_at, content_type, body, \
     original_body, status, response_status, response_body, error, received_by";
 
-fn inbox_row(row: &Row) -> Result<InboxRecord> {
+pub(crate) fn inbox_row(row: &Row) -> Result<InboxRecord> {
     let status: String = row.text("status")?;
     Ok(InboxRecord {
         id: row.text("id")?,
@@ -44,10 +44,10 @@ fn inbox_row(row: &Row) -> Result<InboxRecord> {
     })
 }
 
-const DELIVERY_COLS: &str = "seq, id, event_id, target, message_type, subject, idempotency_key, correlation_id, \
+pub(crate) const DELIVERY_COLS: &str = "seq, id, event_id, target, message_type, subject, idempotency_key, correlation_id, \
     required, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at";
 
-fn delivery_row(row: &Row) -> Result<DeliveryRecord> {
+pub(crate) fn delivery_row(row: &Row) -> Result<DeliveryRecord> {
     let status: String = row.text("status")?;
     let payload: String = row.text("payload")?;
     Ok(DeliveryRecord {
@@ -70,7 +70,7 @@ fn delivery_row(row: &Row) -> Result<DeliveryRecord> {
     })
 }
 
-fn contract_row(row: &Row) -> Result<ContractVersionRecord> {
+pub(crate) fn contract_row(row: &Row) -> Result<ContractVersionRecord> {
     let data: String = row.text("data")?;
     Ok(ContractVersionRecord {
         contract_id: row.text("contract_id")?,
@@ -168,33 +168,36 @@ impl Store {
         let rows = self
             .db
             .fetch(
-                Stmt::new(
-                    "SELECT seq, id, type, source, subject, time, correlation_id, data FROM events \
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
+                Stmt::new(format!(
+                    "SELECT {EVENT_COLS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+                ))
                 .bind(after_seq)
                 .bind(i64::from(limit)),
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                let data: String = row.text("data")?;
-                Ok(EventRecord {
-                    seq: row.int("seq")?,
-                    event: NewEvent {
-                        id: row.text("id")?,
-                        event_type: row.text("type")?,
-                        source: row.text("source")?,
-                        subject: row.text("subject")?,
-                        time: from_micros(row.int("time")?),
-                        correlation_id: row.text("correlation_id")?,
-                        data: parse_json("events", &data)?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
     }
+}
 
+pub(crate) const EVENT_COLS: &str = "seq, id, type, source, subject, time, correlation_id, data";
+
+pub(crate) fn event_row(row: &Row) -> Result<EventRecord> {
+    let data: String = row.text("data")?;
+    Ok(EventRecord {
+        seq: row.int("seq")?,
+        event: NewEvent {
+            id: row.text("id")?,
+            event_type: row.text("type")?,
+            source: row.text("source")?,
+            subject: row.text("subject")?,
+            time: from_micros(row.int("time")?),
+            correlation_id: row.text("correlation_id")?,
+            data: parse_json("events", &data)?,
+        },
+    })
+}
+
+impl Store {
     // ---- deliveries --------------------------------------------------------------------------
 
     /// Claims up to `limit` deliveries that are due, plus up to `limit` whose lease expired,
@@ -217,8 +220,10 @@ impl Store {
         };
         // One statement, so the choice and the lease are atomic on both databases. Each branch
         // walks an index in the order it takes rows and stops at the limit.
+        // A paused target's rows wait (an operator's maintenance window).
         let earlier_open = "NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.target = d.target \
-            AND e.subject = d.subject AND e.seq < d.seq AND e.status IN ('pending', 'in_flight'))";
+            AND e.subject = d.subject AND e.seq < d.seq AND e.status IN ('pending', 'in_flight')) \
+            AND NOT EXISTS (SELECT 1 FROM paused_targets p WHERE p.target = d.target)";
         let sql = format!(
             "UPDATE deliveries SET status = 'in_flight', lease_until = $3, updated_at = $1 WHERE id IN \
              (SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
@@ -248,19 +253,23 @@ impl Store {
         row.as_ref().map(delivery_row).transpose()
     }
 
+    /// The newest deliveries, of one status and one target when given.
     pub async fn list_deliveries(
         &self,
         status: Option<DeliveryStatus>,
+        target: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>> {
         let sql = format!(
-            "SELECT {DELIVERY_COLS} FROM deliveries WHERE ($1 = '' OR status = $1) ORDER BY seq DESC LIMIT $2"
+            "SELECT {DELIVERY_COLS} FROM deliveries WHERE ($1 = '' OR status = $1) \
+             AND ($2 = '' OR target = $2) ORDER BY seq DESC LIMIT $3"
         );
         let rows = self
             .db
             .fetch(
                 Stmt::new(sql)
                     .bind(status.map(|s| s.as_str()).unwrap_or(""))
+                    .bind(target.unwrap_or(""))
                     .bind(i64::from(limit)),
             )
             .await?;
@@ -440,11 +449,23 @@ impl Store {
             ("subject", &f.subject),
             ("facility", &f.facility),
             ("supplier", &f.supplier),
+            ("correlation_id", &f.correlation_id),
         ] {
             if let Some(v) = value {
                 params.push(v.clone().into());
                 sql.push_str(&format!(" AND {column} = ${}", params.len()));
             }
+        }
+        if let Some(prefix) = &f.subject_prefix {
+            // substr, not LIKE (no wildcards to escape) nor a range (PostgreSQL's collation may
+            // not order bytewise); exceptions are few enough to scan.
+            params.push(prefix.clone().into());
+            params.push(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX).into());
+            sql.push_str(&format!(
+                " AND substr(subject, 1, CAST(${} AS INTEGER)) = ${}",
+                params.len(),
+                params.len() - 1
+            ));
         }
         if let Some(before) = f.created_before {
             params.push(to_micros(before).into());

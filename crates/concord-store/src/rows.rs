@@ -197,6 +197,11 @@ pub struct ExceptionFilter {
     pub kind: Option<String>,
     /// What it is about (`purchase_order:PO-1`).
     pub subject: Option<String>,
+    /// Subjects starting with this: `contract:C-1:` (every version of a contract) or
+    /// `purchase_order:` (a workflow's exceptions).
+    pub subject_prefix: Option<String>,
+    /// One transaction's exceptions.
+    pub correlation_id: Option<String>,
     pub facility: Option<String>,
     pub supplier: Option<String>,
     /// Only exceptions created at or before this instant (older than an age).

@@ -387,7 +387,7 @@ async fn deliveries_keep_subject_order_and_retry(store: Store) {
     assert_eq!(attempts[0].status_code, Some(503));
     assert_eq!(attempts[1].outcome, "delivered");
     let delivered = store
-        .list_deliveries(Some(DeliveryStatus::Delivered), 10)
+        .list_deliveries(Some(DeliveryStatus::Delivered), None, 10)
         .await
         .unwrap();
     assert_eq!(delivered.len(), 2);

@@ -426,7 +426,7 @@ async fn bad_x12_and_receipts_are_quarantined_with_their_place(backend: Backend)
         let pending = t
             .hub
             .store()
-            .list_deliveries(None, 100)
+            .list_deliveries(None, None, 100)
             .await
             .unwrap()
             .into_iter()

@@ -218,6 +218,16 @@ impl Hub {
                 },
                 now,
             ));
+            writes.push(Write::SearchKeys {
+                correlation_id: req.correlation_id.clone(),
+                subject: subject(&order.po_number),
+                keys: vec![
+                    ("purchase_order", order.po_number.clone()),
+                    ("supplier", order.supplier.clone()),
+                    ("facility", record.facility.clone()),
+                ],
+                at: now,
+            });
             let mut step = self.carry_out_po(&mut record, actions, now).await?;
             writes.append(&mut step);
             writes.extend(finish_step(&record, "created", now));
@@ -849,12 +859,20 @@ impl Hub {
         }
         let outcome = self.match_invoice(&record, &invoice, None);
         record.invoices.insert(number.clone(), invoice);
-        let mut writes = vec![timeline(
-            &record.correlation_id,
-            now,
-            "matched",
-            json!({"po_number": record.flow.po_number, "invoice": number, "outcome": outcome}),
-        )];
+        let mut writes = vec![
+            timeline(
+                &record.correlation_id,
+                now,
+                "matched",
+                json!({"po_number": record.flow.po_number, "invoice": number, "outcome": outcome}),
+            ),
+            Write::SearchKeys {
+                correlation_id: record.correlation_id.clone(),
+                subject: subject(&record.flow.po_number),
+                keys: vec![("invoice", number.clone())],
+                at: now,
+            },
+        ];
         writes.append(
             &mut self
                 .po_step(
