@@ -352,3 +352,33 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A contract whose propagation failed: with the ERP down and two attempts allowed, its ERP
+/// delivery is dead-lettered and a `contract_propagation_failed` exception is open. Returns the
+/// dead delivery's id. The ERP stays down; the caller brings it back.
+pub async fn fail_contract_propagation(t: &TestHub, id: &str) -> String {
+    t.sandbox.erp.set_faults(concord_sandbox::Faults {
+        outage: true,
+        ..concord_sandbox::Faults::default()
+    });
+    let (status, body) = t
+        .post("/v1/contracts", contract(id, 1, &[(ITEM_2, "5.00")], &[]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let mut dead = String::new();
+    for _ in 0..200 {
+        let (_, d) = t.get("/v1/deliveries?status=dead").await;
+        if let Some(found) = d["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["subject"] == format!("contract:{id}"))
+        {
+            dead = found["id"].as_str().unwrap().to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!dead.is_empty(), "the ERP delivery of {id} was not dead-lettered");
+    dead
+}
