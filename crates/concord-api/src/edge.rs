@@ -135,17 +135,16 @@ async fn into_problem(response: Response) -> Response {
 }
 
 /// Headers every answer carries; a handler may set its own `Content-Security-Policy` (the docs
-/// page does) and `Cache-Control`.
+/// page does), `Cache-Control` and `Referrer-Policy` (the console's pages do).
 fn security_headers(headers: &mut HeaderMap, hsts: Option<&HeaderValue>) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(

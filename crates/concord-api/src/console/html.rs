@@ -57,6 +57,13 @@ pub fn respond(status: StatusCode, html: String) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    // `same-origin`, not the API's `no-referrer`: under `no-referrer` a browser posts the
+    // console's own forms with `Origin: null`, which the gate must refuse (another site can
+    // send that too).
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }
 

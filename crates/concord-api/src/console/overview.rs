@@ -51,6 +51,15 @@ impl Range {
         }
     }
 
+    /// The bucket width in words, for the chart's caption.
+    pub fn bucket_words(self) -> &'static str {
+        match self {
+            Range::Hour => "minute",
+            Range::Day => "hour",
+            Range::Week => "6 hours",
+        }
+    }
+
     pub fn length(self) -> Duration {
         let (width, n) = self.buckets();
         width * n as i32
@@ -132,7 +141,7 @@ pub(super) async fn page(
     body.push_str(&bar_chart(
         &format!(
             "canonical events per {} over the last {}",
-            super::html::age(width),
+            range.bucket_words(),
             range.name()
         ),
         &events,
