@@ -36,6 +36,7 @@ conformance!(
     replay_requeues_dead_delivery,
     api_keys_are_found_by_hash_and_revoked,
     x12_control_numbers_never_repeat_per_partner,
+    console_reads_pause_search_and_lineage,
 );
 
 /// The audit tamper test, on each backend: edit, delete and reorder are each found.
@@ -790,4 +791,158 @@ async fn x12_control_numbers_never_repeat_per_partner(store: Store) {
     assert_eq!((other.interchange, other.group), (1, 1));
     let next = store.next_x12_control_numbers("medsupply").await.unwrap();
     assert_eq!(next.interchange, 21);
+}
+
+/// What the console reads and the one switch it adds: a paused target's deliveries are not
+/// claimed until it is resumed; transactions are found by their search keys; throughput is
+/// counted per bucket; a transaction's lineage is read by its correlation id.
+async fn console_reads_pause_search_and_lineage(store: Store) {
+    let now = Utc::now();
+    let mut other = delivery("p2", "C-9");
+    other.target = "purchasing".into();
+    store
+        .commit(vec![
+            Write::PauseTarget {
+                target: "erp".into(),
+                actor: "k_ops(operator)".into(),
+                reason: "ERP upgrade".into(),
+                at: now,
+            },
+            Write::Delivery(delivery("p1", "C-8")),
+            Write::Delivery(other),
+        ])
+        .await
+        .unwrap();
+    // Pausing twice keeps the first pause.
+    store
+        .commit(vec![Write::PauseTarget {
+            target: "erp".into(),
+            actor: "k_other(operator)".into(),
+            reason: "again".into(),
+            at: now,
+        }])
+        .await
+        .unwrap();
+    let paused = store.paused_targets().await.unwrap();
+    assert_eq!(paused.len(), 1);
+    assert_eq!((paused[0].actor.as_str(), paused[0].reason.as_str()), ("k_ops(operator)", "ERP upgrade"));
+    let claimed = store
+        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["p2"], "erp is paused");
+    let open = store.open_delivery_counts().await.unwrap();
+    assert!(open.contains(&("erp".to_string(), "pending".to_string(), 1)), "{open:?}");
+    store
+        .commit(vec![Write::ResumeTarget { target: "erp".into() }])
+        .await
+        .unwrap();
+    assert!(store.paused_targets().await.unwrap().is_empty());
+    let claimed = store
+        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["p1"]);
+
+    // Search keys: one transaction per key and value, newest first; a repeat is kept once.
+    let keys = |corr: &str, po: &str, at| Write::SearchKeys {
+        correlation_id: corr.into(),
+        subject: format!("purchase_order:{po}"),
+        keys: vec![("purchase_order", po.into()), ("supplier", "S-1".into())],
+        at,
+    };
+    store
+        .commit(vec![
+            keys("corr-a", "PO-1", now - Duration::hours(2)),
+            keys("corr-b", "PO-2", now - Duration::hours(1)),
+            keys("corr-a", "PO-1", now),
+        ])
+        .await
+        .unwrap();
+    let found = store.find_transactions("supplier", "S-1", 10).await.unwrap();
+    assert_eq!(
+        found.iter().map(|t| t.correlation_id.as_str()).collect::<Vec<_>>(),
+        ["corr-b", "corr-a"]
+    );
+    let found = store.find_transactions("purchase_order", "PO-1", 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].subject, "purchase_order:PO-1");
+    assert!(store.find_transactions("purchase_order", "PO-3", 10).await.unwrap().is_empty());
+
+    // Events per bucket, from `since`, empty buckets left out; lineage by correlation id.
+    let hour = Duration::hours(1);
+    let base = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let event = |id: &str, at, corr: &str| {
+        Write::Event(NewEvent {
+            id: id.into(),
+            event_type: "concord.test.v1".into(),
+            source: "test".into(),
+            subject: "purchase_order:PO-1".into(),
+            time: at,
+            correlation_id: corr.into(),
+            data: json!({}),
+        })
+    };
+    store
+        .commit(vec![
+            event("e0", base - hour, "corr-a"),
+            event("e1", base, "corr-a"),
+            event("e2", base + Duration::minutes(59), "corr-b"),
+            event("e3", base + Duration::minutes(150), "corr-a"),
+        ])
+        .await
+        .unwrap();
+    let counts = store.event_counts(base, hour).await.unwrap();
+    assert_eq!(counts, vec![(base, 2), (base + hour * 2, 1)]);
+    let (_, events, deliveries) = store.lineage("corr-a").await.unwrap();
+    assert_eq!(events.iter().map(|e| e.event.id.as_str()).collect::<Vec<_>>(), ["e0", "e1", "e3"]);
+    assert!(deliveries.is_empty());
+    let recent = store.recent_transactions(10).await.unwrap();
+    assert_eq!(
+        recent.iter().map(|t| t.correlation_id.as_str()).collect::<Vec<_>>(),
+        ["corr-a", "corr-b"],
+        "newest event first, one row per transaction"
+    );
+
+    // Exceptions by subject prefix (every version of a contract) and by correlation id.
+    let exception = |id: &str, subject: &str, corr: &str| {
+        Write::OpenException(NewException {
+            id: id.into(),
+            kind: "contract_propagation_failed".into(),
+            subject: subject.into(),
+            correlation_id: corr.into(),
+            detail: json!({}),
+            at: now,
+            facility: None,
+            supplier: None,
+        })
+    };
+    store
+        .commit(vec![
+            exception("x1", "contract:C-1:v1", "corr-c1"),
+            exception("x2", "contract:C-1:v2", "corr-c2"),
+            exception("x3", "contract:C-10:v1", "corr-c3"),
+        ])
+        .await
+        .unwrap();
+    let by_prefix = store
+        .list_exceptions(&ExceptionFilter {
+            status: "open".into(),
+            subject_prefix: Some("contract:C-1:".into()),
+            limit: 10,
+            ..ExceptionFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_prefix.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["x1", "x2"]);
+    let by_correlation = store
+        .list_exceptions(&ExceptionFilter {
+            status: "open".into(),
+            correlation_id: Some("corr-c3".into()),
+            limit: 10,
+            ..ExceptionFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_correlation.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["x3"]);
 }

@@ -486,6 +486,9 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     // Counted last, over every sandbox system, so the purchase orders' traffic counts too.
     let duplicates = duplicate_effects(sandbox);
     println!("\nduplicate effects at targets: {}", duplicates.len());
+    println!(
+        "\nThe operations console: {hub_url}/console (sign in with the admin or auditor key above)"
+    );
     println!("\nTry (every /v1 route needs a key):");
     println!("      export KEY={}", keys.admin);
     println!(

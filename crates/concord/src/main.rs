@@ -160,6 +160,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         connections: usize,
     },
+    /// Every console page, signed in over HTTP, with this many canonical events stored (and
+    /// their transactions' deliveries, lineage and exceptions); fails over the budget at p95.
+    Console {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Requests per page.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        #[arg(long, default_value_t = 300)]
+        budget_ms: u64,
+    },
     /// POST /v1/contracts → commit → delivery to a loopback sink.
     Pipeline {
         #[arg(long, default_value_t = 20_000)]
@@ -292,6 +303,14 @@ fn main() -> Result<()> {
             Command::Bench {
                 what: BenchCommand::Auth { iterations },
             } => bench::auth(iterations).await,
+            Command::Bench {
+                what:
+                    BenchCommand::Console {
+                        events,
+                        rounds,
+                        budget_ms,
+                    },
+            } => bench::console(events, rounds, budget_ms).await,
         }
     })
 }

@@ -169,8 +169,13 @@ pub(super) async fn page(
         &rows,
         "No open exceptions.",
     ));
-    body.push_str("</section></div><h2>Systems</h2>");
-    body.push_str(&systems_health(&console, &viewer, since, &queue, &paused).await?);
+    // Health is about now: error rates over at most the last day, whatever the window.
+    let health_since = since.max(now - Range::Day.length());
+    body.push_str(&format!(
+        "</section></div><h2>Systems (attempts since {})</h2>",
+        esc(&super::html::when(health_since))
+    ));
+    body.push_str(&systems_health(&console, &viewer, health_since, &queue, &paused).await?);
     Ok(viewer.page("Overview", "/console/overview", &body))
 }
 

@@ -16,7 +16,9 @@ use serde_json::json;
 
 use crate::seed;
 
+mod console;
 mod po_cycle;
+pub use console::console;
 pub use po_cycle::po_cycle;
 
 pub struct Report {
