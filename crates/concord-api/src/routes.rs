@@ -509,7 +509,10 @@ async fn list_deliveries(
             )
         })?),
     };
-    let target = q.get("target").map(String::as_str).filter(|t| !t.is_empty());
+    let target = q
+        .get("target")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty());
     let deliveries = hub
         .store()
         .list_deliveries(status, target, limit(&q)?)

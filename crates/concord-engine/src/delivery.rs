@@ -419,8 +419,10 @@ impl Hub {
             Duration::from_micros(attempt.latency_us.max(0) as u64),
         );
         if outcome == DeliveryOutcome::Delivered {
-            self.metrics()
-                .observe_sync(&d.subject, (now - d.created_at).to_std().unwrap_or_default());
+            self.metrics().observe_sync(
+                &d.subject,
+                (now - d.created_at).to_std().unwrap_or_default(),
+            );
         }
         let mut writes = vec![
             Write::DeliveryResult {

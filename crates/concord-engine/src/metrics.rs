@@ -234,7 +234,11 @@ impl Metrics {
             "Per workflow, from the canonical event to the target's acknowledgement (retries and waits included).",
         );
         for (workflow, h) in self.sync.lock().iter() {
-            h.render(out, "concord_sync_latency_seconds", &format!("workflow=\"{}\"", escape(workflow)));
+            h.render(
+                out,
+                "concord_sync_latency_seconds",
+                &format!("workflow=\"{}\"", escape(workflow)),
+            );
         }
         header(
             out,

@@ -9,7 +9,7 @@ use concord_store::Write;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{Hub, breaker::CircuitState, error::Result, error::Rejection};
+use crate::{Hub, breaker::CircuitState, error::Rejection, error::Result};
 
 /// The answer of a connection test: reached or not, how, and how long it took.
 #[derive(Debug, Clone, Serialize)]

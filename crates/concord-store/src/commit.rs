@@ -131,7 +131,9 @@ pub enum Write {
         at: DateTime<Utc>,
     },
     /// Claims deliveries to `target` again.
-    ResumeTarget { target: String },
+    ResumeTarget {
+        target: String,
+    },
     /// What the console finds a transaction by: `(kind, value)` pairs such as
     /// `("supplier", "S-1")`; a pair already recorded for the transaction is kept.
     SearchKeys {

@@ -243,11 +243,7 @@ impl Store {
         &self,
         correlation_id: &str,
     ) -> Result<(Vec<InboxRecord>, Vec<EventRecord>, Vec<DeliveryRecord>)> {
-        let fetch = |sql: String| {
-            Stmt::new(sql)
-                .bind(correlation_id)
-                .bind(LINEAGE_MAX)
-        };
+        let fetch = |sql: String| Stmt::new(sql).bind(correlation_id).bind(LINEAGE_MAX);
         let inbox = self
             .db
             .fetch(fetch(format!(

@@ -9,11 +9,11 @@
 //! one transaction or not at all.
 
 mod commit;
+mod console;
 mod db;
 mod edi;
 mod governance;
 pub mod migrate;
-mod console;
 mod read;
 mod rows;
 pub mod testing;

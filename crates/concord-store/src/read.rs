@@ -460,7 +460,11 @@ impl Store {
             // substr, not LIKE (no wildcards to escape) nor a range (PostgreSQL's collation may
             // not order bytewise); exceptions are few enough to scan.
             params.push(prefix.clone().into());
-            params.push(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX).into());
+            params.push(
+                i64::try_from(prefix.chars().count())
+                    .unwrap_or(i64::MAX)
+                    .into(),
+            );
             sql.push_str(&format!(
                 " AND substr(subject, 1, CAST(${} AS INTEGER)) = ${}",
                 params.len(),

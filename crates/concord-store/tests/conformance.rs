@@ -825,16 +825,28 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         .unwrap();
     let paused = store.paused_targets().await.unwrap();
     assert_eq!(paused.len(), 1);
-    assert_eq!((paused[0].actor.as_str(), paused[0].reason.as_str()), ("k_ops(operator)", "ERP upgrade"));
+    assert_eq!(
+        (paused[0].actor.as_str(), paused[0].reason.as_str()),
+        ("k_ops(operator)", "ERP upgrade")
+    );
     let claimed = store
         .claim_deliveries(now, now + Duration::seconds(30), 10)
         .await
         .unwrap();
-    assert_eq!(claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["p2"], "erp is paused");
+    assert_eq!(
+        claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["p2"],
+        "erp is paused"
+    );
     let open = store.open_delivery_counts().await.unwrap();
-    assert!(open.contains(&("erp".to_string(), "pending".to_string(), 1)), "{open:?}");
+    assert!(
+        open.contains(&("erp".to_string(), "pending".to_string(), 1)),
+        "{open:?}"
+    );
     store
-        .commit(vec![Write::ResumeTarget { target: "erp".into() }])
+        .commit(vec![Write::ResumeTarget {
+            target: "erp".into(),
+        }])
         .await
         .unwrap();
     assert!(store.paused_targets().await.unwrap().is_empty());
@@ -842,7 +854,10 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         .claim_deliveries(now, now + Duration::seconds(30), 10)
         .await
         .unwrap();
-    assert_eq!(claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["p1"]);
+    assert_eq!(
+        claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["p1"]
+    );
 
     // Search keys: one transaction per key and value, newest first; a repeat is kept once.
     let keys = |corr: &str, po: &str, at| Write::SearchKeys {
@@ -859,15 +874,30 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         ])
         .await
         .unwrap();
-    let found = store.find_transactions("supplier", "S-1", 10).await.unwrap();
+    let found = store
+        .find_transactions("supplier", "S-1", 10)
+        .await
+        .unwrap();
     assert_eq!(
-        found.iter().map(|t| t.correlation_id.as_str()).collect::<Vec<_>>(),
+        found
+            .iter()
+            .map(|t| t.correlation_id.as_str())
+            .collect::<Vec<_>>(),
         ["corr-b", "corr-a"]
     );
-    let found = store.find_transactions("purchase_order", "PO-1", 10).await.unwrap();
+    let found = store
+        .find_transactions("purchase_order", "PO-1", 10)
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].subject, "purchase_order:PO-1");
-    assert!(store.find_transactions("purchase_order", "PO-3", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .find_transactions("purchase_order", "PO-3", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Events per bucket, from `since`, empty buckets left out; lineage by correlation id.
     let hour = Duration::hours(1);
@@ -895,11 +925,20 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
     let counts = store.event_counts(base, hour).await.unwrap();
     assert_eq!(counts, vec![(base, 2), (base + hour * 2, 1)]);
     let (_, events, deliveries) = store.lineage("corr-a").await.unwrap();
-    assert_eq!(events.iter().map(|e| e.event.id.as_str()).collect::<Vec<_>>(), ["e0", "e1", "e3"]);
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.event.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e0", "e1", "e3"]
+    );
     assert!(deliveries.is_empty());
     let recent = store.recent_transactions(10).await.unwrap();
     assert_eq!(
-        recent.iter().map(|t| t.correlation_id.as_str()).collect::<Vec<_>>(),
+        recent
+            .iter()
+            .map(|t| t.correlation_id.as_str())
+            .collect::<Vec<_>>(),
         ["corr-a", "corr-b"],
         "newest event first, one row per transaction"
     );
@@ -934,7 +973,10 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         })
         .await
         .unwrap();
-    assert_eq!(by_prefix.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["x1", "x2"]);
+    assert_eq!(
+        by_prefix.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["x1", "x2"]
+    );
     let by_correlation = store
         .list_exceptions(&ExceptionFilter {
             status: "open".into(),
@@ -944,5 +986,11 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         })
         .await
         .unwrap();
-    assert_eq!(by_correlation.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["x3"]);
+    assert_eq!(
+        by_correlation
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["x3"]
+    );
 }

@@ -51,7 +51,9 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
             if let Ok(r) = http.get(format!("{url}/status")).send().await
-                && r.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true)
+                && r.json::<Value>()
+                    .await
+                    .is_ok_and(|v| v["value"]["ready"] == true)
             {
                 break;
             }
@@ -154,23 +156,23 @@ impl Browser {
         let png = base64::engine::general_purpose::STANDARD
             .decode(data.as_str().unwrap())
             .unwrap();
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{name}");
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+            "{name}"
+        );
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
     async fn close(mut self) {
-        let _ = self
-            .http
-            .delete(&self.base)
-            .send()
-            .await;
+        let _ = self.http.delete(&self.base).send().await;
         let _ = self.driver.kill().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_fixes_a_failed_propagation_in_the_browser() {
-    let installed = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    let installed =
+        std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
     if !installed {
         assert_ne!(
             std::env::var("CONCORD_TEST_BROWSER").as_deref(),
@@ -193,11 +195,20 @@ async fn an_operator_fixes_a_failed_propagation_in_the_browser() {
     let b = Browser::start().await;
     // Signing in: the console sends a stranger to the sign-in page and back.
     b.go(&format!("{}/console/exceptions", t.url)).await;
-    assert!(b.url().await.contains("/console/sign-in"), "{}", b.url().await);
+    assert!(
+        b.url().await.contains("/console/sign-in"),
+        "{}",
+        b.url().await
+    );
     b.screenshot(&shots, "sign-in").await;
     b.type_into("#credential", &operator).await;
     b.click("#sign-in").await;
-    assert!(b.url().await.ends_with("/console/exceptions"), "{}: {}", b.url().await, b.source().await);
+    assert!(
+        b.url().await.ends_with("/console/exceptions"),
+        "{}: {}",
+        b.url().await,
+        b.source().await
+    );
     let page = b.source().await;
     assert!(page.contains("contract_propagation_failed"), "{page}");
     assert!(page.contains("contract:C-WEB-1:v1"), "{page}");
@@ -205,7 +216,10 @@ async fn an_operator_fixes_a_failed_propagation_in_the_browser() {
 
     b.click("header nav a[href='/console/overview']").await;
     let page = b.source().await;
-    assert!(page.contains("dead letters") && page.contains("<svg"), "{page}");
+    assert!(
+        page.contains("dead letters") && page.contains("<svg"),
+        "{page}"
+    );
     b.screenshot(&shots, "overview").await;
 
     // The ERP is back: the operator replays the dead letter from the deliveries page.
@@ -237,7 +251,10 @@ async fn an_operator_fixes_a_failed_propagation_in_the_browser() {
     b.click("#search").await;
     b.click("#transactions a").await;
     let page = b.source().await;
-    assert!(page.contains("contract.version.submitted") && page.contains("delivered"), "{page}");
+    assert!(
+        page.contains("contract.version.submitted") && page.contains("delivered"),
+        "{page}"
+    );
     b.screenshot(&shots, "transaction").await;
     b.click("header nav a[href='/console/systems']").await;
     b.screenshot(&shots, "systems").await;

@@ -97,7 +97,10 @@ impl Console {
         let mut pairs: Vec<(&str, &str)> = fields.to_vec();
         let csrf = self.csrf.clone().unwrap_or_default();
         pairs.push(("csrf", &csrf));
-        let request = self.client.post(format!("{}{path}", self.url)).form_body(&pairs);
+        let request = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .form_body(&pairs);
         self.send(request).await
     }
 
@@ -126,8 +129,13 @@ impl Console {
                 .unwrap()
                 .starts_with("text/html")
         );
-        let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
+        let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && !csp.contains("script-src"),
+            "{csp}"
+        );
         assert!(!page.html.contains("<script"), "{path}");
         page.html
     }
@@ -158,7 +166,9 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
     assert_eq!(page.location(), "/console/overview");
     let set = page.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/console"),
+        set.contains("HttpOnly")
+            && set.contains("SameSite=Strict")
+            && set.contains("Path=/console"),
         "{set}"
     );
 
@@ -186,11 +196,17 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
             c.client
                 .post(format!("{}/console/deliveries/replay", c.url))
                 .header(header::ORIGIN, "https://evil.example")
-                .form_body(&[("id", dead.as_str()), ("csrf", c.csrf.clone().unwrap().as_str())]),
+                .form_body(&[
+                    ("id", dead.as_str()),
+                    ("csrf", c.csrf.clone().unwrap().as_str()),
+                ]),
         )
         .await;
     assert_eq!(cross_site.status, 403);
-    assert_eq!(t.contract_status("C-CON-1", 1).await.as_deref(), Some("pending"));
+    assert_eq!(
+        t.contract_status("C-CON-1", 1).await.as_deref(),
+        Some("pending")
+    );
 
     // The lineage of the contract, found by its id: raw message, event, the dead attempts.
     let html = c.page("/console/transactions?by=contract&q=C-CON-1").await;
@@ -200,39 +216,68 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
         .and_then(|r| r.split('"').next())
         .expect("a transaction found by contract")
         .to_string();
-    let html = c.page(&format!("/console/transactions/{correlation}")).await;
-    for expected in ["contract.version.submitted", "C-CON-1", "erp", "dead", "Messages received"] {
+    let html = c
+        .page(&format!("/console/transactions/{correlation}"))
+        .await;
+    for expected in [
+        "contract.version.submitted",
+        "C-CON-1",
+        "erp",
+        "dead",
+        "Messages received",
+    ] {
         assert!(html.contains(expected), "lineage lacks {expected}: {html}");
     }
 
     // Replayed from the console once the ERP is back: the contract activates, the exception
     // closes itself.
     t.sandbox.erp.set_faults(Faults::default());
-    let html = c.post("/console/deliveries/replay", &[("id", &dead)]).await.html;
+    let html = c
+        .post("/console/deliveries/replay", &[("id", &dead)])
+        .await
+        .html;
     assert!(html.contains("1 of 1 queued again"), "{html}");
     t.wait_status("C-CON-1", 1, "active").await;
     let html = c.page("/console/contracts?id=C-CON-1").await;
     assert!(html.contains("active version 1"), "{html}");
-    let html = c.page("/console/exceptions?type=contract_propagation_failed").await;
+    let html = c
+        .page("/console/exceptions?type=contract_propagation_failed")
+        .await;
     assert!(html.contains("0 exception(s)"), "{html}");
 
     // Paused for a maintenance window: version 2 waits, nothing dies; resumed, it goes out.
     let html = c
-        .post("/console/deliveries/pause", &[("target", "erp"), ("reason", "ERP upgrade 02:00-04:00")])
+        .post(
+            "/console/deliveries/pause",
+            &[("target", "erp"), ("reason", "ERP upgrade 02:00-04:00")],
+        )
         .await
         .html;
     assert!(html.contains("erp is paused"), "{html}");
     let (s, body) = t
-        .post("/v1/contracts", contract("C-CON-1", 2, &[(ITEM_2, "4.50")], &[]))
+        .post(
+            "/v1/contracts",
+            contract("C-CON-1", 2, &[(ITEM_2, "4.50")], &[]),
+        )
         .await;
     assert_eq!(s, 202, "{body}");
     tokio::time::sleep(Duration::from_millis(800)).await;
     let (_, pending) = t.get("/v1/deliveries?status=pending&target=erp").await;
-    assert_eq!(pending["deliveries"].as_array().unwrap().len(), 1, "{pending}");
-    assert_ne!(t.contract_status("C-CON-1", 2).await.as_deref(), Some("active"));
+    assert_eq!(
+        pending["deliveries"].as_array().unwrap().len(),
+        1,
+        "{pending}"
+    );
+    assert_ne!(
+        t.contract_status("C-CON-1", 2).await.as_deref(),
+        Some("active")
+    );
     let html = c.page("/console/systems").await;
     assert!(html.contains("paused</span> by"), "{html}");
-    let html = c.post("/console/deliveries/resume", &[("target", "erp")]).await.html;
+    let html = c
+        .post("/console/deliveries/resume", &[("target", "erp")])
+        .await
+        .html;
     assert!(html.contains("erp is delivering again"), "{html}");
     t.wait_status("C-CON-1", 2, "active").await;
 
@@ -245,7 +290,11 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
 
     // Both actions were audited in the operator's name.
     let (_, audit) = t.get("/v1/audit?action=target.paused").await;
-    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(1), "{audit}");
+    assert_eq!(
+        audit["entries"].as_array().map(Vec::len),
+        Some(1),
+        "{audit}"
+    );
 
     // Signed out, the session is gone.
     let page = c.post("/console/sign-out", &[]).await;
@@ -291,9 +340,18 @@ async fn console_pages_follow_the_roles() {
                 c.post(&path, &[]).await
             };
             let status = answer.status.as_u16();
-            assert!(status < 500, "{role} {} {path}: {status} {}", page.method, answer.html);
+            assert!(
+                status < 500,
+                "{role} {} {path}: {status} {}",
+                page.method,
+                answer.html
+            );
             if allowed {
-                assert_ne!(status, 403, "{role} {} {path}: {}", page.method, answer.html);
+                assert_ne!(
+                    status, 403,
+                    "{role} {} {path}: {}",
+                    page.method, answer.html
+                );
             } else {
                 assert_eq!(status, 403, "{role} {} {path}", page.method);
                 assert!(answer.html.contains("lacks the scope"), "{}", answer.html);

@@ -715,6 +715,17 @@ async fn metrics_count_the_traffic_and_show_the_business_without_ids(backend: Ba
         1.0
     );
     assert!(value(r#"concord_delivery_attempts_total{target="erp",outcome="delivered"}"#) >= 2.0);
+    // Every acknowledged delivery is one sync latency observation, under its workflow.
+    let sum = |prefix: &str, having: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(having))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let delivered = sum("concord_delivery_attempts_total{", "outcome=\"delivered\"");
+    assert!(delivered >= 2.0);
+    assert_eq!(sum("concord_sync_latency_seconds_count{", ""), delivered);
+    assert!(value(r#"concord_sync_latency_seconds_count{workflow="contract"}"#) >= 2.0);
     assert_eq!(
         value(r#"concord_delivery_attempts_total{target="erp",outcome="dead"}"#),
         1.0

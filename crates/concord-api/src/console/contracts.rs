@@ -93,7 +93,10 @@ async fn one_contract(console: &Console, id: &str) -> ApiResult<String> {
             v["version"],
             status(&text("status")),
             link(
-                &format!("/console/transactions/{}", url_part(&text("correlation_id"))),
+                &format!(
+                    "/console/transactions/{}",
+                    url_part(&text("correlation_id"))
+                ),
                 "lineage"
             )
         ));
@@ -105,7 +108,12 @@ async fn one_contract(console: &Console, id: &str) -> ApiResult<String> {
                 let state = p["state"].as_str().unwrap_or("");
                 vec![
                     esc(target),
-                    if p["required"].as_bool() == Some(true) { "required" } else { "optional" }.into(),
+                    if p["required"].as_bool() == Some(true) {
+                        "required"
+                    } else {
+                        "optional"
+                    }
+                    .into(),
                     status(state),
                     esc(p["at"].as_str().unwrap_or("")),
                     esc(p["error"].as_str().unwrap_or("")),
@@ -119,7 +127,10 @@ async fn one_contract(console: &Console, id: &str) -> ApiResult<String> {
             "No propagation recorded.",
         ));
         if let Some(activation) = v["propagation"].get("activation").filter(|a| !a.is_null()) {
-            out.push_str(&format!("<p>Activation: <code>{}</code></p>", esc(&compact(activation))));
+            out.push_str(&format!(
+                "<p>Activation: <code>{}</code></p>",
+                esc(&compact(activation))
+            ));
         }
     }
     Ok(out)

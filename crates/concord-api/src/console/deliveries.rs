@@ -130,12 +130,22 @@ async fn render(
          <label>Status<select name=\"status\">",
     );
     for s in ["dead", "pending", "in_flight", "delivered"] {
-        let selected = if s == status.as_str() { " selected" } else { "" };
+        let selected = if s == status.as_str() {
+            " selected"
+        } else {
+            ""
+        };
         body.push_str(&format!("<option{selected}>{s}</option>"));
     }
-    body.push_str("</select></label><label>System<select name=\"target\"><option value=\"\">any</option>");
+    body.push_str(
+        "</select></label><label>System<select name=\"target\"><option value=\"\">any</option>",
+    );
     for system in console.hub.config().systems.keys() {
-        let selected = if Some(system.as_str()) == target { " selected" } else { "" };
+        let selected = if Some(system.as_str()) == target {
+            " selected"
+        } else {
+            ""
+        };
         body.push_str(&format!("<option{selected}>{}</option>", esc(system)));
     }
     body.push_str("</select></label><button type=\"submit\">Show</button></form>");
@@ -158,7 +168,11 @@ async fn render(
                 esc(&d.subject),
                 d.attempts.to_string(),
                 when(d.updated_at),
-                esc(&d.last_error.as_deref().map(|e| Phi(e).to_string()).unwrap_or_default()),
+                esc(&d
+                    .last_error
+                    .as_deref()
+                    .map(|e| Phi(e).to_string())
+                    .unwrap_or_default()),
                 link(
                     &format!("/console/transactions/{}", url_part(&d.correlation_id)),
                     "lineage",
@@ -168,7 +182,15 @@ async fn render(
         })
         .collect();
     let mut headers = if replayable { vec![""] } else { vec![] };
-    headers.extend(["Target", "Type", "Subject", "Attempts", "Updated", "Last error", ""]);
+    headers.extend([
+        "Target",
+        "Type",
+        "Subject",
+        "Attempts",
+        "Updated",
+        "Last error",
+        "",
+    ]);
     let listing = table("deliveries", &headers, &rows, "No deliveries match.");
     if replayable && !deliveries.is_empty() {
         let back: String = form_urlencoded::Serializer::new(String::new())
@@ -241,7 +263,10 @@ pub(super) async fn pause(
         .await?;
     let text = notice(
         true,
-        &format!("{} is paused: its deliveries wait until it is resumed.", esc(target)),
+        &format!(
+            "{} is paused: its deliveries wait until it is resumed.",
+            esc(target)
+        ),
     );
     render(&console, &viewer, &HashMap::new(), Some(text)).await
 }

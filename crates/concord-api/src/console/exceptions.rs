@@ -28,7 +28,6 @@ const ACTIONS: [(&str, &str); 5] = [
     ("acknowledge", "Acknowledge (handled outside the hub)"),
 ];
 
-
 const MAX_LISTED: u32 = 500;
 
 pub(super) async fn page(
@@ -104,7 +103,10 @@ async fn render(
             }
             let mut detail = e.detail.to_string();
             if detail.len() > 300 {
-                let cut = (0..=300).rev().find(|i| detail.is_char_boundary(*i)).unwrap_or(0);
+                let cut = (0..=300)
+                    .rev()
+                    .find(|i| detail.is_char_boundary(*i))
+                    .unwrap_or(0);
                 detail.truncate(cut);
                 detail.push('…');
             }
@@ -123,7 +125,11 @@ async fn render(
             if f.status == "resolved" {
                 row.push(format!(
                     "<pre>{}</pre>",
-                    esc(&e.resolution.as_ref().map(|r| r.to_string()).unwrap_or_default())
+                    esc(&e
+                        .resolution
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .unwrap_or_default())
                 ));
             }
             row
@@ -133,7 +139,9 @@ async fn render(
     if can_resolve {
         headers.push("");
     }
-    headers.extend(["Type", "Subject", "Age", "Facility", "Supplier", "Detail", ""]);
+    headers.extend([
+        "Type", "Subject", "Age", "Facility", "Supplier", "Detail", "",
+    ]);
     if f.status == "resolved" {
         headers.push("Resolution");
     }
@@ -176,9 +184,10 @@ pub(super) async fn resolve(
     Extension(viewer): Extension<Viewer>,
     form: Form,
 ) -> ApiResult<Response> {
-    let back: HashMap<String, String> = form_urlencoded::parse(form.get("back").unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let back: HashMap<String, String> =
+        form_urlencoded::parse(form.get("back").unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let ids = form.all("id");
     let action = form.get("action").unwrap_or("");
     let mut request = json!({"action": action});
@@ -207,10 +216,13 @@ pub(super) async fn resolve(
                         .await
                     {
                         Ok(_) => done += 1,
-                        Err(EngineError::Rejected(r)) => refused.push(format!("{id}: {}", r.detail)),
+                        Err(EngineError::Rejected(r)) => {
+                            refused.push(format!("{id}: {}", r.detail))
+                        }
                         Err(e) => {
                             tracing::error!(exception = %id, error = %e, "resolving from the console failed");
-                            refused.push(format!("{id}: the hub could not complete it; it is logged"));
+                            refused
+                                .push(format!("{id}: the hub could not complete it; it is logged"));
                         }
                     }
                 }

@@ -56,7 +56,10 @@ pub fn respond(status: StatusCode, html: String) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     // `same-origin`, not the API's `no-referrer`: under `no-referrer` a browser posts the
     // console's own forms with `Origin: null`, which the gate must refuse (another site can
     // send that too).
@@ -110,7 +113,11 @@ pub fn frame(
             esc(csrf)
         );
     }
-    let _ = write!(out, "</header><main><h1>{}</h1>{body}</main></body></html>", esc(title));
+    let _ = write!(
+        out,
+        "</header><main><h1>{}</h1>{body}</main></body></html>",
+        esc(title)
+    );
     out
 }
 
@@ -259,7 +266,11 @@ mod tests {
 
     #[test]
     fn quantiles_are_nearest_rank() {
-        let ms = |v: &[i64]| v.iter().map(|m| Duration::milliseconds(*m)).collect::<Vec<_>>();
+        let ms = |v: &[i64]| {
+            v.iter()
+                .map(|m| Duration::milliseconds(*m))
+                .collect::<Vec<_>>()
+        };
         let sorted = ms(&[10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
         assert_eq!(quantile(&sorted, 0.5), Some(Duration::milliseconds(50)));
         assert_eq!(quantile(&sorted, 0.95), Some(Duration::milliseconds(100)));

@@ -282,11 +282,7 @@ fn cross_site(request: &Request) -> bool {
 
 /// Authenticates the session, authorises the page, counts it for `/metrics`, and renders any
 /// error answer as a page.
-async fn page_gate(
-    State(gate): State<PageGate>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn page_gate(State(gate): State<PageGate>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let spec = gate.spec;
     let console = &gate.console;
@@ -472,9 +468,14 @@ impl<S: Send + Sync> FromRequest<S> for Form {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let viewer = request.extensions().get::<Viewer>().cloned();
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError(Rejection::new(400, "bad_request", "The form is unreadable", e.to_string())))?;
+        let body = Bytes::from_request(request, state).await.map_err(|e| {
+            ApiError(Rejection::new(
+                400,
+                "bad_request",
+                "The form is unreadable",
+                e.to_string(),
+            ))
+        })?;
         let form = Form::parse(&body);
         let expected = viewer.map(|v| v.csrf);
         if expected.is_none() || form.get("csrf") != expected.as_deref() {
@@ -503,7 +504,9 @@ async fn stylesheet() -> Response {
 /// Where to go after signing in: a console page, never another site.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console/") && !n.starts_with("/console//") && !n.contains('\\') => {
+        Some(n)
+            if n.starts_with("/console/") && !n.starts_with("/console//") && !n.contains('\\') =>
+        {
             n.to_string()
         }
         _ => "/console/overview".to_string(),
@@ -550,9 +553,10 @@ async fn sign_in(State(console): State<Console>, body: Bytes) -> Response {
             tracing::info!(principal = %principal.actor(), "signed in to the console");
             let token = console.start_session(credential);
             let mut response = Redirect::to(&next).into_response();
-            response
-                .headers_mut()
-                .insert(header::SET_COOKIE, console.cookie(&token, LIFETIME.as_secs()));
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                console.cookie(&token, LIFETIME.as_secs()),
+            );
             response
         }
         Err(e) => {
@@ -590,7 +594,12 @@ mod tests {
     fn every_page_is_in_the_table_once_and_only_the_door_is_open() {
         let mut seen = std::collections::HashSet::new();
         for p in PAGES {
-            assert!(seen.insert((p.method.clone(), p.path)), "{} {} twice", p.method, p.path);
+            assert!(
+                seen.insert((p.method.clone(), p.path)),
+                "{} {} twice",
+                p.method,
+                p.path
+            );
             assert!(p.path.starts_with("/console"), "{}", p.path);
             let door = [
                 "/console",
@@ -598,15 +607,29 @@ mod tests {
                 "/console/sign-out",
                 "/console/assets/console.css",
             ];
-            assert_eq!(p.access == Access::Open, door.contains(&p.path), "{}", p.path);
+            assert_eq!(
+                p.access == Access::Open,
+                door.contains(&p.path),
+                "{}",
+                p.path
+            );
             assert!(p.nav.is_none() || p.method == Method::GET);
         }
     }
 
     #[test]
     fn sign_in_only_returns_to_console_pages() {
-        assert_eq!(safe_next(Some("/console/exceptions?type=x")), "/console/exceptions?type=x");
-        for evil in ["https://evil.example/", "//evil.example", "/console//evil", "/v1/keys", "/console/\\evil"] {
+        assert_eq!(
+            safe_next(Some("/console/exceptions?type=x")),
+            "/console/exceptions?type=x"
+        );
+        for evil in [
+            "https://evil.example/",
+            "//evil.example",
+            "/console//evil",
+            "/v1/keys",
+            "/console/\\evil",
+        ] {
             assert_eq!(safe_next(Some(evil)), "/console/overview", "{evil}");
         }
         assert_eq!(safe_next(None), "/console/overview");

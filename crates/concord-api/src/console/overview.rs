@@ -94,10 +94,8 @@ pub(super) async fn page(
     let (width, buckets) = range.buckets();
     // Bucket edges on whole widths, so a chart does not shift with every reload.
     let step = width.num_microseconds().unwrap_or(1);
-    let end = chrono::DateTime::from_timestamp_micros(
-        (now.timestamp_micros() / step + 1) * step,
-    )
-    .unwrap_or(now);
+    let end = chrono::DateTime::from_timestamp_micros((now.timestamp_micros() / step + 1) * step)
+        .unwrap_or(now);
     let since = end - range.length();
 
     let events = store.event_counts(since, width).await?;
@@ -131,7 +129,11 @@ pub(super) async fn page(
         count("dead"),
         if count("dead") > 0 { "bad" } else { "" },
     ));
-    body.push_str(&tile("queued deliveries", count("pending") + count("in_flight"), ""));
+    body.push_str(&tile(
+        "queued deliveries",
+        count("pending") + count("in_flight"),
+        "",
+    ));
     body.push_str(&tile(
         "paused targets",
         paused.len(),
@@ -157,7 +159,10 @@ pub(super) async fn page(
         .iter()
         .map(|(kind, n, oldest)| {
             vec![
-                link(&format!("/console/exceptions?type={}", url_part(kind)), kind),
+                link(
+                    &format!("/console/exceptions?type={}", url_part(kind)),
+                    kind,
+                ),
                 n.to_string(),
                 age(now - *oldest),
             ]
@@ -264,7 +269,10 @@ pub(super) async fn systems_health(
             };
             let dead_cell = if dead > 0 && viewer.can(Scope::DeliveriesRead) {
                 link(
-                    &format!("/console/deliveries?status=dead&target={}", url_part(&system)),
+                    &format!(
+                        "/console/deliveries?status=dead&target={}",
+                        url_part(&system)
+                    ),
                     &dead.to_string(),
                 )
             } else {

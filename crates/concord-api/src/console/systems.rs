@@ -30,7 +30,14 @@ async fn render(console: &Console, viewer: &Viewer, notice: Option<String>) -> A
     let queue = store.open_delivery_counts().await?;
     let paused = store.paused_targets().await?;
     body.push_str(
-        &systems_health(console, viewer, Utc::now() - Range::Day.length(), &queue, &paused).await?,
+        &systems_health(
+            console,
+            viewer,
+            Utc::now() - Range::Day.length(),
+            &queue,
+            &paused,
+        )
+        .await?,
     );
     body.push_str("<h2>Configuration</h2>");
     let may_test = viewer.can(Scope::DeliveriesReplay);
@@ -80,7 +87,14 @@ async fn render(console: &Console, viewer: &Viewer, notice: Option<String>) -> A
         .collect();
     body.push_str(&table(
         "systems",
-        &["System", "Role", "Base URL", "Inbound (mapping)", "Outbound (mapping)", ""],
+        &[
+            "System",
+            "Role",
+            "Base URL",
+            "Inbound (mapping)",
+            "Outbound (mapping)",
+            "",
+        ],
         &rows,
         "No systems are configured.",
     ));

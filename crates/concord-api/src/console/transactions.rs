@@ -42,10 +42,7 @@ pub(super) async fn search(
             400,
             "validation",
             "Unknown search",
-            format!(
-                "by must be one of {}",
-                SEARCH_BY.map(|(k, _)| k).join(", ")
-            ),
+            format!("by must be one of {}", SEARCH_BY.map(|(k, _)| k).join(", ")),
         )
         .into());
     };
@@ -53,7 +50,13 @@ pub(super) async fn search(
     if let Some(t) = text
         && t.len() > 128
     {
-        return Err(Rejection::new(400, "validation", "Search too long", "search for at most 128 characters").into());
+        return Err(Rejection::new(
+            400,
+            "validation",
+            "Search too long",
+            "search for at most 128 characters",
+        )
+        .into());
     }
     if *by == "correlation"
         && let Some(id) = text
@@ -78,7 +81,9 @@ pub(super) async fn search(
     );
     for (key, label) in SEARCH_BY {
         let selected = if key == *by { " selected" } else { "" };
-        body.push_str(&format!("<option value=\"{key}\"{selected}>{label}</option>"));
+        body.push_str(&format!(
+            "<option value=\"{key}\"{selected}>{label}</option>"
+        ));
     }
     body.push_str(&format!(
         "</select></label><label>For<input name=\"q\" id=\"q\" value=\"{}\"></label>\
@@ -163,7 +168,12 @@ pub(super) async fn lineage(
         .iter()
         .map(|s| vec![when(s.at), esc(&s.step), json_block(&s.detail)])
         .collect();
-    body.push_str(&table("timeline", &["At", "Step", "Detail"], &rows, "No steps recorded."));
+    body.push_str(&table(
+        "timeline",
+        &["At", "Step", "Detail"],
+        &rows,
+        "No steps recorded.",
+    ));
 
     body.push_str("<h2>Messages received (raw)</h2>");
     let rows: Vec<Vec<String>> = inbox
@@ -209,7 +219,12 @@ pub(super) async fn lineage(
             ]
         })
         .collect();
-    body.push_str(&table("events", &["At", "Type", "Subject", "Data"], &rows, "No events."));
+    body.push_str(&table(
+        "events",
+        &["At", "Type", "Subject", "Data"],
+        &rows,
+        "No events.",
+    ));
 
     body.push_str("<h2>Deliveries</h2>");
     let mut rows = Vec::new();
@@ -244,7 +259,10 @@ pub(super) async fn lineage(
         rows.push(vec![
             esc(&d.target),
             esc(&d.message_type),
-            format!("<span class=\"status-{0}\">{0}</span>", esc(d.status.as_str())),
+            format!(
+                "<span class=\"status-{0}\">{0}</span>",
+                esc(d.status.as_str())
+            ),
             tried.join("<br>"),
             replay,
         ]);

@@ -44,7 +44,10 @@ fn transaction(k: usize, at: chrono::DateTime<Utc>) -> Vec<Write> {
     let po = format!("PO-B-{k}");
     let subject = format!("purchase_order:{po}");
     let mut writes = Vec::with_capacity(16);
-    for (i, kind) in ["created", "sent", "acknowledged", "settled"].iter().enumerate() {
+    for (i, kind) in ["created", "sent", "acknowledged", "settled"]
+        .iter()
+        .enumerate()
+    {
         writes.push(Write::Event(NewEvent {
             id: format!("evt-bench-{k}-{i}"),
             event_type: format!("concord.purchase_order.{kind}.v1"),
@@ -69,7 +72,7 @@ fn transaction(k: usize, at: chrono::DateTime<Utc>) -> Vec<Write> {
         payload: json!({"po_number": po}),
         next_attempt_at: at,
     }));
-    let dead = k % 97 == 0;
+    let dead = k.is_multiple_of(97);
     writes.push(Write::DeliveryResult {
         delivery_id: delivery,
         attempt: 1,
@@ -101,7 +104,7 @@ fn transaction(k: usize, at: chrono::DateTime<Utc>) -> Vec<Write> {
         ],
         at,
     });
-    if k % 125 == 0 {
+    if k.is_multiple_of(125) {
         writes.push(Write::OpenException(NewException {
             id: format!("exc-bench-{k}"),
             kind: ["invoice_price_variance", "backorder", "edi_ack_missing"][k % 3].into(),
@@ -113,7 +116,7 @@ fn transaction(k: usize, at: chrono::DateTime<Utc>) -> Vec<Write> {
             supplier: Some(format!("S-{}", k % 45 + 1)),
         }));
     }
-    if k % 1000 == 0 {
+    if k.is_multiple_of(1000) {
         writes.push(Write::Crosswalk(
             Crosswalk {
                 system: "erp".into(),
@@ -133,24 +136,32 @@ pub async fn console(events: usize, rounds: usize, budget_ms: u64) -> Result<()>
     let store = hub.store().clone();
     let transactions = events.div_ceil(EVENTS_PER_TRANSACTION);
     let now = Utc::now();
-    let span_us = chrono::Duration::days(30).num_microseconds().unwrap_or(i64::MAX);
+    let span_us = chrono::Duration::days(30)
+        .num_microseconds()
+        .unwrap_or(i64::MAX);
     let started = Instant::now();
     for first in (0..transactions).step_by(BATCH) {
         let writes: Vec<Write> = (first..(first + BATCH).min(transactions))
             .flat_map(|k| {
                 // Spread evenly over the span, the newest last.
-                let offset = (span_us as i128 * (transactions - k) as i128 / transactions as i128) as i64;
+                let offset =
+                    (span_us as i128 * (transactions - k) as i128 / transactions as i128) as i64;
                 transaction(k, now - chrono::Duration::microseconds(offset))
             })
             .collect();
         store.commit(writes).await.context("seeding the store")?;
     }
-    for c in 0..200 {
+    for c in 0..200u32 {
         store
             .commit(vec![Write::InsertContractVersion {
                 contract_id: format!("C-B-{c}"),
                 version: 1,
-                status: if c % 10 == 0 { "pending" } else { "active" }.into(),
+                status: if c.is_multiple_of(10) {
+                    "pending"
+                } else {
+                    "active"
+                }
+                .into(),
                 digest: format!("{c:064}"),
                 data: json!({"id": format!("C-B-{c}"), "supplier_id": format!("S-{}", c % 45 + 1)}),
                 correlation_id: format!("corr-contract-{c}"),
@@ -167,7 +178,11 @@ pub async fn console(events: usize, rounds: usize, budget_ms: u64) -> Result<()>
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(concord_api::serve(listener, hub.clone(), std::future::pending()));
+    tokio::spawn(concord_api::serve(
+        listener,
+        hub.clone(),
+        std::future::pending(),
+    ));
     let key = hub
         .create_key(
             NewKey {
@@ -214,7 +229,10 @@ pub async fn console(events: usize, rounds: usize, budget_ms: u64) -> Result<()>
         "/console/contracts?id=C-B-7".to_string(),
         "/console/systems".to_string(),
     ];
-    println!("{:<58} {:>9} {:>9} {:>9}", "page", "p50 ms", "p95 ms", "max ms");
+    println!(
+        "{:<58} {:>9} {:>9} {:>9}",
+        "page", "p50 ms", "p95 ms", "max ms"
+    );
     let mut over = Vec::new();
     for page in &pages {
         let mut took = Vec::with_capacity(rounds);

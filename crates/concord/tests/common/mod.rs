@@ -379,6 +379,9 @@ pub async fn fail_contract_propagation(t: &TestHub, id: &str) -> String {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!dead.is_empty(), "the ERP delivery of {id} was not dead-lettered");
+    assert!(
+        !dead.is_empty(),
+        "the ERP delivery of {id} was not dead-lettered"
+    );
     dead
 }
