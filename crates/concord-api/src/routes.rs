@@ -94,10 +94,23 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// A worker that has not gone round its loop for this long is reported as not running.
+const WORKER_STALE: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn readyz(State(hub): State<Hub>) -> Response {
     let store = hub.store();
+    let not_ready = |reason: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": reason})),
+        )
+            .into_response()
+    };
     match (store.ping().await, store.schema_version().await) {
-        (Ok(()), Ok(v)) if v >= concord_store::SCHEMA_VERSION => Json(json!({"status": "ready", "schema_version": v})).into_response(),
+        (Ok(()), Ok(v)) if v >= concord_store::SCHEMA_VERSION => match hub.workers_not_running(WORKER_STALE) {
+            None => Json(json!({"status": "ready", "schema_version": v, "workers": concord_engine::hub::WORKERS})).into_response(),
+            Some(reason) => not_ready(reason),
+        },
         (Ok(()), Ok(v)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": format!("schema version {v}, expected {}", concord_store::SCHEMA_VERSION)}))).into_response(),
         (Err(e), _) | (_, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": format!("store unreachable: {e}")}))).into_response(),
     }
@@ -184,6 +197,18 @@ fn check_x12_content_type(headers: &HeaderMap) -> ApiResult<String> {
     }
 }
 
+/// The transaction's correlation id: the caller's `X-Correlation-Id`, else the trace id of a
+/// valid W3C `traceparent` (so the hub's deliveries continue the caller's trace; an invalid
+/// one is ignored, as the spec says), else none and the hub makes one.
+fn correlation_id(headers: &HeaderMap) -> Option<String> {
+    header(headers, "x-correlation-id")
+        .filter(|c| c.len() <= 128)
+        .or_else(|| {
+            let trace = concord_engine::trace::TraceParent::parse(&header(headers, "traceparent")?)?;
+            Some(concord_engine::trace::correlation_for(&trace))
+        })
+}
+
 async fn receive(
     hub: &Hub,
     principal: &Principal,
@@ -210,7 +235,7 @@ async fn receive(
         system,
         message_type,
         idempotency_key,
-        correlation_id: header(headers, "x-correlation-id").filter(|c| c.len() <= 128),
+        correlation_id: correlation_id(headers),
         content_type,
         body: body.to_vec(),
         actor: Some(principal.actor()),

@@ -55,6 +55,7 @@ pub(crate) async fn run(hub: Hub) {
     let permits = Arc::new(Semaphore::new(config.concurrency));
     let poll = Duration::from_millis(config.poll_ms);
     while !hub.stopping() {
+        hub.beat("delivery");
         let available = permits.available_permits();
         let claimed = if available == 0 {
             Vec::new()
@@ -81,7 +82,9 @@ pub(crate) async fn run(hub: Hub) {
                 .await
                 .expect("semaphore is never closed");
             let hub = hub.clone();
-            tokio::spawn(async move {
+            // Every log line of the attempt names its transaction.
+            let span = tracing::info_span!("deliver", delivery = %delivery.id, target = %delivery.target, correlation_id = %delivery.correlation_id);
+            tokio::spawn(tracing::Instrument::instrument(async move {
                 let id = delivery.id.clone();
                 if let Err(e) = hub.deliver(delivery).await {
                     // The lease expires and the delivery is claimed again: nothing is lost.
@@ -89,7 +92,7 @@ pub(crate) async fn run(hub: Hub) {
                 }
                 drop(permit);
                 hub.inner.work.notify_one();
-            });
+            }, span));
         }
         if n == 0 {
             tokio::select! {
@@ -211,6 +214,7 @@ impl Hub {
             .request(method, url)
             .header("Idempotency-Key", &d.idempotency_key)
             .header("X-Correlation-Id", &d.correlation_id)
+            .header("traceparent", traceparent(d))
             .json(&body);
         let request = self.with_credentials(system.credentials.as_ref(), request)?;
         Ok(request)
@@ -349,6 +353,7 @@ impl Hub {
                     .header("Content-Type", "application/edi-x12")
                     .header("Idempotency-Key", &d.idempotency_key)
                     .header("X-Correlation-Id", &d.correlation_id)
+                    .header("traceparent", traceparent(d))
                     .body(text.to_string());
                 match self.with_credentials(credentials.as_ref(), request) {
                     Ok(request) => self.send(request, 10_000).await,
@@ -522,6 +527,11 @@ impl Hub {
         self.commit(replay_writes(&d, actor, Utc::now())).await?;
         Ok(self.store().delivery(id).await?.unwrap_or(d))
     }
+}
+
+/// The W3C `traceparent` of one attempt: the transaction's trace, a new span per attempt.
+fn traceparent(d: &DeliveryRecord) -> String {
+    crate::trace::outbound(&d.correlation_id, fastrand::u64(..).to_be_bytes()).header()
 }
 
 /// A delivery sent again from its first attempt's state, with its lineage and audit entry:

@@ -413,6 +413,7 @@ const SEAL_BATCH: u32 = 1000;
 /// Chains appended audit entries shortly after they are committed.
 pub(crate) async fn run_sealer(hub: Hub) {
     loop {
+        hub.beat("audit_sealer");
         match hub.store().seal_audit(SEAL_BATCH).await {
             Ok(n) if n == SEAL_BATCH as usize => continue, // more may be waiting
             Ok(_) => {}

@@ -54,6 +54,8 @@ pub(crate) struct HubInner {
     pub requisition_policy: crate::policy::RequisitionPolicy,
     /// What `GET /metrics` counts as it happens.
     pub metrics: crate::metrics::Metrics,
+    /// Each background worker's last round (`/readyz` reports one that stopped going round).
+    pub heartbeats: Mutex<HashMap<&'static str, std::time::Instant>>,
 }
 
 /// Why the hub could not start.
@@ -76,6 +78,32 @@ pub enum StartError {
     Audit(String),
     #[error("systems.{system}.ca_file: {reason}")]
     CaFile { system: String, reason: String },
+}
+
+/// The workers whose heartbeats `/readyz` checks.
+pub const WORKERS: [&str; 3] = ["delivery", "timers", "audit_sealer"];
+
+/// Which of [`WORKERS`] has not beaten within `stale` of `now`, in words; `None` when all have.
+fn late_workers(
+    beats: &HashMap<&'static str, std::time::Instant>,
+    now: std::time::Instant,
+    stale: std::time::Duration,
+) -> Option<String> {
+    if beats.is_empty() {
+        return Some("the background workers are not running".into());
+    }
+    let late: Vec<String> = WORKERS
+        .iter()
+        .filter_map(|w| match beats.get(w) {
+            None => Some(format!("{w} has not started")),
+            Some(at) if now.saturating_duration_since(*at) > stale => Some(format!(
+                "{w} last went round {} s ago",
+                now.saturating_duration_since(*at).as_secs()
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    (!late.is_empty()).then(|| late.join("; "))
 }
 
 /// Handles of the background workers; dropping them does not stop them, `Hub::shutdown` does.
@@ -160,6 +188,7 @@ impl Hub {
                 jwt,
                 requisition_policy,
                 metrics: crate::metrics::Metrics::default(),
+                heartbeats: Mutex::new(HashMap::new()),
             }),
         };
         hub.reload_price_index().await?;
@@ -232,6 +261,24 @@ impl Hub {
         }));
         handles.extend(crate::x12_files::start(self));
         Workers { handles }
+    }
+
+    /// A worker went round its loop: `/readyz` counts it as running.
+    pub(crate) fn beat(&self, worker: &'static str) {
+        self.inner
+            .heartbeats
+            .lock()
+            .insert(worker, std::time::Instant::now());
+    }
+
+    /// Why the hub is not ready to work, if it is not: no workers started, or one of them has
+    /// not gone round its loop for `stale` (it died or is stuck).
+    pub fn workers_not_running(&self, stale: std::time::Duration) -> Option<String> {
+        late_workers(
+            &self.inner.heartbeats.lock(),
+            std::time::Instant::now(),
+            stale,
+        )
     }
 
     /// Asks the workers to stop after the work in hand.
@@ -347,4 +394,30 @@ pub(crate) fn new_id(prefix: &str) -> String {
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn readiness_names_each_worker_that_stopped_going_round() {
+        let start = Instant::now();
+        let now = start + Duration::from_secs(100);
+        let stale = Duration::from_secs(30);
+        assert_eq!(
+            late_workers(&HashMap::new(), now, stale).as_deref(),
+            Some("the background workers are not running")
+        );
+        let mut beats: HashMap<&'static str, Instant> =
+            WORKERS.iter().map(|w| (*w, now - Duration::from_secs(5))).collect();
+        assert_eq!(late_workers(&beats, now, stale), None);
+        beats.insert("timers", start);
+        beats.remove("audit_sealer");
+        assert_eq!(
+            late_workers(&beats, now, stale).as_deref(),
+            Some("timers last went round 100 s ago; audit_sealer has not started")
+        );
+    }
 }

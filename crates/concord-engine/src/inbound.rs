@@ -206,6 +206,17 @@ impl Hub {
         record: &InboxRecord,
         n_bytes: usize,
     ) -> Result<InboundAnswer> {
+        // Every log line of the processing names its transaction.
+        let span = tracing::info_span!("inbound", receipt = %record.id, system = %record.system,
+            message_type = %record.message_type, correlation_id = %record.correlation_id);
+        tracing::Instrument::instrument(self.process_in_span(record, n_bytes), span).await
+    }
+
+    async fn process_in_span(
+        &self,
+        record: &InboxRecord,
+        n_bytes: usize,
+    ) -> Result<InboundAnswer> {
         let ctx = InboundContext {
             inbox_id: record.id.clone(),
             correlation_id: record.correlation_id.clone(),

@@ -24,6 +24,7 @@ pub mod purchase_orders;
 pub mod requisitions;
 pub mod samples;
 mod timers;
+pub mod trace;
 pub mod x12_files;
 pub mod x12_inbound;
 mod x12_outbound;

@@ -13,20 +13,29 @@ impl Hub {
     pub async fn fire_due_timers(&self) -> Result<usize> {
         let due = self.store().due_timers(Utc::now(), 100).await?;
         for timer in &due {
+            let span = tracing::info_span!("timer", timer = %timer.id, kind = %timer.kind, correlation_id = %timer.correlation_id);
             // One timer that fails (or is of a kind this build does not know) is left in place
             // and logged; the others behind it still fire.
-            let fired = match timer.kind.as_str() {
-                crate::contracts::FALLBACK_TIMER => self.fire_contract_timer(timer).await,
-                crate::requisitions::ESCALATION_TIMER => self.fire_requisition_timer(timer).await,
-                crate::purchase_orders::ACK_TIMER => self.fire_ack_timer(timer).await,
-                other => {
-                    tracing::error!(timer = %timer.id, kind = other, "timer of a kind this build does not know; left in place");
-                    Ok(())
-                }
-            };
-            if let Err(e) = fired {
-                tracing::error!(timer = %timer.id, kind = %timer.kind, error = %e, "firing a timer failed; it stays due");
-            }
+            tracing::Instrument::instrument(
+                async {
+                    let fired = match timer.kind.as_str() {
+                        crate::contracts::FALLBACK_TIMER => self.fire_contract_timer(timer).await,
+                        crate::requisitions::ESCALATION_TIMER => {
+                            self.fire_requisition_timer(timer).await
+                        }
+                        crate::purchase_orders::ACK_TIMER => self.fire_ack_timer(timer).await,
+                        other => {
+                            tracing::error!(timer = %timer.id, kind = other, "timer of a kind this build does not know; left in place");
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = fired {
+                        tracing::error!(error = %e, "firing a timer failed; it stays due");
+                    }
+                },
+                span,
+            )
+            .await;
         }
         Ok(due.len())
     }
@@ -36,6 +45,7 @@ impl Hub {
 pub(crate) async fn run_timers(hub: Hub) {
     let interval = Duration::from_millis(hub.config().delivery.poll_ms.max(100) * 4);
     while !hub.stopping() {
+        hub.beat("timers");
         if let Err(e) = hub.fire_due_timers().await {
             tracing::error!(error = %e, "firing timers failed");
         }

@@ -86,6 +86,9 @@ pub struct RecordedCall {
     /// The URI path, without the query string.
     pub path: String,
     pub idempotency_key: Option<String>,
+    /// The W3C `traceparent` the caller sent, if any (the hub sends one with every delivery).
+    #[serde(default)]
+    pub traceparent: Option<String>,
     pub status: u16,
 }
 
@@ -341,6 +344,11 @@ pub(crate) async fn business_gate(
         let method = req.method().to_string();
         let path = req.uri().path().to_owned();
         let key = idempotency_key(req.headers());
+        let traceparent = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let response = match state.injected_fault().await {
             Some(fault) => fault,
             None => state.serve_idempotently(key.clone(), req, next).await,
@@ -350,6 +358,7 @@ pub(crate) async fn business_gate(
             method,
             path,
             idempotency_key: key,
+            traceparent,
             status: response.status().as_u16(),
         });
         response
