@@ -204,7 +204,8 @@ fn correlation_id(headers: &HeaderMap) -> Option<String> {
     header(headers, "x-correlation-id")
         .filter(|c| c.len() <= 128)
         .or_else(|| {
-            let trace = concord_engine::trace::TraceParent::parse(&header(headers, "traceparent")?)?;
+            let trace =
+                concord_engine::trace::TraceParent::parse(&header(headers, "traceparent")?)?;
             Some(concord_engine::trace::correlation_for(&trace))
         })
 }

@@ -89,6 +89,9 @@ pub struct Config {
     /// EDI trading partners by id.
     #[serde(default)]
     pub partners: BTreeMap<String, crate::partners::PartnerConfig>,
+    /// Service level objectives by name (`[slo.contract_propagation]`…).
+    #[serde(default)]
+    pub slo: BTreeMap<String, crate::slo::SloConfig>,
     /// The folder the config file is in: relative mapping paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -114,6 +117,13 @@ pub struct HubConfig {
     /// Largest accepted inbound body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// How often the service level objectives (`[slo.*]`) are checked, in milliseconds.
+    #[serde(default = "default_slo_check_ms")]
+    pub slo_check_ms: u64,
+}
+
+fn default_slo_check_ms() -> u64 {
+    30_000
 }
 
 fn default_listen() -> SocketAddr {
@@ -133,6 +143,7 @@ impl Default for HubConfig {
             data_dir: default_data_dir(),
             store_url: None,
             max_body_bytes: default_max_body(),
+            slo_check_ms: default_slo_check_ms(),
         }
     }
 }
@@ -531,6 +542,7 @@ pub const OUTBOUND_TYPES: &[&str] = &[
     "purchase_order",
     "purchase_order_change",
     "payment_release",
+    "slo_breach",
 ];
 /// Lookup kinds the hub makes.
 pub const LOOKUP_KINDS: &[&str] = &["supplier"];
@@ -627,6 +639,9 @@ impl Config {
         let mut problems = Vec::new();
         let mut problem =
             |path: String, message: String| problems.push(ConfigProblem { path, message });
+        for (name, slo) in &self.slo {
+            slo.check(&format!("slo.{name}"), &mut problem);
+        }
         if self.delivery.max_attempts == 0 {
             problem("delivery.max_attempts".into(), "must be at least 1".into());
         }

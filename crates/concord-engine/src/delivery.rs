@@ -84,15 +84,18 @@ pub(crate) async fn run(hub: Hub) {
             let hub = hub.clone();
             // Every log line of the attempt names its transaction.
             let span = tracing::info_span!("deliver", delivery = %delivery.id, target = %delivery.target, correlation_id = %delivery.correlation_id);
-            tokio::spawn(tracing::Instrument::instrument(async move {
-                let id = delivery.id.clone();
-                if let Err(e) = hub.deliver(delivery).await {
-                    // The lease expires and the delivery is claimed again: nothing is lost.
-                    tracing::error!(delivery = %id, error = %e, "recording a delivery attempt failed");
-                }
-                drop(permit);
-                hub.inner.work.notify_one();
-            }, span));
+            tokio::spawn(tracing::Instrument::instrument(
+                async move {
+                    let id = delivery.id.clone();
+                    if let Err(e) = hub.deliver(delivery).await {
+                        // The lease expires and the delivery is claimed again: nothing is lost.
+                        tracing::error!(delivery = %id, error = %e, "recording a delivery attempt failed");
+                    }
+                    drop(permit);
+                    hub.inner.work.notify_one();
+                },
+                span,
+            ));
         }
         if n == 0 {
             tokio::select! {

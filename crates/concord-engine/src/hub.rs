@@ -56,6 +56,9 @@ pub(crate) struct HubInner {
     pub metrics: crate::metrics::Metrics,
     /// Each background worker's last round (`/readyz` reports one that stopped going round).
     pub heartbeats: Mutex<HashMap<&'static str, std::time::Instant>>,
+    /// Each service level objective's latest status and when it was checked.
+    pub slo_status:
+        Mutex<std::collections::BTreeMap<String, (concord_model::slo::SloStatus, DateTime<Utc>)>>,
 }
 
 /// Why the hub could not start.
@@ -81,7 +84,7 @@ pub enum StartError {
 }
 
 /// The workers whose heartbeats `/readyz` checks.
-pub const WORKERS: [&str; 3] = ["delivery", "timers", "audit_sealer"];
+pub const WORKERS: [&str; 4] = ["delivery", "timers", "audit_sealer", "slo_checks"];
 
 /// Which of [`WORKERS`] has not beaten within `stale` of `now`, in words; `None` when all have.
 fn late_workers(
@@ -189,6 +192,7 @@ impl Hub {
                 requisition_policy,
                 metrics: crate::metrics::Metrics::default(),
                 heartbeats: Mutex::new(HashMap::new()),
+                slo_status: Mutex::default(),
             }),
         };
         hub.reload_price_index().await?;
@@ -253,6 +257,9 @@ impl Hub {
         ));
         let hub = self.clone();
         handles.push(tokio::spawn(crate::governance::run_sealer(hub)));
+        let hub = self.clone();
+        let every = std::time::Duration::from_millis(self.config().hub.slo_check_ms.max(100));
+        handles.push(tokio::spawn(crate::slo::run_slo_checks(hub, every)));
         let hub = self.clone();
         handles.push(tokio::spawn(async move {
             if let Err(e) = crate::inbound::recover(&hub).await {
@@ -410,14 +417,16 @@ mod tests {
             late_workers(&HashMap::new(), now, stale).as_deref(),
             Some("the background workers are not running")
         );
-        let mut beats: HashMap<&'static str, Instant> =
-            WORKERS.iter().map(|w| (*w, now - Duration::from_secs(5))).collect();
+        let mut beats: HashMap<&'static str, Instant> = WORKERS
+            .iter()
+            .map(|w| (*w, now - Duration::from_secs(5)))
+            .collect();
         assert_eq!(late_workers(&beats, now, stale), None);
         beats.insert("timers", start);
-        beats.remove("audit_sealer");
+        beats.remove("slo_checks");
         assert_eq!(
             late_workers(&beats, now, stale).as_deref(),
-            Some("timers last went round 100 s ago; audit_sealer has not started")
+            Some("timers last went round 100 s ago; slo_checks has not started")
         );
     }
 }

@@ -212,11 +212,7 @@ impl Hub {
         tracing::Instrument::instrument(self.process_in_span(record, n_bytes), span).await
     }
 
-    async fn process_in_span(
-        &self,
-        record: &InboxRecord,
-        n_bytes: usize,
-    ) -> Result<InboundAnswer> {
+    async fn process_in_span(&self, record: &InboxRecord, n_bytes: usize) -> Result<InboundAnswer> {
         let ctx = InboundContext {
             inbox_id: record.id.clone(),
             correlation_id: record.correlation_id.clone(),

@@ -23,6 +23,7 @@ pub mod policy;
 pub mod purchase_orders;
 pub mod requisitions;
 pub mod samples;
+pub mod slo;
 mod timers;
 pub mod trace;
 pub mod x12_files;

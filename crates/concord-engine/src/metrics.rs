@@ -353,6 +353,45 @@ impl Hub {
         }
         header(
             &mut out,
+            "concord_slo_burn_rate",
+            "gauge",
+            "Each objective's error budget burn over its window at the last check (1 spends it exactly over the window).",
+        );
+        let slos = self.slo_statuses();
+        for (name, (status, _)) in &slos {
+            let burn = if status.burn_rate.is_infinite() {
+                "+Inf".to_string()
+            } else {
+                status.burn_rate.to_string()
+            };
+            let _ = writeln!(
+                out,
+                "concord_slo_burn_rate{{slo=\"{}\"}} {burn}",
+                escape(name)
+            );
+        }
+        header(
+            &mut out,
+            "concord_slo_items",
+            "gauge",
+            "Each objective's items over its window at the last check: met, late, breaching, in_progress.",
+        );
+        for (name, (s, _)) in &slos {
+            for (outcome, n) in [
+                ("met", s.met),
+                ("late", s.late),
+                ("breaching", s.breaching.len()),
+                ("in_progress", s.in_progress),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "concord_slo_items{{slo=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    escape(name)
+                );
+            }
+        }
+        header(
+            &mut out,
             "concord_circuit_state",
             "gauge",
             "Each configured system's circuit breaker: 1 on the state it is in (closed, open, half_open).",

@@ -139,10 +139,16 @@ mod tests {
         assert_eq!(trace_id_of(&corr), t.trace_id);
         let out = outbound(&corr, [7; 8]);
         assert_eq!(out.trace_id, t.trace_id);
-        assert_eq!(out.header(), "00-4bf92f3577b34da6a3ce929d0e0e4736-0707070707070707-01");
+        assert_eq!(
+            out.header(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0707070707070707-01"
+        );
         // The hub's own ids are UUIDv7 hex: used as they are.
         let own = "corr_0190f5a2b3c47d8e9f0a1b2c3d4e5f60";
-        assert_eq!(hex::encode(trace_id_of(own)), "0190f5a2b3c47d8e9f0a1b2c3d4e5f60");
+        assert_eq!(
+            hex::encode(trace_id_of(own)),
+            "0190f5a2b3c47d8e9f0a1b2c3d4e5f60"
+        );
         // A caller's own shape is hashed, the same way every time, never to zero.
         let theirs = trace_id_of("ORDER-77/REV-2");
         assert_eq!(theirs, trace_id_of("ORDER-77/REV-2"));

@@ -30,6 +30,9 @@ pub const REQUISITION_REJECTED: &str = "org.concord.requisition.rejected.v1";
 /// A purchase order moved: created, in the ERP, transmitted, acknowledged, confirmed, shipped,
 /// received, invoiced, blocked, paid.
 pub const PURCHASE_ORDER_CHANGED: &str = "org.concord.purchase_order.changed.v1";
+/// A service level objective was missed by one item (`data`: [`crate::slo::SloBreached`]);
+/// systems subscribe with an outbound route for `slo_breach` (an alert webhook).
+pub const SLO_BREACHED: &str = "org.concord.slo.breached.v1";
 
 /// `data` of [`PURCHASE_ORDER_CHANGED`].
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -107,6 +110,10 @@ pub fn event_schemas() -> Vec<(&'static str, Value)> {
         (
             PURCHASE_ORDER_CHANGED,
             cloud_event::<PurchaseOrderChanged>(PURCHASE_ORDER_CHANGED),
+        ),
+        (
+            SLO_BREACHED,
+            cloud_event::<crate::slo::SloBreached>(SLO_BREACHED),
         ),
     ]
 }

@@ -18,6 +18,7 @@ pub mod purchasing;
 pub mod redact;
 pub mod requisition;
 pub mod schema;
+pub mod slo;
 pub mod workflow;
 
 pub use contract::{Contract, ContractLine, ContractStatus, Eligibility, PriceBreak};

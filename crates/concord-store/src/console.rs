@@ -5,11 +5,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::{
-    ContractVersionRecord, DeliveryRecord, EventRecord, InboxRecord, Result, Store,
+    ContractVersionRecord, DeliveryRecord, EventRecord, ExceptionRecord, InboxRecord, Result,
+    Store,
     db::Stmt,
     from_micros,
     read::{
-        DELIVERY_COLS, EVENT_COLS, INBOX_COLS, contract_row, delivery_row, event_row, inbox_row,
+        DELIVERY_COLS, EVENT_COLS, EXCEPTION_COLUMNS, INBOX_COLS, contract_row, delivery_row,
+        event_row, exception_row, inbox_row, parse_json,
     },
     to_micros,
 };
@@ -281,6 +283,62 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| Ok((r.text("target")?, r.text("status")?, r.int("n")?)))
+            .collect()
+    }
+
+    // ---- what service level objectives judge (bounded by their window) --------------------
+
+    /// Contract versions submitted since `since`, oldest first.
+    pub async fn contract_versions_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ContractVersionRecord>> {
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(
+                    "SELECT contract_id, version, status, digest, data, correlation_id, created_at, updated_at \
+                     FROM contract_versions WHERE created_at >= $1 ORDER BY created_at",
+                )
+                .bind(to_micros(since)),
+            )
+            .await?;
+        rows.iter().map(contract_row).collect()
+    }
+
+    /// Exceptions opened since `since`, open or resolved, oldest first.
+    pub async fn exceptions_since(&self, since: DateTime<Utc>) -> Result<Vec<ExceptionRecord>> {
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(format!(
+                    "SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE created_at >= $1 ORDER BY created_at, id"
+                ))
+                .bind(to_micros(since)),
+            )
+            .await?;
+        rows.iter().map(exception_row).collect()
+    }
+
+    /// The state of each workflow of `kind` changed since `since`.
+    pub async fn workflows_since(
+        &self,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, serde_json::Value)>> {
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new("SELECT id, state FROM workflows WHERE kind = $1 AND updated_at >= $2")
+                    .bind(kind)
+                    .bind(to_micros(since)),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let state = r.text("state")?;
+                Ok((r.text("id")?, parse_json("workflows", &state)?))
+            })
             .collect()
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     from_micros, to_micros,
 };
 
-fn parse_json<T: DeserializeOwned>(table: &'static str, text: &str) -> Result<T> {
+pub(crate) fn parse_json<T: DeserializeOwned>(table: &'static str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|source| Error::Corrupt { table, source })
 }
 
@@ -84,10 +84,10 @@ pub(crate) fn contract_row(row: &Row) -> Result<ContractVersionRecord> {
     })
 }
 
-const EXCEPTION_COLUMNS: &str = "id, kind, subject, status, correlation_id, detail, created_at, \
+pub(crate) const EXCEPTION_COLUMNS: &str = "id, kind, subject, status, correlation_id, detail, created_at, \
      resolved_at, facility, supplier, resolution";
 
-fn exception_row(row: &Row) -> Result<ExceptionRecord> {
+pub(crate) fn exception_row(row: &Row) -> Result<ExceptionRecord> {
     let detail: String = row.text("detail")?;
     Ok(ExceptionRecord {
         id: row.text("id")?,

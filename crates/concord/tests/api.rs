@@ -108,6 +108,9 @@ async fn readiness_reports_the_store(backend: Backend) {
     assert_eq!(t.get("/healthz").await.0, 200);
     let (s, body) = t.get("/readyz").await;
     assert_eq!((s, body["status"].as_str()), (200, Some("ready")), "{body}");
-    assert_eq!(body["workers"], serde_json::json!(["delivery", "timers", "audit_sealer"]));
+    assert_eq!(
+        body["workers"],
+        serde_json::json!(["delivery", "timers", "audit_sealer", "slo_checks"])
+    );
     t.shutdown().await;
 }

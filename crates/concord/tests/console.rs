@@ -177,6 +177,10 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
     assert!(html.contains("dead letters"), "{html}");
     assert!(html.contains("contract_propagation_failed"), "{html}");
     assert!(html.contains("<svg"), "the throughput chart");
+    assert!(
+        html.contains("Service level objectives"),
+        "the demo config's objectives"
+    );
     let html = c.page("/console/overview?range=hour").await;
     assert!(html.contains("class=\"active\">hour"), "{html}");
 

@@ -11,9 +11,12 @@ use std::{
 };
 
 use common::*;
-use concord_sandbox::{Sandbox, SandboxConfig};
+use concord_engine::slo::{SloConfig, SloKind};
+use concord_sandbox::{Faults, Sandbox, SandboxConfig};
 use concord_store::testing::Backend;
 use serde_json::{Value, json};
+
+on_both_backends!(a_missed_objective_opens_an_exception_and_alerts_once,);
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -37,7 +40,10 @@ async fn a_callers_trace_continues_into_every_delivery() {
     t.wait_status("C-TR-1", 1, "active").await;
     // Without a trace, the hub's own correlation id is the trace id it sends.
     let (s, own) = t
-        .post("/v1/contracts", contract("C-TR-2", 1, &[(ITEM_2, "6.00")], &[]))
+        .post(
+            "/v1/contracts",
+            contract("C-TR-2", 1, &[(ITEM_2, "6.00")], &[]),
+        )
         .await;
     assert_eq!(s, 202, "{own}");
     t.wait_status("C-TR-2", 1, "active").await;
@@ -78,7 +84,10 @@ async fn a_callers_trace_continues_into_every_delivery() {
     for header in &traces {
         let parts: Vec<&str> = header.split('-').collect();
         assert_eq!(parts.len(), 4, "{header}");
-        assert_ne!(parts[2], "00f067aa0ba902b7", "the hub's own span, not the caller's");
+        assert_ne!(
+            parts[2], "00f067aa0ba902b7",
+            "the hub's own span, not the caller's"
+        );
         assert_eq!(parts[3], "01");
     }
     t.shutdown().await;
@@ -168,7 +177,10 @@ async fn json_logs_are_one_object_per_line_and_name_the_transaction() {
         };
         let entry: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("a log line that is not one JSON object ({e}): {line}"));
-        assert!(entry["timestamp"].is_string() && entry["level"].is_string(), "{line}");
+        assert!(
+            entry["timestamp"].is_string() && entry["level"].is_string(),
+            "{line}"
+        );
         if entry["fields"]["message"] == "inbound message quarantined" {
             quarantined = Some(entry);
         }
@@ -178,7 +190,112 @@ async fn json_logs_are_one_object_per_line_and_name_the_transaction() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     let entry = quarantined.unwrap_or_else(|| panic!("no quarantine line in {seen:#?}"));
-    assert_eq!(entry["span"]["correlation_id"], format!("corr_{TRACE}"), "{entry}");
+    assert_eq!(
+        entry["span"]["correlation_id"],
+        format!("corr_{TRACE}"),
+        "{entry}"
+    );
     assert_eq!(entry["span"]["system"], "api", "{entry}");
     assert_eq!(entry["level"], "WARN");
+}
+
+/// The analytics sink's events of one type (it stands in for an alerting webhook).
+async fn sink_events(t: &TestHub, event_type: &str) -> Vec<Value> {
+    let all = get_json(
+        &reqwest::Client::new(),
+        t.sandbox.analytics.url("/ingest/events"),
+    )
+    .await;
+    all["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["eventType"] == event_type)
+        .cloned()
+        .collect()
+}
+
+async fn a_missed_objective_opens_an_exception_and_alerts_once(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |c| {
+        c.hub.slo_check_ms = 100;
+        c.delivery.max_attempts = 2;
+        c.slo.insert(
+            "contract_propagation".into(),
+            SloConfig {
+                kind: SloKind::ContractPropagation,
+                objective: "1s".into(),
+                target: 0.99,
+                window: "1d".into(),
+                exception_kinds: vec![],
+            },
+        );
+    })
+    .await
+    else {
+        return;
+    };
+    t.seed().await;
+    let dead = fail_contract_propagation(&t, "C-SLO-1").await;
+    t.eventually("a slo_breach exception", || async {
+        let (_, e) = t.get("/v1/exceptions?type=slo_breach").await;
+        e["exceptions"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    let (_, e) = t.get("/v1/exceptions?type=slo_breach").await;
+    let breach = &e["exceptions"][0];
+    assert_eq!(breach["subject"], "slo:contract_propagation:C-SLO-1:v1");
+    assert_eq!(breach["detail"]["objective"], "1s");
+    t.eventually("the alert reaches the webhook", || async {
+        !sink_events(&t, "slo_breach").await.is_empty()
+    })
+    .await;
+    let alert = &sink_events(&t, "slo_breach").await[0];
+    assert_eq!(alert["payload"]["slo"], "contract_propagation");
+    assert_eq!(alert["payload"]["item"], "C-SLO-1:v1");
+    assert_eq!(alert["payload"]["exception_id"], breach["id"]);
+
+    // Burn and items are in /metrics: the one judged version missed, against a 1 % budget.
+    let (_, text, _) = t.request(reqwest::Method::GET, "/metrics", None, &[]).await;
+    let text = text.as_str().unwrap().to_string();
+    assert!(
+        text.contains("concord_slo_items{slo=\"contract_propagation\",outcome=\"breaching\"} 1"),
+        "{text}"
+    );
+    let burn: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("concord_slo_burn_rate{slo=\"contract_propagation\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no burn rate in {text}"));
+    assert!((burn - 100.0).abs() < 1e-6, "{burn}");
+
+    // The ERP is back and the dead letter replayed: the version activates, the breach
+    // resolves itself, and later checks send no second alert.
+    t.sandbox.erp.set_faults(Faults::default());
+    let (s, _) = t
+        .post(&format!("/v1/deliveries/{dead}/replay"), json!({}))
+        .await;
+    assert_eq!(s, 202);
+    t.wait_status("C-SLO-1", 1, "active").await;
+    t.eventually("the breach resolves itself", || async {
+        let (_, e) = t.get("/v1/exceptions?type=slo_breach").await;
+        e["exceptions"].as_array().is_some_and(|a| a.is_empty())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(sink_events(&t, "slo_breach").await.len(), 1);
+    let (_, lineage) = t
+        .get(&format!(
+            "/v1/transactions/{}",
+            breach["correlation_id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        lineage["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step"] == "slo_breached"),
+        "{lineage}"
+    );
+    t.shutdown().await;
 }

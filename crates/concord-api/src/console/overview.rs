@@ -174,6 +174,7 @@ pub(super) async fn page(
         &rows,
         "No open exceptions.",
     ));
+    body.push_str(&objectives(&console, &viewer));
     // Health is about now: error rates over at most the last day, whatever the window.
     let health_since = since.max(now - Range::Day.length());
     body.push_str(&format!(
@@ -303,4 +304,66 @@ pub(super) async fn systems_health(
         &rows,
         "No systems are configured.",
     ))
+}
+
+/// The service level objectives at their last check: how each stands and how fast it burns.
+fn objectives(console: &Console, viewer: &Viewer) -> String {
+    let config = &console.hub.config().slo;
+    if config.is_empty() {
+        return String::new();
+    }
+    let statuses = console.hub.slo_statuses();
+    let rows: Vec<Vec<String>> = config
+        .iter()
+        .map(|(name, slo)| {
+            let Some((s, checked)) = statuses.get(name) else {
+                return vec![esc(name), esc(&slo.objective), "not checked yet".into()];
+            };
+            let burn = match s.burn_rate {
+                b if b.is_infinite() => "<span class=\"bad\">∞</span>".to_string(),
+                b if b > 1.0 => format!("<span class=\"bad\">{b:.2}×</span>"),
+                b => format!("<span class=\"good\">{b:.2}×</span>"),
+            };
+            let breaching = if !s.breaching.is_empty() && viewer.can(Scope::ExceptionsRead) {
+                link(
+                    "/console/exceptions?type=slo_breach",
+                    &s.breaching.len().to_string(),
+                )
+            } else {
+                s.breaching.len().to_string()
+            };
+            vec![
+                esc(name),
+                format!(
+                    "{} within {} for {:.1} %",
+                    slo.kind.as_str(),
+                    esc(&slo.objective),
+                    slo.target * 100.0
+                ),
+                format!(
+                    "{} met, {} late, {} in progress",
+                    s.met, s.late, s.in_progress
+                ),
+                breaching,
+                burn,
+                format!("{} ago", age(Utc::now() - *checked)),
+            ]
+        })
+        .collect();
+    format!(
+        "<h2>Service level objectives</h2>{}",
+        table(
+            "objectives",
+            &[
+                "Objective",
+                "Goal",
+                "Items in window",
+                "Breaching",
+                "Burn rate",
+                "Checked"
+            ],
+            &rows,
+            "",
+        )
+    )
 }
