@@ -278,6 +278,24 @@ impl Hub {
             .insert(worker, std::time::Instant::now());
     }
 
+    /// Waits `how_long` (or until shutdown), beating for `worker` at least every 5 s, so a long
+    /// interval never reads as a stuck worker.
+    pub(crate) async fn idle(&self, worker: &'static str, how_long: std::time::Duration) {
+        let until = tokio::time::Instant::now() + how_long;
+        loop {
+            self.beat(worker);
+            let now = tokio::time::Instant::now();
+            if now >= until || self.stopping() {
+                return;
+            }
+            let slice = (until - now).min(std::time::Duration::from_secs(5));
+            tokio::select! {
+                _ = tokio::time::sleep(slice) => {}
+                _ = self.inner.stop.notified() => return,
+            }
+        }
+    }
+
     /// Why the hub is not ready to work, if it is not: no workers started, or one of them has
     /// not gone round its loop for `stale` (it died or is stuck).
     pub fn workers_not_running(&self, stale: std::time::Duration) -> Option<String> {

@@ -105,6 +105,16 @@ impl SloConfig {
                 ),
             );
         }
+        if self
+            .exception_kinds
+            .iter()
+            .any(|k| BREACH_EXCEPTION.starts_with(k.as_str()))
+        {
+            problem(
+                format!("{at}.exception_kinds"),
+                format!("must not count {BREACH_EXCEPTION} itself"),
+            );
+        }
         match (self.kind, self.exception_kinds.is_empty()) {
             (SloKind::ExceptionResolution, true) => problem(
                 format!("{at}.exception_kinds"),
@@ -116,10 +126,12 @@ impl SloConfig {
                 "only an exception_resolution objective counts exception kinds".into(),
             ),
         }
-        if self.window().num_seconds() < self.within().num_seconds() {
+        // An item breaches between the objective and the end of the window: a window barely
+        // longer than the objective could let a breach pass between two checks.
+        if self.window().num_seconds() < 2 * self.within().num_seconds() {
             problem(
                 format!("{at}.window"),
-                "must be at least as long as the objective".into(),
+                "must be at least twice the objective".into(),
             );
         }
     }
@@ -148,6 +160,8 @@ impl Hub {
                 .exceptions_since(since)
                 .await?
                 .into_iter()
+                // A breach is never an item of an objective (it would breach in turn).
+                .filter(|e| e.kind != BREACH_EXCEPTION)
                 .filter(|e| slo.exception_kinds.iter().any(|k| e.kind.starts_with(k)))
                 .map(|e| SloItem {
                     id: e.id,
@@ -327,10 +341,7 @@ pub(crate) async fn run_slo_checks(hub: Hub, every: Duration) {
         {
             tracing::error!(error = %e, "checking service level objectives failed");
         }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = hub.inner.stop.notified() => {}
-        }
+        hub.idle("slo_checks", every).await;
     }
 }
 
@@ -387,5 +398,10 @@ mod tests {
         );
         assert!(p.iter().any(|m| m.starts_with("slo.x.window:")), "{p:?}");
         assert!(p.iter().any(|m| m.starts_with("slo.x.target:")), "{p:?}");
+        // A breach is never counted as an item (it would breach in turn).
+        for kinds in [&[""][..], &["slo"]] {
+            let p = problems(&slo(SloKind::ExceptionResolution, "5d", 0.9, "30d", kinds));
+            assert!(p.iter().any(|m| m.contains("slo_breach itself")), "{p:?}");
+        }
     }
 }

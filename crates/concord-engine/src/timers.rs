@@ -49,9 +49,6 @@ pub(crate) async fn run_timers(hub: Hub) {
         if let Err(e) = hub.fire_due_timers().await {
             tracing::error!(error = %e, "firing timers failed");
         }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = hub.inner.stop.notified() => {}
-        }
+        hub.idle("timers", interval).await;
     }
 }

@@ -43,6 +43,10 @@ const MAPPINGS: &[(&str, &str)] = &[
         include_str!("../../../examples/demo/mappings/analytics/contract.out.jq"),
     ),
     (
+        "analytics/slo_breach.out.jq",
+        include_str!("../../../examples/demo/mappings/analytics/slo_breach.out.jq"),
+    ),
+    (
         "erp/purchase_order.out.jq",
         include_str!("../../../examples/demo/mappings/erp/purchase_order.out.jq"),
     ),

@@ -142,6 +142,20 @@ impl Browser {
             .to_string()
     }
 
+    /// The page source once it contains `text` (a navigation may still be finishing after a
+    /// click); the last source seen when it never does, for the failure message.
+    async fn source_with(&self, text: &str) -> String {
+        let mut page = String::new();
+        for _ in 0..100 {
+            page = self.source().await;
+            if page.contains(text) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        page
+    }
+
     async fn url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
             .await
@@ -203,13 +217,14 @@ async fn an_operator_fixes_a_failed_propagation_in_the_browser() {
     b.screenshot(&shots, "sign-in").await;
     b.type_into("#credential", &operator).await;
     b.click("#sign-in").await;
+    b.source_with("<h1>Exceptions</h1>").await;
     assert!(
         b.url().await.ends_with("/console/exceptions"),
         "{}: {}",
         b.url().await,
         b.source().await
     );
-    let page = b.source().await;
+    let page = b.source_with("contract_propagation_failed").await;
     assert!(page.contains("contract_propagation_failed"), "{page}");
     assert!(page.contains("contract:C-WEB-1:v1"), "{page}");
     b.screenshot(&shots, "exceptions").await;
@@ -225,11 +240,11 @@ async fn an_operator_fixes_a_failed_propagation_in_the_browser() {
     // The ERP is back: the operator replays the dead letter from the deliveries page.
     t.sandbox.erp.set_faults(Faults::default());
     b.click("header nav a[href='/console/deliveries']").await;
-    assert!(b.source().await.contains(&dead));
+    assert!(b.source_with(&dead).await.contains(&dead));
     b.screenshot(&shots, "deliveries").await;
     b.click(&format!("input[name='id'][value='{dead}']")).await;
     b.click("#replay").await;
-    let page = b.source().await;
+    let page = b.source_with("1 of 1 queued again").await;
     assert!(page.contains("1 of 1 queued again"), "{page}");
     t.wait_status("C-WEB-1", 1, "active").await;
 
@@ -237,11 +252,11 @@ async fn an_operator_fixes_a_failed_propagation_in_the_browser() {
     b.click("header nav a[href='/console/contracts']").await;
     b.type_into("#contract-id", "C-WEB-1").await;
     b.click("form.filters button").await;
-    let page = b.source().await;
+    let page = b.source_with("active version 1").await;
     assert!(page.contains("active version 1"), "{page}");
     b.screenshot(&shots, "contracts").await;
     b.click("header nav a[href='/console/exceptions']").await;
-    let page = b.source().await;
+    let page = b.source_with("0 exception(s)").await;
     assert!(page.contains("0 exception(s)"), "{page}");
 
     // The transaction's lineage, found by contract.
@@ -249,6 +264,8 @@ async fn an_operator_fixes_a_failed_propagation_in_the_browser() {
     b.click("#by option[value='contract']").await;
     b.type_into("#q", "C-WEB-1").await;
     b.click("#search").await;
+    let page = b.source_with("Transactions for contract C-WEB-1").await;
+    assert!(page.contains("Transactions for contract C-WEB-1"), "{page}");
     b.click("#transactions a").await;
     let page = b.source().await;
     assert!(

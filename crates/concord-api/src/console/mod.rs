@@ -505,7 +505,9 @@ async fn stylesheet() -> Response {
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
-            if n.starts_with("/console/") && !n.starts_with("/console//") && !n.contains('\\') =>
+            if n.starts_with("/console/")
+                && !n.starts_with("/console//")
+                && n.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'\\') =>
         {
             n.to_string()
         }
@@ -629,6 +631,8 @@ mod tests {
             "/console//evil",
             "/v1/keys",
             "/console/\\evil",
+            "/console/\nSet-Cookie:x",
+            "/console/a b",
         ] {
             assert_eq!(safe_next(Some(evil)), "/console/overview", "{evil}");
         }
