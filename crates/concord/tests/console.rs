@@ -233,6 +233,47 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
         assert!(html.contains(expected), "lineage lacks {expected}: {html}");
     }
 
+    // Resolved in bulk from the workbench page: each selected exception's outcome is told.
+    let html = c
+        .page("/console/exceptions?type=contract_propagation_failed")
+        .await;
+    let exception = html
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a selectable exception")
+        .to_string();
+    let html = c
+        .post(
+            "/console/exceptions/resolve",
+            &[
+                ("id", &exception),
+                ("id", "exc_nope"),
+                ("action", "acknowledge"),
+                ("reason", "the ERP team is on it"),
+                ("back", "type=contract_propagation_failed"),
+            ],
+        )
+        .await
+        .html;
+    assert!(html.contains("1 of 2 resolved with acknowledge."), "{html}");
+    assert!(html.contains("exc_nope: no exception exc_nope"), "{html}");
+    assert!(
+        html.contains("0 exception(s)"),
+        "the page comes back filtered: {html}"
+    );
+    let html = c
+        .post(
+            "/console/exceptions/resolve",
+            &[("id", &exception), ("action", "acknowledge")],
+        )
+        .await
+        .html;
+    assert!(
+        html.contains("Nothing was resolved"),
+        "a reason is required: {html}"
+    );
+
     // Replayed from the console once the ERP is back: the contract activates, the exception
     // closes itself.
     t.sandbox.erp.set_faults(Faults::default());

@@ -7,13 +7,14 @@ use axum::{
     extract::{Extension, Query, State},
     response::Response,
 };
-use concord_engine::{EngineError, Rejection};
+use concord_engine::Rejection;
 use concord_model::{Phi, access::Scope};
 use concord_store::DeliveryStatus;
 
 use super::{
-    Console, Form, Viewer,
+    Console, Form, Viewer, back_field, for_each_selected,
     html::{age, esc, link, table, url_part, when},
+    notice,
 };
 use crate::routes::ApiResult;
 
@@ -193,31 +194,16 @@ async fn render(
     ]);
     let listing = table("deliveries", &headers, &rows, "No deliveries match.");
     if replayable && !deliveries.is_empty() {
-        let back: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(q.iter())
-            .finish();
         body.push_str(&format!(
-            "<form method=\"post\" action=\"/console/deliveries/replay\">{}\
-             <input type=\"hidden\" name=\"back\" value=\"{}\">{listing}\
+            "<form method=\"post\" action=\"/console/deliveries/replay\">{}{}{listing}\
              <div class=\"actions\"><button type=\"submit\" id=\"replay\">Replay selected</button></div></form>",
             viewer.csrf_field(),
-            esc(&back)
+            back_field(q)
         ));
     } else {
         body.push_str(&listing);
     }
     Ok(viewer.page("Deliveries", "/console/deliveries", &body))
-}
-
-fn back_of(form: &Form) -> HashMap<String, String> {
-    form_urlencoded::parse(form.get("back").unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn notice(ok: bool, text: &str) -> String {
-    let class = if ok { "" } else { " error" };
-    format!("<div class=\"notice{class}\" id=\"notice\">{text}</div>")
 }
 
 /// Replays the selected deliveries (each keeps its idempotency key).
@@ -226,29 +212,13 @@ pub(super) async fn replay(
     Extension(viewer): Extension<Viewer>,
     form: Form,
 ) -> ApiResult<Response> {
-    let ids = form.all("id");
-    if ids.is_empty() {
-        let text = notice(false, "Select at least one delivery.");
-        return render(&console, &viewer, &back_of(&form), Some(text)).await;
-    }
-    let mut done = 0;
-    let mut refused = Vec::new();
-    for id in &ids {
-        match console.hub.replay_delivery(id, &viewer.actor()).await {
-            Ok(_) => done += 1,
-            Err(EngineError::Rejected(r)) => refused.push(format!("{id}: {}", r.detail)),
-            Err(e) => {
-                tracing::error!(delivery = %id, error = %e, "replaying from the console failed");
-                refused.push(format!("{id}: the hub could not complete it; it is logged"));
-            }
-        }
-    }
-    let mut text = format!("{done} of {} queued again.", ids.len());
-    for r in &refused {
-        text.push_str(&format!("<br>{}", esc(r)));
-    }
-    let text = notice(refused.is_empty(), &text);
-    render(&console, &viewer, &back_of(&form), Some(text)).await
+    let actor = viewer.actor();
+    let text = for_each_selected(&form.all("id"), "queued again", |id| {
+        let (console, actor) = (&console, &actor);
+        async move { console.hub.replay_delivery(&id, actor).await.map(drop) }
+    })
+    .await;
+    render(&console, &viewer, &form.back(), Some(text)).await
 }
 
 pub(super) async fn pause(
@@ -263,10 +233,7 @@ pub(super) async fn pause(
         .await?;
     let text = notice(
         true,
-        &format!(
-            "{} is paused: its deliveries wait until it is resumed.",
-            esc(target)
-        ),
+        &[format!("{target} is paused: its deliveries wait until it is resumed.")],
     );
     render(&console, &viewer, &HashMap::new(), Some(text)).await
 }
@@ -278,6 +245,6 @@ pub(super) async fn resume(
 ) -> ApiResult<Response> {
     let target = form.get("target").unwrap_or("");
     console.hub.resume_target(target, &viewer.actor()).await?;
-    let text = notice(true, &format!("{} is delivering again.", esc(target)));
+    let text = notice(true, &[format!("{target} is delivering again.")]);
     render(&console, &viewer, &HashMap::new(), Some(text)).await
 }

@@ -9,13 +9,13 @@ use axum::{
     response::Response,
 };
 use chrono::Utc;
-use concord_engine::EngineError;
 use concord_model::{access::Scope, purchasing::WorkbenchAction};
 use serde_json::json;
 
 use super::{
-    Console, Form, Viewer,
+    Console, Form, Viewer, back_field, for_each_selected,
     html::{age, esc, link, table, url_part},
+    notice,
 };
 use crate::routes::{ApiResult, EXCEPTION_WORKFLOWS};
 
@@ -156,17 +156,13 @@ async fn render(
         }
     ));
     if can_resolve && !exceptions.is_empty() {
-        let back: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(q.iter())
-            .finish();
         body.push_str(&format!(
-            "<form method=\"post\" action=\"/console/exceptions/resolve\">{}\
-             <input type=\"hidden\" name=\"back\" value=\"{}\">{listing}\
+            "<form method=\"post\" action=\"/console/exceptions/resolve\">{}{}{listing}\
              <div class=\"actions\"><label>Action<select name=\"action\" id=\"action\">{}</select></label>\
              <label>Reason<input name=\"reason\" id=\"reason\" size=\"40\"></label>\
              <button type=\"submit\" id=\"resolve\">Resolve selected</button></div></form>",
             viewer.csrf_field(),
-            esc(&back),
+            back_field(q),
             ACTIONS
                 .iter()
                 .map(|(v, l)| format!("<option value=\"{v}\">{l}</option>"))
@@ -184,56 +180,36 @@ pub(super) async fn resolve(
     Extension(viewer): Extension<Viewer>,
     form: Form,
 ) -> ApiResult<Response> {
-    let back: HashMap<String, String> =
-        form_urlencoded::parse(form.get("back").unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let ids = form.all("id");
-    let action = form.get("action").unwrap_or("");
-    let mut request = json!({"action": action});
+    let mut request = json!({"action": form.get("action").unwrap_or("")});
     if let Some(reason) = form.get("reason") {
         request["reason"] = json!(reason);
     }
-    let notice = if ids.is_empty() {
-        "<div class=\"notice error\" id=\"notice\">Select at least one exception.</div>".to_string()
-    } else {
-        match concord_model::parse_canonical::<WorkbenchAction>(&request) {
-            Err(errors) => format!(
-                "<div class=\"notice error\" id=\"notice\">Nothing was resolved: {}</div>",
-                esc(&errors
+    let text = match concord_model::parse_canonical::<WorkbenchAction>(&request) {
+        Err(errors) => notice(
+            false,
+            &[format!(
+                "Nothing was resolved: {}",
+                errors
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
-                    .join("; "))
-            ),
-            Ok(action) => {
-                let mut done = 0;
-                let mut refused = Vec::new();
-                for id in &ids {
-                    match console
+                    .join("; ")
+            )],
+        ),
+        Ok(action) => {
+            let what = format!("resolved with {}", action.name());
+            for_each_selected(&form.all("id"), &what, |id| {
+                let (console, viewer, action) = (&console, &viewer, action.clone());
+                async move {
+                    console
                         .hub
-                        .resolve_exception(id, &viewer.principal, action.clone())
+                        .resolve_exception(&id, &viewer.principal, action)
                         .await
-                    {
-                        Ok(_) => done += 1,
-                        Err(EngineError::Rejected(r)) => {
-                            refused.push(format!("{id}: {}", r.detail))
-                        }
-                        Err(e) => {
-                            tracing::error!(exception = %id, error = %e, "resolving from the console failed");
-                            refused
-                                .push(format!("{id}: the hub could not complete it; it is logged"));
-                        }
-                    }
+                        .map(drop)
                 }
-                let class = if refused.is_empty() { "" } else { " error" };
-                let mut text = format!("{done} of {} resolved with {}.", ids.len(), action.name());
-                for r in refused {
-                    text.push_str(&format!("<br>{}", esc(&r)));
-                }
-                format!("<div class=\"notice{class}\" id=\"notice\">{text}</div>")
-            }
+            })
+            .await
         }
     };
-    render(&console, &viewer, &back, Some(notice)).await
+    render(&console, &viewer, &form.back(), Some(text)).await
 }

@@ -490,6 +490,64 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     }
 }
 
+/// A notice at the top of a page after an action: plain text, escaped here.
+pub(crate) fn notice(ok: bool, lines: &[String]) -> String {
+    let class = if ok { "" } else { " error" };
+    let text: Vec<String> = lines.iter().map(|l| esc(l)).collect();
+    format!(
+        "<div class=\"notice{class}\" id=\"notice\">{}</div>",
+        text.join("<br>")
+    )
+}
+
+/// Runs `act` for each selected id in turn and reports every outcome: `n of m {what}.`, then
+/// each refusal with its reason (an internal failure is logged, not shown).
+pub(crate) async fn for_each_selected<F, Fut>(ids: &[&str], what: &str, mut act: F) -> String
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), concord_engine::EngineError>>,
+{
+    if ids.is_empty() {
+        return notice(false, &["Select at least one first.".to_string()]);
+    }
+    let mut done = 0;
+    let mut lines = vec![String::new()];
+    for id in ids {
+        match act(id.to_string()).await {
+            Ok(()) => done += 1,
+            Err(concord_engine::EngineError::Rejected(r)) => {
+                lines.push(format!("{id}: {}", r.detail))
+            }
+            Err(e) => {
+                tracing::error!(id = %id, error = %e, "a console action failed");
+                lines.push(format!("{id}: the hub could not complete it; it is logged"));
+            }
+        }
+    }
+    lines[0] = format!("{done} of {} {what}.", ids.len());
+    notice(lines.len() == 1, &lines)
+}
+
+/// The listing's query, carried through an action's form so the page comes back as it was.
+pub(crate) fn back_field(q: &HashMap<String, String>) -> String {
+    let back: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(q.iter())
+        .finish();
+    format!(
+        "<input type=\"hidden\" name=\"back\" value=\"{}\">",
+        esc(&back)
+    )
+}
+
+impl Form {
+    /// The listing's query an action's form carried (see [`back_field`]).
+    pub fn back(&self) -> HashMap<String, String> {
+        form_urlencoded::parse(self.get("back").unwrap_or("").as_bytes())
+            .into_owned()
+            .collect()
+    }
+}
+
 async fn stylesheet() -> Response {
     (
         [
