@@ -539,7 +539,8 @@ pub(crate) async fn gate(
 ) -> Response {
     let started = std::time::Instant::now();
     let (spec, hub) = (gate.spec, gate.hub.clone());
-    let response = guard(gate, params, request, next).await;
+    let span = tracing::info_span!("request", method = %spec.method, route = spec.path);
+    let response = tracing::Instrument::instrument(guard(gate, params, request, next), span).await;
     hub.metrics().observe_request(
         spec.method.as_str(),
         spec.path,

@@ -323,7 +323,9 @@ impl Hub {
         let queues_work = writes
             .iter()
             .any(|w| matches!(w, Write::Delivery(_) | Write::ReplayDelivery { .. }));
-        let receipt = self.inner.store.commit(writes).await?;
+        let span = tracing::info_span!("commit", writes = writes.len());
+        let receipt =
+            tracing::Instrument::instrument(self.inner.store.commit(writes), span).await?;
         if queues_work {
             self.inner.work.notify_one();
         }

@@ -297,12 +297,14 @@ impl Hub {
         if record.message_type == crate::x12_inbound::X12 && record.system != API_SYSTEM {
             return self.receive_x12(record, ctx, lineage).await;
         }
-        let canonical = map_inbound(
-            &self.inner.mappings,
-            &record.system,
-            &record.message_type,
-            &record.body,
-        )?;
+        let canonical = tracing::info_span!("map").in_scope(|| {
+            map_inbound(
+                &self.inner.mappings,
+                &record.system,
+                &record.message_type,
+                &record.body,
+            )
+        })?;
         if record.system != API_SYSTEM {
             lineage.push(timeline(
                 &ctx.correlation_id,
@@ -311,18 +313,24 @@ impl Hub {
                 json!({"canonical": canonical}),
             ));
         }
-        match record.message_type.as_str() {
-            "contract" => self.submit_contract(&canonical, ctx, lineage).await,
-            "requisition" => self.submit_requisition(&canonical, ctx, lineage).await,
-            "goods_receipt" => self.receive_goods(&canonical, ctx, lineage).await,
-            "supplier" | "item" | "facility" => {
-                self.upsert_master_inbound(&record.message_type, &canonical, ctx, lineage)
-                    .await
+        // Validate, resolve, decide and commit: the workflow's step for this message.
+        let span = tracing::info_span!("workflow", message_type = %record.message_type);
+        let step = async {
+            match record.message_type.as_str() {
+                "contract" => self.submit_contract(&canonical, ctx, lineage).await,
+                "requisition" => self.submit_requisition(&canonical, ctx, lineage).await,
+                "goods_receipt" => self.receive_goods(&canonical, ctx, lineage).await,
+                "supplier" | "item" | "facility" => {
+                    self.upsert_master_inbound(&record.message_type, &canonical, ctx, lineage)
+                        .await
+                }
+                other => Err(Rejection::not_found(format!(
+                    "no processing for message type {other:?}"
+                ))
+                .into()),
             }
-            other => Err(
-                Rejection::not_found(format!("no processing for message type {other:?}")).into(),
-            ),
-        }
+        };
+        tracing::Instrument::instrument(step, span).await
     }
 
     /// Reprocesses messages stored but never finished (the hub stopped mid-way).

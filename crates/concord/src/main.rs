@@ -7,6 +7,7 @@ mod admin;
 mod bench;
 mod demo;
 mod demo_requisitions;
+mod otlp;
 mod seed;
 mod x12;
 
@@ -218,10 +219,14 @@ impl CommonArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_tracing();
+    let export = init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Some((endpoint, spans)) = export {
+        tracing::info!(endpoint = %endpoint, "exporting spans over OTLP");
+        runtime.spawn(otlp::export(endpoint, spans));
+    }
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { config, common } => serve(config, common).await,
@@ -315,18 +320,34 @@ fn main() -> Result<()> {
     })
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
+/// Logs to stderr (`CONCORD_LOG` filters them, `CONCORD_LOG_FORMAT=json` makes them JSON), and
+/// spans to an OTLP collector when the OpenTelemetry endpoint variables say where (`otlp.rs`):
+/// then the exporter's endpoint and queue are returned, for a task on the runtime to drain.
+fn init_tracing() -> Option<(String, tokio::sync::mpsc::Receiver<otlp::FinishedSpan>)> {
+    use tracing_subscriber::{EnvFilter, Layer, prelude::*};
     let filter =
         EnvFilter::try_from_env("CONCORD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("CONCORD_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if std::env::var("CONCORD_LOG_FORMAT").as_deref() == Ok("json") {
+        fmt.json().boxed()
     } else {
-        builder.init();
-    }
+        fmt.boxed()
+    };
+    let (otlp_layer, export) = match otlp::endpoint_from_env(|k| std::env::var(k).ok()) {
+        Some(endpoint) => {
+            let (layer, spans) = otlp::layer();
+            // The hub's own spans, whatever the log level.
+            let only_ours = tracing_subscriber::filter::Targets::new()
+                .with_target("concord", tracing::Level::INFO);
+            (Some(layer.with_filter(only_ours)), Some((endpoint, spans)))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otlp_layer)
+        .init();
+    export
 }
 
 /// The config file, or the embedded defaults with the environment's overrides; then the

@@ -101,8 +101,35 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A stand-in OTLP collector: keeps every span posted to `/v1/traces` (JSON encoding).
+async fn collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::{Json, Router, extract::State, routing::post};
+    let spans: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let app = Router::new()
+        .route(
+            "/v1/traces",
+            post(
+                |State(spans): State<std::sync::Arc<std::sync::Mutex<Vec<Value>>>>,
+                 Json(body): Json<Value>| async move {
+                    let mut kept = spans.lock().unwrap();
+                    for rs in body["resourceSpans"].as_array().into_iter().flatten() {
+                        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                            kept.extend(ss["spans"].as_array().into_iter().flatten().cloned());
+                        }
+                    }
+                    Json(json!({}))
+                },
+            ),
+        )
+        .with_state(spans.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, spans)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_are_one_object_per_line_and_name_the_transaction() {
+async fn json_logs_and_exported_spans_name_the_transaction() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let dir = std::env::temp_dir().join(format!("concord-logs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -119,6 +146,7 @@ async fn json_logs_are_one_object_per_line_and_name_the_transaction() {
     .unwrap();
     let key = "ck_logs-test-bootstrap-admin-key-0123456789";
     let port = free_port();
+    let (otlp, spans) = collector().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args(["serve", "--config"])
         .arg(&config)
@@ -126,6 +154,7 @@ async fn json_logs_are_one_object_per_line_and_name_the_transaction() {
         .arg(dir.join("data"))
         .env("CONCORD_LOG", "info")
         .env("CONCORD_LOG_FORMAT", "json")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
         .env("CONCORD_BOOTSTRAP_ADMIN_KEY", key)
         .env_remove("CONCORD_STORE_URL")
         .stdout(Stdio::null())
@@ -186,9 +215,57 @@ async fn json_logs_are_one_object_per_line_and_name_the_transaction() {
         }
         seen.push(line);
     }
+    // The spans of the transaction reach the collector under the caller's trace id: the
+    // request, the inbound processing and its mapping step, each a child of the one before.
+    let mut exported = Vec::new();
+    for _ in 0..100 {
+        exported = spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s["traceId"] == TRACE)
+            .cloned()
+            .collect();
+        if ["inbound", "map"]
+            .iter()
+            .all(|n| exported.iter().any(|s| s["name"] == *n))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+    let named = |name: &str| {
+        exported
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} span in trace {TRACE}: {exported:#?}"))
+            .clone()
+    };
+    let (inbound, map) = (named("inbound"), named("map"));
+    assert_eq!(map["parentSpanId"], inbound["spanId"]);
+    assert!(
+        inbound["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["key"] == "correlation_id"
+                && a["value"]["stringValue"] == format!("corr_{TRACE}")),
+        "{inbound}"
+    );
+    let start: u128 = inbound["startTimeUnixNano"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let end: u128 = inbound["endTimeUnixNano"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(end >= start);
     let entry = quarantined.unwrap_or_else(|| panic!("no quarantine line in {seen:#?}"));
     assert_eq!(
         entry["span"]["correlation_id"],

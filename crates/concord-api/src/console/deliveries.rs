@@ -233,7 +233,9 @@ pub(super) async fn pause(
         .await?;
     let text = notice(
         true,
-        &[format!("{target} is paused: its deliveries wait until it is resumed.")],
+        &[format!(
+            "{target} is paused: its deliveries wait until it is resumed."
+        )],
     );
     render(&console, &viewer, &HashMap::new(), Some(text)).await
 }
