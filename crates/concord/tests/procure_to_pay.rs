@@ -106,6 +106,27 @@ async fn a_requisition_goes_from_submission_to_payment(backend: Backend) {
     assert_eq!(po["lines"][0]["received"], "10");
     assert_eq!(po["invoices"]["INV-PO-R-P2P-1-1-1"]["state"], "paid");
     assert!(po["open_exceptions"].as_array().unwrap().is_empty(), "{po}");
+    // The console finds the transaction by each of its keys: the one correlation id.
+    let (_, requisition) = t.get("/v1/requisitions/R-P2P-1").await;
+    let correlation = requisition["correlation_id"].as_str().unwrap().to_string();
+    for (kind, value) in [
+        ("requisition", "R-P2P-1"),
+        ("purchase_order", "PO-R-P2P-1-1"),
+        ("invoice", "INV-PO-R-P2P-1-1-1"),
+        ("supplier", "S-1"),
+        ("facility", FACILITY_EAST),
+    ] {
+        let found = t
+            .hub
+            .store()
+            .find_transactions(kind, value, 10)
+            .await
+            .unwrap();
+        assert!(
+            found.iter().any(|f| f.correlation_id == correlation),
+            "{kind} {value}: {found:?}"
+        );
+    }
     let documents: Vec<String> = po["documents"]
         .as_array()
         .unwrap()
