@@ -35,16 +35,23 @@ async fn render(
     notice: Option<String>,
 ) -> ApiResult<Response> {
     let store = console.hub.store();
+    // The operational views: what is dead, waiting or being sent. Delivered work is found by
+    // its transaction (a million rows are no list to read).
     let status = match q.get("status").map(String::as_str) {
-        None | Some("") => DeliveryStatus::Dead,
-        Some(s) => s.parse::<DeliveryStatus>().map_err(|e| {
-            Rejection::new(
+        None | Some("") | Some("dead") => DeliveryStatus::Dead,
+        Some("pending") => DeliveryStatus::Pending,
+        Some("in_flight") => DeliveryStatus::InFlight,
+        Some(other) => {
+            return Err(Rejection::new(
                 400,
                 "validation",
                 "Unknown status",
-                format!("{e}; expected pending, in_flight, delivered or dead"),
+                format!(
+                    "status {other:?} must be dead, pending or in_flight; find delivered work by its transaction"
+                ),
             )
-        })?,
+            .into());
+        }
     };
     let target = q.get("target").map(|t| t.trim()).filter(|t| !t.is_empty());
     if let Some(t) = target
@@ -130,7 +137,7 @@ async fn render(
         "<h2>Deliveries</h2><form class=\"filters\" method=\"get\" action=\"/console/deliveries\">\
          <label>Status<select name=\"status\">",
     );
-    for s in ["dead", "pending", "in_flight", "delivered"] {
+    for s in ["dead", "pending", "in_flight"] {
         let selected = if s == status.as_str() {
             " selected"
         } else {

@@ -73,6 +73,10 @@ fn transaction(k: usize, at: chrono::DateTime<Utc>) -> Vec<Write> {
         next_attempt_at: at,
     }));
     let dead = k.is_multiple_of(97);
+    // About one in fifty still queued (a target behind), the rest answered.
+    if k.is_multiple_of(53) {
+        return finish_transaction(writes, k, &correlation_id, &po, subject, at);
+    }
     writes.push(Write::DeliveryResult {
         delivery_id: delivery,
         attempt: 1,
@@ -87,6 +91,19 @@ fn transaction(k: usize, at: chrono::DateTime<Utc>) -> Vec<Write> {
         error: dead.then(|| "HTTP 422: vendor on hold".to_string()),
         next_attempt_at: at,
     });
+    finish_transaction(writes, k, &correlation_id, &po, subject, at)
+}
+
+/// The lineage, search keys, and now and then an exception or a crosswalk.
+fn finish_transaction(
+    mut writes: Vec<Write>,
+    k: usize,
+    correlation_id: &str,
+    po: &str,
+    subject: String,
+    at: chrono::DateTime<Utc>,
+) -> Vec<Write> {
+    let (correlation_id, po) = (correlation_id.to_string(), po.to_string());
     for step in ["received", "po_created"] {
         writes.push(Write::Timeline(TimelineEntry {
             correlation_id: correlation_id.clone(),
@@ -224,7 +241,7 @@ pub async fn console(events: usize, rounds: usize, budget_ms: u64) -> Result<()>
         "/console/exceptions".to_string(),
         "/console/exceptions?type=backorder&min_age=1d".to_string(),
         "/console/deliveries?status=dead".to_string(),
-        "/console/deliveries?status=delivered&target=erp".to_string(),
+        "/console/deliveries?status=pending&target=erp".to_string(),
         "/console/contracts".to_string(),
         "/console/contracts?id=C-B-7".to_string(),
         "/console/systems".to_string(),
