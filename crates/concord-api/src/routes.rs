@@ -86,8 +86,14 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
     }
 }
 
-async fn not_found() -> ApiError {
-    Rejection::not_found("no such route; the API lives under /v1").into()
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path() == "/console" || uri.path().starts_with("/console/") {
+        return crate::console::not_found_page(uri.path());
+    }
+    ApiError(Rejection::not_found(
+        "no such route; the API lives under /v1",
+    ))
+    .into_response()
 }
 
 async fn healthz() -> Json<Value> {

@@ -61,6 +61,20 @@ pub(crate) fn is_config_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// `http(s)://host[:port]`: what a browser sends as `Origin`.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "80"));
+    ["http", "https"].contains(&scheme)
+        && !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.parse::<u16>().is_ok()
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +179,11 @@ pub struct ApiConfig {
     /// Serve HTTPS (rustls) instead of plain HTTP; adds `Strict-Transport-Security`.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// The console's address as browsers reach it, when a reverse proxy (TLS-terminating,
+    /// rewriting `Host`) stands in front: its forms are accepted from this origin, and its
+    /// cookie is `Secure` when this is `https://`. E.g. `https://concord.example.org`.
+    #[serde(default)]
+    pub public_origin: Option<String>,
 }
 
 /// The API's certificate and key, as PEM files (the key file is the secret, by reference).
@@ -300,6 +319,7 @@ impl Default for ApiConfig {
             rate_limit_per_system: default_system_rate(),
             request_timeout_ms: default_request_timeout(),
             tls: None,
+            public_origin: None,
         }
     }
 }
@@ -654,6 +674,16 @@ impl Config {
         if self.api.request_timeout_ms == 0 {
             problem("api.request_timeout_ms".into(), "must be at least 1".into());
         }
+        if let Some(origin) = &self.api.public_origin
+            && !is_origin(origin)
+        {
+            problem(
+                "api.public_origin".into(),
+                format!(
+                    "{origin:?} is not an origin: scheme http or https and a host, with an optional port and no path (e.g. https://concord.example.org)"
+                ),
+            );
+        }
         if let Some(tls) = &self.api.tls {
             for (field, path) in [("cert", &tls.cert), ("key", &tls.key)] {
                 if !self.resolve(path).is_file() {
@@ -857,6 +887,28 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_public_origin_is_scheme_host_and_port_only() {
+        for good in [
+            "https://concord.example.org",
+            "http://127.0.0.1:8080",
+            "https://a-b.c:443",
+        ] {
+            assert!(is_origin(good), "{good}");
+        }
+        for bad in [
+            "concord.example.org",
+            "https://concord.example.org/",
+            "https://concord.example.org/console",
+            "ftp://x",
+            "https://",
+            "https://x:99999",
+            "https://user@x",
+        ] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn empty_config_is_valid_with_defaults() {

@@ -146,8 +146,10 @@ struct Session {
 pub(crate) struct Console {
     hub: Hub,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
-    /// Cookies are `Secure` when the hub serves HTTPS.
+    /// Cookies are `Secure` when the hub serves HTTPS (or its public origin is https).
     secure: bool,
+    /// `[api] public_origin`: forms are accepted from it as well as from the hub's own host.
+    public_origin: Option<String>,
 }
 
 /// Who is looking at a page: the principal, and the token their forms must carry.
@@ -203,8 +205,14 @@ fn random_token() -> String {
 
 /// The console's routes, built from [`PAGES`].
 pub(crate) fn router(hub: Hub) -> Router {
+    let api = &hub.config().api;
+    let public_origin = api.public_origin.clone();
     let console = Console {
-        secure: hub.config().api.tls.is_some(),
+        secure: api.tls.is_some()
+            || public_origin
+                .as_deref()
+                .is_some_and(|o| o.starts_with("https://")),
+        public_origin,
         hub,
         sessions: Arc::default(),
     };
@@ -264,12 +272,16 @@ fn session_token(request: &Request) -> Option<String> {
         })
 }
 
-/// A post from another site's page (its `Origin` is not this host) is refused: together with
-/// the `SameSite=Strict` cookie and the form token, no other site can act in an operator's name.
-fn cross_site(request: &Request) -> bool {
+/// A post from another site's page (its `Origin` is neither this host nor the configured
+/// public origin) is refused: together with the `SameSite=Strict` cookie and the form token, no
+/// other site can act in an operator's name.
+fn cross_site(request: &Request, public_origin: Option<&str>) -> bool {
     let Some(origin) = request.headers().get(header::ORIGIN) else {
         return false;
     };
+    if public_origin.is_some_and(|p| origin.as_bytes() == p.trim_end_matches('/').as_bytes()) {
+        return false;
+    }
     let host = request
         .headers()
         .get(header::HOST)
@@ -287,7 +299,9 @@ async fn page_gate(State(gate): State<PageGate>, mut request: Request, next: Nex
     let spec = gate.spec;
     let console = &gate.console;
     let response = async {
-        if spec.method == Method::POST && cross_site(&request) {
+        if spec.method == Method::POST
+            && cross_site(&request, console.public_origin.as_deref())
+        {
             return error_page(None, 403, "Refused", "a form from another site may not act here");
         }
         if spec.access == Access::Open {
@@ -361,6 +375,16 @@ async fn as_page(viewer: Option<&Viewer>, response: Response) -> Response {
     let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let text = |k: &str| problem[k].as_str().unwrap_or("").to_string();
     error_page(viewer, status, &text("title"), &text("detail"))
+}
+
+/// The answer to a `/console/…` path no page has: a page, not problem JSON.
+pub(crate) fn not_found_page(path: &str) -> Response {
+    error_page(
+        None,
+        404,
+        "No such page",
+        &format!("the console has no page {path}"),
+    )
 }
 
 fn error_page(viewer: Option<&Viewer>, status: u16, title: &str, detail: &str) -> Response {
@@ -675,6 +699,46 @@ mod tests {
             );
             assert!(p.nav.is_none() || p.method == Method::GET);
         }
+    }
+
+    #[test]
+    fn only_the_hub_itself_or_its_public_origin_may_post() {
+        let post = |origin: Option<&str>| {
+            let mut r = axum::http::Request::builder()
+                .method("POST")
+                .uri("/console/deliveries/replay")
+                .header(header::HOST, "10.0.0.5:8080");
+            if let Some(o) = origin {
+                r = r.header(header::ORIGIN, o);
+            }
+            r.body(axum::body::Body::empty()).unwrap()
+        };
+        let public = Some("https://concord.example.org");
+        assert!(
+            !cross_site(&post(None), None),
+            "no Origin: a non-browser client"
+        );
+        assert!(!cross_site(&post(Some("http://10.0.0.5:8080")), None));
+        assert!(cross_site(&post(Some("https://evil.example")), None));
+        assert!(cross_site(&post(Some("null")), None));
+        assert!(cross_site(&post(Some("https://concord.example.org")), None));
+        assert!(!cross_site(
+            &post(Some("https://concord.example.org")),
+            public
+        ));
+        assert!(cross_site(&post(Some("https://evil.example")), public));
+    }
+
+    #[test]
+    fn an_unknown_console_path_is_a_page() {
+        let r = not_found_page("/console/nope");
+        assert_eq!(r.status(), 404);
+        assert!(
+            r.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
 
     #[test]
