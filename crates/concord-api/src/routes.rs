@@ -112,13 +112,22 @@ async fn readyz(State(hub): State<Hub>) -> Response {
         )
             .into_response()
     };
-    match (store.ping().await, store.schema_version().await) {
-        (Ok(()), Ok(v)) if v >= concord_store::SCHEMA_VERSION => match hub.workers_not_running(WORKER_STALE) {
-            None => Json(json!({"status": "ready", "schema_version": v, "workers": concord_engine::hub::WORKERS})).into_response(),
-            Some(reason) => not_ready(reason),
-        },
-        (Ok(()), Ok(v)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": format!("schema version {v}, expected {}", concord_store::SCHEMA_VERSION)}))).into_response(),
-        (Err(e), _) | (_, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": format!("store unreachable: {e}")}))).into_response(),
+    let v = match (store.ping().await, store.schema_version().await) {
+        (Ok(()), Ok(v)) if v >= concord_store::SCHEMA_VERSION => v,
+        (Ok(()), Ok(v)) => {
+            return not_ready(format!(
+                "schema version {v}, expected {}",
+                concord_store::SCHEMA_VERSION
+            ));
+        }
+        (Err(e), _) | (_, Err(e)) => return not_ready(format!("store unreachable: {e}")),
+    };
+    match hub.workers_not_running(WORKER_STALE) {
+        None => Json(
+            json!({"status": "ready", "schema_version": v, "workers": concord_engine::hub::WORKERS}),
+        )
+        .into_response(),
+        Some(reason) => not_ready(reason),
     }
 }
 

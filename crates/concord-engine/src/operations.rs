@@ -30,6 +30,11 @@ impl Hub {
         })
     }
 
+    async fn paused(&self, target: &str) -> Result<Option<concord_store::PausedTarget>> {
+        let paused = self.store().paused_targets().await?;
+        Ok(paused.into_iter().find(|p| p.target == target))
+    }
+
     /// Stops delivering to `target` (queued deliveries wait; nothing is dropped or dead-lettered).
     pub async fn pause_target(&self, target: &str, actor: &str, reason: &str) -> Result<()> {
         self.configured(target)?;
@@ -40,6 +45,15 @@ impl Hub {
                 "invalid",
                 "A reason is required",
                 "say why the target is paused (1 to 500 characters), e.g. the maintenance window",
+            )
+            .into());
+        }
+        if let Some(p) = self.paused(target).await? {
+            return Err(Rejection::new(
+                409,
+                "already_paused",
+                "The target is already paused",
+                format!("{target} was paused by {} ({})", p.actor, p.reason),
             )
             .into());
         }
@@ -68,6 +82,15 @@ impl Hub {
     /// Delivers to `target` again, in the order the deliveries were queued.
     pub async fn resume_target(&self, target: &str, actor: &str) -> Result<()> {
         self.configured(target)?;
+        if self.paused(target).await?.is_none() {
+            return Err(Rejection::new(
+                409,
+                "not_paused",
+                "The target is not paused",
+                format!("{target} is delivering; there is nothing to resume"),
+            )
+            .into());
+        }
         self.commit(vec![
             Write::ResumeTarget {
                 target: target.into(),

@@ -151,9 +151,7 @@ impl Hub {
                     id: format!("{}:v{}", v.contract_id, v.version),
                     correlation_id: v.correlation_id,
                     started: v.created_at,
-                    done: ["active", "superseded"]
-                        .contains(&v.status.as_str())
-                        .then_some(v.updated_at),
+                    done: contract_done(&v.status).then_some(v.updated_at),
                 })
                 .collect(),
             SloKind::ExceptionResolution => store
@@ -182,15 +180,7 @@ impl Hub {
                         .iter()
                         .find(|d| d.document == "850" && d.direction == "out")?
                         .at;
-                    let acknowledged = record
-                        .documents
-                        .iter()
-                        .filter(|d| {
-                            d.direction == "in"
-                                && ["997", "999", "855"].contains(&d.document.as_str())
-                        })
-                        .map(|d| d.at)
-                        .min();
+                    let acknowledged = acknowledged(&record);
                     (sent >= since).then_some(SloItem {
                         id,
                         correlation_id: record.correlation_id,
@@ -212,49 +202,64 @@ impl Hub {
             let items = self.slo_items(slo, now).await?;
             let status = evaluate(&items, slo.within(), slo.target, now);
             let prefix = format!("slo:{name}:");
-            let known = |state: &str| ExceptionFilter {
-                status: state.into(),
-                kind: Some(BREACH_EXCEPTION.into()),
-                subject_prefix: Some(prefix.clone()),
-                limit: 100_000,
-                ..ExceptionFilter::default()
-            };
-            let open = self.store().list_exceptions(&known("open")).await?;
-            let mut seen: HashSet<String> = open.iter().map(|e| e.subject.clone()).collect();
-            seen.extend(
-                self.store()
-                    .list_exceptions(&known("resolved"))
-                    .await?
-                    .into_iter()
-                    .map(|e| e.subject),
-            );
-            // Done at last: its breach is over.
-            let done: HashSet<String> = items
+            // Open breaches whose item is done at last are over: the item is judged from the
+            // window's list, or looked up by id when it started before the window.
+            let done: HashSet<&str> = items
                 .iter()
                 .filter(|i| i.done.is_some())
-                .map(|i| format!("{prefix}{}", i.id))
+                .map(|i| i.id.as_str())
                 .collect();
-            let over: Vec<Write> = open
-                .iter()
-                .filter(|e| done.contains(&e.subject))
-                .map(|e| Write::ResolveExceptions {
-                    kind: BREACH_EXCEPTION.into(),
-                    subject: e.subject.clone(),
-                    at: now,
+            let judged: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
+            let open = self
+                .store()
+                .list_exceptions(&ExceptionFilter {
+                    status: "open".into(),
+                    kind: Some(BREACH_EXCEPTION.into()),
+                    subject_prefix: Some(prefix.clone()),
+                    limit: 10_000,
+                    ..ExceptionFilter::default()
                 })
-                .collect();
+                .await?;
+            let mut over = Vec::new();
+            for e in &open {
+                let item = &e.subject[prefix.len()..];
+                let finished = if judged.contains(item) {
+                    done.contains(item)
+                } else {
+                    self.slo_item_done(slo, item).await?
+                };
+                if finished {
+                    over.push(Write::ResolveExceptions {
+                        kind: BREACH_EXCEPTION.into(),
+                        subject: e.subject.clone(),
+                        at: now,
+                    });
+                }
+            }
             if !over.is_empty() {
                 self.commit(over).await?;
             }
             for item in &status.breaching {
                 let subject = format!("{prefix}{}", item.id);
-                if seen.contains(&subject) {
+                // One breach per item, ever: an operator's resolution is not undone by the
+                // next check.
+                if self.breach_recorded(&subject).await? {
                     continue;
                 }
-                self.commit(self.breach_writes(name, slo, item, &subject, now))
-                    .await?;
-                tracing::warn!(slo = %name, item = %item.id, correlation_id = %item.correlation_id, objective = %slo.objective, "service level objective breached");
-                opened += 1;
+                match self
+                    .commit(self.breach_writes(name, slo, item, &subject, now))
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::warn!(slo = %name, item = %item.id, correlation_id = %item.correlation_id, objective = %slo.objective, "service level objective breached");
+                        opened += 1;
+                    }
+                    // Another instance recorded it first (the alert's idempotency key is
+                    // unique); the other breaches and objectives are still checked.
+                    Err(e) => {
+                        tracing::warn!(slo = %name, item = %item.id, error = %e, "recording a breach failed; the next check tries again")
+                    }
+                }
             }
             self.inner
                 .slo_status
@@ -262,6 +267,57 @@ impl Hub {
                 .insert(name.clone(), (status, now));
         }
         Ok(opened)
+    }
+
+    /// Whether a breach exception, open or resolved, exists for `subject`.
+    async fn breach_recorded(&self, subject: &str) -> Result<bool> {
+        for status in ["open", "resolved"] {
+            let found = self
+                .store()
+                .list_exceptions(&ExceptionFilter {
+                    status: status.into(),
+                    kind: Some(BREACH_EXCEPTION.into()),
+                    subject: Some(subject.into()),
+                    limit: 1,
+                    ..ExceptionFilter::default()
+                })
+                .await?;
+            if !found.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether one item, looked up by id, is done (a gone item counts as done: nothing is
+    /// left to wait for).
+    async fn slo_item_done(&self, slo: &SloConfig, item: &str) -> Result<bool> {
+        let store = self.store();
+        Ok(match slo.kind {
+            SloKind::ContractPropagation => {
+                let Some((contract, version)) = item.rsplit_once(":v") else {
+                    return Ok(true);
+                };
+                let version: u32 = version.parse().unwrap_or(0);
+                store
+                    .contract_versions(contract)
+                    .await?
+                    .iter()
+                    .find(|v| v.version == version)
+                    .is_none_or(|v| contract_done(&v.status))
+            }
+            SloKind::ExceptionResolution => store
+                .exception(item)
+                .await?
+                .is_none_or(|e| e.status != "open"),
+            SloKind::PoAcknowledgement => store
+                .workflow::<crate::purchase_orders::PurchaseOrderRecord>(
+                    crate::purchase_orders::WORKFLOW_KIND,
+                    item,
+                )
+                .await?
+                .is_none_or(|r| acknowledged(&r).is_some()),
+        })
     }
 
     fn breach_writes(
@@ -329,6 +385,22 @@ impl Hub {
     pub fn slo_statuses(&self) -> BTreeMap<String, (SloStatus, DateTime<Utc>)> {
         self.inner.slo_status.lock().clone()
     }
+}
+
+/// A contract version has propagated once it is active, or was superseded (a newer one
+/// replaced it: nothing is left to wait for).
+fn contract_done(status: &str) -> bool {
+    ["active", "superseded"].contains(&status)
+}
+
+/// When a PO's 850 was first answered: a 997/999, or an 855 from a partner that sends no 997.
+fn acknowledged(record: &crate::purchase_orders::PurchaseOrderRecord) -> Option<DateTime<Utc>> {
+    record
+        .documents
+        .iter()
+        .filter(|d| d.direction == "in" && ["997", "999", "855"].contains(&d.document.as_str()))
+        .map(|d| d.at)
+        .min()
 }
 
 /// The worker: checks the objectives every `[hub] slo_check_ms` (a config without any still

@@ -385,6 +385,30 @@ fn the_writer_fills_the_envelope_for_the_partner() {
     assert!(w.ends_with("GE*1*7~\nIEA*1*000000042~\n"), "{w}");
 }
 
+/// What the writer refuses for `env` with `interchange` as ISA13 (850s in group 1).
+fn refused(env: &write::Envelope, interchange: u32, sets: &[SetBody]) -> WriteError {
+    write::interchange(
+        env,
+        Controls {
+            interchange,
+            group: 1,
+        },
+        "PO",
+        sets,
+        at(),
+    )
+    .unwrap_err()
+}
+
+/// An empty 850 body: enough for the envelope's own checks.
+fn empty_850() -> SetBody {
+    SetBody {
+        id: "850".into(),
+        implementation_reference: None,
+        segments: vec![],
+    }
+}
+
 #[test]
 fn the_writer_refuses_data_holding_a_separator_and_names_where() {
     let text = sample("po-850-004010.edi");
@@ -392,17 +416,11 @@ fn the_writer_refuses_data_holding_a_separator_and_names_where() {
         .unwrap()
         .value;
     po.lines[1].description = Some("KIT ~ 20G".into());
-    let err = write::interchange(
+    let err = refused(
         &envelope(Version::V4010, Separators::common(false)),
-        Controls {
-            interchange: 1,
-            group: 1,
-        },
-        "PO",
+        1,
         &[po.to_set()],
-        at(),
-    )
-    .unwrap_err();
+    );
     match &err {
         WriteError::SeparatorInData {
             segment,
@@ -417,23 +435,12 @@ fn the_writer_refuses_data_holding_a_separator_and_names_where() {
 
 #[test]
 fn control_numbers_outside_the_nine_digits_are_refused() {
-    let set = SetBody {
-        id: "850".into(),
-        implementation_reference: None,
-        segments: vec![],
-    };
     for interchange in [0, 1_000_000_000] {
-        let err = write::interchange(
+        let err = refused(
             &envelope(Version::V4010, Separators::common(false)),
-            Controls {
-                interchange,
-                group: 1,
-            },
-            "PO",
-            std::slice::from_ref(&set),
-            at(),
-        )
-        .unwrap_err();
+            interchange,
+            &[empty_850()],
+        );
         assert!(
             matches!(
                 err,
@@ -449,25 +456,10 @@ fn control_numbers_outside_the_nine_digits_are_refused() {
 
 #[test]
 fn isa_ids_holding_a_separator_or_non_ascii_are_refused() {
-    let set = SetBody {
-        id: "850".into(),
-        implementation_reference: None,
-        segments: vec![],
-    };
     for id in ["ACME*1", "ACMÉ"] {
         let mut env = envelope(Version::V4010, Separators::common(false));
         env.receiver.id = id.into();
-        let err = write::interchange(
-            &env,
-            Controls {
-                interchange: 1,
-                group: 1,
-            },
-            "PO",
-            std::slice::from_ref(&set),
-            at(),
-        )
-        .unwrap_err();
+        let err = refused(&env, 1, &[empty_850()]);
         assert!(
             matches!(
                 err,

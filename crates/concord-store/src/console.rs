@@ -5,13 +5,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::{
-    ContractVersionRecord, DeliveryRecord, EventRecord, ExceptionRecord, InboxRecord, Result,
-    Store,
+    AttemptRecord, ContractVersionRecord, DeliveryRecord, EventRecord, ExceptionRecord,
+    InboxRecord, Result, Store,
     db::Stmt,
     from_micros,
     read::{
-        DELIVERY_COLS, EVENT_COLS, EXCEPTION_COLUMNS, INBOX_COLS, contract_row, delivery_row,
-        event_row, exception_row, inbox_row, parse_json,
+        ATTEMPT_COLS, CONTRACT_COLS, DELIVERY_COLS, EVENT_COLS, EXCEPTION_COLUMNS, INBOX_COLS,
+        attempt_row, contract_row, delivery_row, event_row, exception_row, inbox_row, parse_json,
     },
     to_micros,
 };
@@ -35,6 +35,16 @@ pub struct AttemptSummary {
     pub outcome: String,
     pub count: i64,
     pub last_at: DateTime<Utc>,
+}
+
+/// One transaction's raw messages, canonical events, deliveries and their attempts, each in
+/// the order it happened (at most 500 of each).
+#[derive(Debug, Clone)]
+pub struct Lineage {
+    pub inbox: Vec<InboxRecord>,
+    pub events: Vec<EventRecord>,
+    pub deliveries: Vec<DeliveryRecord>,
+    pub attempts: Vec<AttemptRecord>,
 }
 
 /// A transaction found by a search key.
@@ -144,29 +154,6 @@ impl Store {
             .collect()
     }
 
-    /// The newest deliveries of one status (dead letters, the queue), by one target when given.
-    /// Meant for the statuses that hold few rows: `delivered` is found by transaction instead.
-    pub async fn recent_deliveries(
-        &self,
-        status: crate::DeliveryStatus,
-        target: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<DeliveryRecord>> {
-        let rows = self
-            .db
-            .fetch(
-                Stmt::new(format!(
-                    "SELECT {DELIVERY_COLS} FROM deliveries WHERE status = $1 AND ($2 = '' OR target = $2) \
-                     ORDER BY seq DESC LIMIT $3"
-                ))
-                .bind(status.as_str())
-                .bind(target.unwrap_or(""))
-                .bind(i64::from(limit)),
-            )
-            .await?;
-        rows.iter().map(delivery_row).collect()
-    }
-
     /// Transactions recorded under a search key (`("invoice", "INV-7")`), newest first.
     pub async fn find_transactions(
         &self,
@@ -232,22 +219,18 @@ impl Store {
         let rows = self
             .db
             .fetch(
-                Stmt::new(
-                    "SELECT contract_id, version, status, digest, data, correlation_id, created_at, updated_at \
-                     FROM contract_versions ORDER BY updated_at DESC, contract_id, version LIMIT $1",
-                )
+                Stmt::new(format!(
+                    "SELECT {CONTRACT_COLS} FROM contract_versions \
+                     ORDER BY updated_at DESC, contract_id, version LIMIT $1"
+                ))
                 .bind(i64::from(limit)),
             )
             .await?;
         rows.iter().map(contract_row).collect()
     }
 
-    /// The inbound messages (raw), canonical events and deliveries of one transaction, in the
-    /// order they happened: its lineage, besides the timeline's steps.
-    pub async fn lineage(
-        &self,
-        correlation_id: &str,
-    ) -> Result<(Vec<InboxRecord>, Vec<EventRecord>, Vec<DeliveryRecord>)> {
+    /// Everything stored under one correlation id besides the timeline's steps: its lineage.
+    pub async fn lineage(&self, correlation_id: &str) -> Result<Lineage> {
         let fetch = |sql: String| Stmt::new(sql).bind(correlation_id).bind(LINEAGE_MAX);
         let inbox = self
             .db
@@ -267,11 +250,25 @@ impl Store {
                 "SELECT {DELIVERY_COLS} FROM deliveries WHERE correlation_id = $1 ORDER BY seq LIMIT $2"
             )))
             .await?;
-        Ok((
-            inbox.iter().map(inbox_row).collect::<Result<_>>()?,
-            events.iter().map(event_row).collect::<Result<_>>()?,
-            deliveries.iter().map(delivery_row).collect::<Result<_>>()?,
-        ))
+        // Every attempt of those deliveries in one read, not one per delivery.
+        let attempts = self
+            .db
+            .fetch(fetch(format!(
+                "SELECT {} FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id \
+                 WHERE d.correlation_id = $1 ORDER BY d.seq, a.attempt LIMIT $2",
+                ATTEMPT_COLS
+                    .split(", ")
+                    .map(|c| format!("a.{c} AS {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+            .await?;
+        Ok(Lineage {
+            inbox: inbox.iter().map(inbox_row).collect::<Result<_>>()?,
+            events: events.iter().map(event_row).collect::<Result<_>>()?,
+            deliveries: deliveries.iter().map(delivery_row).collect::<Result<_>>()?,
+            attempts: attempts.iter().map(attempt_row).collect::<Result<_>>()?,
+        })
     }
 
     /// Queued, in-flight and dead deliveries per target (delivered ones are not counted: the
@@ -299,10 +296,10 @@ impl Store {
         let rows = self
             .db
             .fetch(
-                Stmt::new(
-                    "SELECT contract_id, version, status, digest, data, correlation_id, created_at, updated_at \
-                     FROM contract_versions WHERE created_at >= $1 ORDER BY created_at",
-                )
+                Stmt::new(format!(
+                    "SELECT {CONTRACT_COLS} FROM contract_versions WHERE created_at >= $1 \
+                     ORDER BY created_at"
+                ))
                 .bind(to_micros(since)),
             )
             .await?;

@@ -21,7 +21,7 @@ pub mod testing;
 use std::str::FromStr;
 
 pub use commit::{CommitReceipt, DeliveryOutcome, Write};
-pub use console::{AttemptSummary, PausedTarget, TransactionRef};
+pub use console::{AttemptSummary, Lineage, PausedTarget, TransactionRef};
 pub use edi::ControlNumbers;
 pub use governance::{ApiKeyRecord, AuditChain, AuditFilter, AuditRecord, NewAuditEntry};
 pub use migrate::LATEST as SCHEMA_VERSION;

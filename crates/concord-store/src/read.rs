@@ -70,6 +70,24 @@ pub(crate) fn delivery_row(row: &Row) -> Result<DeliveryRecord> {
     })
 }
 
+pub(crate) const CONTRACT_COLS: &str =
+    "contract_id, version, status, digest, data, correlation_id, created_at, updated_at";
+
+pub(crate) const ATTEMPT_COLS: &str =
+    "delivery_id, attempt, at, outcome, status_code, latency_us, error";
+
+pub(crate) fn attempt_row(r: &Row) -> Result<AttemptRecord> {
+    Ok(AttemptRecord {
+        delivery_id: r.text("delivery_id")?,
+        attempt: r.int("attempt")? as u32,
+        at: from_micros(r.int("at")?),
+        outcome: r.text("outcome")?,
+        status_code: opt_u16(r, "status_code")?,
+        latency_us: r.int("latency_us")?,
+        error: r.opt_text("error")?,
+    })
+}
+
 pub(crate) fn contract_row(row: &Row) -> Result<ContractVersionRecord> {
     let data: String = row.text("data")?;
     Ok(ContractVersionRecord {
@@ -254,25 +272,28 @@ impl Store {
     }
 
     /// The newest deliveries, of one status and one target when given.
+    ///
+    /// Each condition is written only when given, so `status = $n` can use the status index
+    /// (dead letters and the queue are found without reading the delivered rows).
     pub async fn list_deliveries(
         &self,
         status: Option<DeliveryStatus>,
         target: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLS} FROM deliveries WHERE ($1 = '' OR status = $1) \
-             AND ($2 = '' OR target = $2) ORDER BY seq DESC LIMIT $3"
-        );
-        let rows = self
-            .db
-            .fetch(
-                Stmt::new(sql)
-                    .bind(status.map(|s| s.as_str()).unwrap_or(""))
-                    .bind(target.unwrap_or(""))
-                    .bind(i64::from(limit)),
-            )
-            .await?;
+        let mut sql = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE 1 = 1");
+        let mut params: Vec<crate::db::Value> = Vec::new();
+        for (column, value) in [("status", status.map(|s| s.as_str())), ("target", target)] {
+            if let Some(v) = value {
+                params.push(v.to_string().into());
+                sql.push_str(&format!(" AND {column} = ${}", params.len()));
+            }
+        }
+        params.push(i64::from(limit).into());
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", params.len()));
+        let mut stmt = Stmt::new(sql);
+        stmt.params = params;
+        let rows = self.db.fetch(stmt).await?;
         rows.iter().map(delivery_row).collect()
     }
 
@@ -333,32 +354,23 @@ impl Store {
     }
 
     pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>> {
-        let rows = self.db.fetch(Stmt::new(
-            "SELECT delivery_id, attempt, at, outcome, status_code, latency_us, error FROM delivery_attempts \
-             WHERE delivery_id = $1 ORDER BY attempt",
-        )
-        .bind(delivery_id)).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AttemptRecord {
-                    delivery_id: r.text("delivery_id")?,
-                    attempt: r.int("attempt")? as u32,
-                    at: from_micros(r.int("at")?),
-                    outcome: r.text("outcome")?,
-                    status_code: opt_u16(r, "status_code")?,
-                    latency_us: r.int("latency_us")?,
-                    error: r.opt_text("error")?,
-                })
-            })
-            .collect()
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(format!(
+                    "SELECT {ATTEMPT_COLS} FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt"
+                ))
+                .bind(delivery_id),
+            )
+            .await?;
+        rows.iter().map(attempt_row).collect()
     }
 
     // ---- contracts and workflows -------------------------------------------------------------
 
     pub async fn contract_versions(&self, contract_id: &str) -> Result<Vec<ContractVersionRecord>> {
         let rows = self.db.fetch(Stmt::new(
-            "SELECT contract_id, version, status, digest, data, correlation_id, created_at, updated_at \
-             FROM contract_versions WHERE contract_id = $1 ORDER BY version",
+            format!("SELECT {CONTRACT_COLS} FROM contract_versions WHERE contract_id = $1 ORDER BY version"),
         )
         .bind(contract_id)).await?;
         rows.iter().map(contract_row).collect()
@@ -366,8 +378,7 @@ impl Store {
 
     pub async fn contracts_with_status(&self, status: &str) -> Result<Vec<ContractVersionRecord>> {
         let rows = self.db.fetch(Stmt::new(
-            "SELECT contract_id, version, status, digest, data, correlation_id, created_at, updated_at \
-             FROM contract_versions WHERE status = $1 ORDER BY contract_id, version",
+            format!("SELECT {CONTRACT_COLS} FROM contract_versions WHERE status = $1 ORDER BY contract_id, version"),
         )
         .bind(status)).await?;
         rows.iter().map(contract_row).collect()

@@ -924,15 +924,49 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         .unwrap();
     let counts = store.event_counts(base, hour).await.unwrap();
     assert_eq!(counts, vec![(base, 2), (base + hour * 2, 1)]);
-    let (_, events, deliveries) = store.lineage("corr-a").await.unwrap();
+    let lineage = store.lineage("corr-a").await.unwrap();
     assert_eq!(
-        events
+        lineage
+            .events
             .iter()
             .map(|e| e.event.id.as_str())
             .collect::<Vec<_>>(),
         ["e0", "e1", "e3"]
     );
-    assert!(deliveries.is_empty());
+    assert!(lineage.deliveries.is_empty() && lineage.attempts.is_empty());
+    // The deliveries above (correlation `corr`) with p1's two attempts, read in one go.
+    for attempt in [1, 2] {
+        store
+            .commit(vec![Write::DeliveryResult {
+                delivery_id: "p1".into(),
+                attempt,
+                outcome: DeliveryOutcome::Retry,
+                at: now,
+                status_code: Some(503),
+                latency_us: 10,
+                error: Some("busy".into()),
+                next_attempt_at: now,
+            }])
+            .await
+            .unwrap();
+    }
+    let lineage = store.lineage("corr").await.unwrap();
+    assert_eq!(
+        lineage
+            .deliveries
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect::<Vec<_>>(),
+        ["p1", "p2"]
+    );
+    assert_eq!(
+        lineage
+            .attempts
+            .iter()
+            .map(|a| (a.delivery_id.as_str(), a.attempt))
+            .collect::<Vec<_>>(),
+        [("p1", 1), ("p1", 2)]
+    );
     let recent = store.recent_transactions(10).await.unwrap();
     assert_eq!(
         recent
@@ -964,33 +998,32 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         ])
         .await
         .unwrap();
-    let by_prefix = store
-        .list_exceptions(&ExceptionFilter {
-            status: "open".into(),
-            subject_prefix: Some("contract:C-1:".into()),
-            limit: 10,
-            ..ExceptionFilter::default()
-        })
-        .await
-        .unwrap();
+    let listed = |f: ExceptionFilter| {
+        let store = store.clone();
+        async move {
+            let found = store.list_exceptions(&f).await.unwrap();
+            found.into_iter().map(|e| e.id).collect::<Vec<_>>()
+        }
+    };
+    let open = |f: ExceptionFilter| ExceptionFilter {
+        status: "open".into(),
+        limit: 10,
+        ..f
+    };
     assert_eq!(
-        by_prefix.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        listed(open(ExceptionFilter {
+            subject_prefix: Some("contract:C-1:".into()),
+            ..ExceptionFilter::default()
+        }))
+        .await,
         ["x1", "x2"]
     );
-    let by_correlation = store
-        .list_exceptions(&ExceptionFilter {
-            status: "open".into(),
-            correlation_id: Some("corr-c3".into()),
-            limit: 10,
-            ..ExceptionFilter::default()
-        })
-        .await
-        .unwrap();
     assert_eq!(
-        by_correlation
-            .iter()
-            .map(|e| e.id.as_str())
-            .collect::<Vec<_>>(),
+        listed(open(ExceptionFilter {
+            correlation_id: Some("corr-c3".into()),
+            ..ExceptionFilter::default()
+        }))
+        .await,
         ["x3"]
     );
 }

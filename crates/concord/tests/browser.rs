@@ -33,12 +33,7 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
-        // A free port, released just before chromedriver takes it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let driver = tokio::process::Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")

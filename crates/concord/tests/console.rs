@@ -299,6 +299,14 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
         .await
         .html;
     assert!(html.contains("erp is paused"), "{html}");
+    let again = c
+        .post(
+            "/console/deliveries/pause",
+            &[("target", "erp"), ("reason", "again")],
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.html);
+    assert!(again.html.contains("already paused"), "{}", again.html);
     let (s, body) = t
         .post(
             "/v1/contracts",
@@ -324,6 +332,10 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
         .await
         .html;
     assert!(html.contains("erp is delivering again"), "{html}");
+    let again = c
+        .post("/console/deliveries/resume", &[("target", "erp")])
+        .await;
+    assert_eq!(again.status, 409, "{}", again.html);
     t.wait_status("C-CON-1", 2, "active").await;
 
     // Test connection reaches the ERP sandbox; an unknown system is a clear 404 page.
@@ -334,12 +346,14 @@ async fn an_operator_replays_a_failed_propagation_and_pauses_the_erp(backend: Ba
     assert!(page.html.contains("no system"), "{}", page.html);
 
     // Both actions were audited in the operator's name.
-    let (_, audit) = t.get("/v1/audit?action=target.paused").await;
-    assert_eq!(
-        audit["entries"].as_array().map(Vec::len),
-        Some(1),
-        "{audit}"
-    );
+    for action in ["target.paused", "target.resumed"] {
+        let (_, audit) = t.get(&format!("/v1/audit?action={action}")).await;
+        assert_eq!(
+            audit["entries"].as_array().map(Vec::len),
+            Some(1),
+            "{action}: {audit}"
+        );
+    }
 
     // Signed out, the session is gone.
     let page = c.post("/console/sign-out", &[]).await;

@@ -5,7 +5,6 @@
 mod common;
 
 use std::{
-    net::TcpListener,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -15,14 +14,6 @@ use concord_sandbox::{Faults, Sandbox, SandboxConfig};
 use serde_json::json;
 
 const N_CONTRACTS: usize = 40;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The admin key the child hub installs at start-up, as a fresh install would.
 const BOOTSTRAP_KEY: &str = "ck_crash-test-bootstrap-admin-key-0123456789";
@@ -43,22 +34,6 @@ fn start_hub(config: &std::path::Path, data_dir: &std::path::Path, port: u16) ->
     command.spawn().expect("start concord")
 }
 
-async fn wait_healthy(client: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if client
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("hub at {url} did not become ready");
-}
-
 fn contract_key_effects(system: &concord_sandbox::SystemHandle) -> usize {
     system
         .effects()
@@ -77,15 +52,9 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
     let dir = std::env::temp_dir().join(format!("concord-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mappings = demo_dir().join("mappings").canonicalize().unwrap();
-    let config_text = demo_config_text(&sandbox)
-        .replace(
-            "mapping = \"mappings/",
-            &format!("mapping = \"{}/", mappings.display()),
-        )
-        .replace("lease_secs = 30", "lease_secs = 2");
-    let config = dir.join("concord.toml");
-    std::fs::write(&config, config_text).unwrap();
+    let config = write_config_file(&sandbox, &dir, |text| {
+        text.replace("lease_secs = 30", "lease_secs = 2")
+    });
     let data_dir = dir.join("data");
 
     let port = free_port();
@@ -100,7 +69,7 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
         .build()
         .unwrap();
     let mut child = start_hub(&config, &data_dir, port);
-    wait_healthy(&client, &url).await;
+    wait_ready(&client, &url).await;
 
     // Master data, then slow targets so that the kill lands mid-propagation.
     let put = |path: String, body: serde_json::Value| {
@@ -178,7 +147,7 @@ async fn sigkill_during_propagation_loses_and_duplicates_nothing() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = start_hub(&config, &data_dir, port);
-    wait_healthy(&client, &url).await;
+    wait_ready(&client, &url).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut n_active = 0;

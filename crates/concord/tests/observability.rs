@@ -21,6 +21,86 @@ on_both_backends!(a_missed_objective_opens_an_exception_and_alerts_once,);
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
+/// Open `slo_breach` exceptions, by subject.
+async fn open_breaches(t: &TestHub) -> Vec<String> {
+    let (_, e) = t.get("/v1/exceptions?type=slo_breach").await;
+    e["exceptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| x["subject"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A breach acknowledged by hand is not reopened by the next checks; one whose item left the
+/// window before it was done is looked up by id and resolves itself all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breach_is_opened_once_and_closes_after_its_window() {
+    let Some(t) = spawn_hub(Backend::Sqlite, |c| {
+        c.hub.slo_check_ms = 100;
+        c.delivery.max_attempts = 2;
+        c.slo.insert(
+            "contract_propagation".into(),
+            SloConfig {
+                kind: SloKind::ContractPropagation,
+                objective: "1s".into(),
+                target: 0.99,
+                window: "2s".into(),
+                exception_kinds: vec![],
+            },
+        );
+    })
+    .await
+    else {
+        return;
+    };
+    t.seed().await;
+    fail_contract_propagation(&t, "C-W-A").await;
+    let dead = fail_contract_propagation(&t, "C-W-B").await;
+    t.eventually("both breaches", || async {
+        open_breaches(&t).await.len() == 2
+    })
+    .await;
+    let (_, e) = t
+        .get("/v1/exceptions?type=slo_breach&subject=slo:contract_propagation:C-W-A:v1")
+        .await;
+    let id = e["exceptions"][0]["id"].as_str().unwrap().to_string();
+    let (s, body) = t
+        .post(
+            &format!("/v1/exceptions/{id}/resolve"),
+            json!({"action": "acknowledge", "reason": "the ERP team knows"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    // Many checks later, and past the window: A stays resolved and alerted once.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        open_breaches(&t).await,
+        ["slo:contract_propagation:C-W-B:v1"]
+    );
+    let alerts = sink_events(&t, "slo_breach").await;
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a["payload"]["item"] == "C-W-A:v1")
+            .count(),
+        1,
+        "{alerts:?}"
+    );
+    // B is done after its window: its breach resolves itself.
+    t.sandbox.erp.set_faults(Faults::default());
+    let (s, _) = t
+        .post(&format!("/v1/deliveries/{dead}/replay"), json!({}))
+        .await;
+    assert_eq!(s, 202);
+    t.wait_status("C-W-B", 1, "active").await;
+    t.eventually("B's breach resolves itself", || async {
+        open_breaches(&t).await.is_empty()
+    })
+    .await;
+    t.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_trace_continues_into_every_delivery() {
     let Some(t) = spawn_hub(Backend::Sqlite, |_| {}).await else {
@@ -93,14 +173,6 @@ async fn a_callers_trace_continues_into_every_delivery() {
     t.shutdown().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A stand-in OTLP collector: keeps every span posted to `/v1/traces` (JSON encoding).
 async fn collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     use axum::{Json, Router, extract::State, routing::post};
@@ -134,16 +206,7 @@ async fn json_logs_and_exported_spans_name_the_transaction() {
     let dir = std::env::temp_dir().join(format!("concord-logs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mappings = demo_dir().join("mappings").canonicalize().unwrap();
-    let config = dir.join("concord.toml");
-    std::fs::write(
-        &config,
-        demo_config_text(&sandbox).replace(
-            "mapping = \"mappings/",
-            &format!("mapping = \"{}/", mappings.display()),
-        ),
-    )
-    .unwrap();
+    let config = write_config_file(&sandbox, &dir, |text| text);
     let key = "ck_logs-test-bootstrap-admin-key-0123456789";
     let port = free_port();
     let (otlp, spans) = collector().await;
@@ -172,20 +235,7 @@ async fn json_logs_and_exported_spans_name_the_transaction() {
     });
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..300 {
-        if client
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the hub did not become ready");
+    wait_ready(&client, &url).await;
     // A contract that fails validation is quarantined, and the hub logs it.
     let response = client
         .post(format!("{url}/v1/contracts"))

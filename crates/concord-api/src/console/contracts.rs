@@ -8,7 +8,6 @@ use axum::{
     response::Response,
 };
 use concord_engine::Rejection;
-use serde_json::Value;
 
 use super::{
     Console, Viewer,
@@ -129,13 +128,9 @@ async fn one_contract(console: &Console, id: &str) -> ApiResult<String> {
         if let Some(activation) = v["propagation"].get("activation").filter(|a| !a.is_null()) {
             out.push_str(&format!(
                 "<p>Activation: <code>{}</code></p>",
-                esc(&compact(activation))
+                esc(&activation.to_string())
             ));
         }
     }
     Ok(out)
-}
-
-fn compact(v: &Value) -> String {
-    v.to_string()
 }

@@ -158,7 +158,9 @@ async fn render(
     }
     body.push_str("</select></label><button type=\"submit\">Show</button></form>");
 
-    let deliveries = store.recent_deliveries(status, target, MAX_LISTED).await?;
+    let deliveries = store
+        .list_deliveries(Some(status), target, MAX_LISTED)
+        .await?;
     let replayable = may_act && status == DeliveryStatus::Dead;
     let rows: Vec<Vec<String>> = deliveries
         .iter()

@@ -129,8 +129,8 @@ pub(super) async fn lineage(
     let hub = &console.hub;
     let store = hub.store();
     let timeline = store.timeline(&correlation_id).await?;
-    let (inbox, events, deliveries) = store.lineage(&correlation_id).await?;
-    if timeline.is_empty() && inbox.is_empty() && events.is_empty() {
+    let lineage = store.lineage(&correlation_id).await?;
+    if timeline.is_empty() && lineage.inbox.is_empty() && lineage.events.is_empty() {
         return Err(Rejection::not_found(format!(
             "no transaction with correlation id {correlation_id}"
         ))
@@ -176,7 +176,8 @@ pub(super) async fn lineage(
     ));
 
     body.push_str("<h2>Messages received (raw)</h2>");
-    let rows: Vec<Vec<String>> = inbox
+    let rows: Vec<Vec<String>> = lineage
+        .inbox
         .iter()
         .map(|m| {
             // Clinical systems' messages may carry patient data: shown only where the operator
@@ -208,7 +209,8 @@ pub(super) async fn lineage(
     ));
 
     body.push_str("<h2>Canonical events</h2>");
-    let rows: Vec<Vec<String>> = events
+    let rows: Vec<Vec<String>> = lineage
+        .events
         .iter()
         .map(|e| {
             vec![
@@ -228,10 +230,11 @@ pub(super) async fn lineage(
 
     body.push_str("<h2>Deliveries</h2>");
     let mut rows = Vec::new();
-    for d in &deliveries {
-        let attempts = store.attempts(&d.id).await?;
-        let tried: Vec<String> = attempts
+    for d in &lineage.deliveries {
+        let tried: Vec<String> = lineage
+            .attempts
             .iter()
+            .filter(|a| a.delivery_id == d.id)
             .map(|a| {
                 format!(
                     "#{} {} {} {}{}",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
-use concord_engine::{Config, Hub, governance::NewKey};
+use concord_engine::{Config, Hub};
 use concord_model::access::Role;
 use concord_store::{
     Crosswalk, DeliveryOutcome, NewDelivery, NewEvent, NewException, TimelineEntry, Write,
@@ -200,19 +200,7 @@ pub async fn console(events: usize, rounds: usize, budget_ms: u64) -> Result<()>
         hub.clone(),
         std::future::pending(),
     ));
-    let key = hub
-        .create_key(
-            NewKey {
-                name: "bench-operator".into(),
-                role: Role::Operator,
-                system: None,
-                user: None,
-                expires_at: None,
-            },
-            "bench",
-        )
-        .await?
-        .key;
+    let key = crate::demo::demo_key(&hub, "bench operator", Role::Operator, None, None).await?;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use axum::{Router, extract::State, http::HeaderMap, routing::post};
-use concord_engine::{API_SYSTEM, Config, Hub, Inbound, MasterRecord, governance::NewKey};
+use concord_engine::{API_SYSTEM, Config, Hub, Inbound, MasterRecord};
 use concord_model::access::Role;
 use serde_json::json;
 
@@ -68,19 +68,8 @@ async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir, String)
         hub.clone(),
         std::future::pending(),
     ));
-    let key = hub
-        .create_key(
-            NewKey {
-                name: "bench".into(),
-                role: Role::Admin,
-                system: None,
-                user: None,
-                expires_at: None,
-            },
-            "bench",
-        )
-        .await?;
-    Ok((hub, url, dir, key.key))
+    let key = crate::demo::demo_key(&hub, "bench", Role::Admin, None, None).await?;
+    Ok((hub, url, dir, key))
 }
 
 mod tempdir {

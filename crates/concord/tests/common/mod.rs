@@ -353,6 +353,49 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A free port on loopback, released for a child process (a hub, chromedriver) to take.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The demo config for `sandbox` written into `dir` for a child `concord serve`: mapping paths
+/// made absolute, then `edit` applied to the text. Returns the file's path.
+pub fn write_config_file(
+    sandbox: &Sandbox,
+    dir: &std::path::Path,
+    edit: impl FnOnce(String) -> String,
+) -> PathBuf {
+    let mappings = demo_dir().join("mappings").canonicalize().unwrap();
+    let text = demo_config_text(sandbox).replace(
+        "mapping = \"mappings/",
+        &format!("mapping = \"{}/", mappings.display()),
+    );
+    let path = dir.join("concord.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+/// Waits (30 s at most) until the hub at `url` answers `/readyz` with 2xx.
+pub async fn wait_ready(client: &reqwest::Client, url: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("hub at {url} did not become ready");
+}
+
 /// A contract whose propagation failed: with the ERP down and two attempts allowed, its ERP
 /// delivery is dead-lettered and a `contract_propagation_failed` exception is open. Returns the
 /// dead delivery's id. The ERP stays down; the caller brings it back.
