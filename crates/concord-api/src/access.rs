@@ -228,6 +228,131 @@ pub const ROUTES: &[RouteSpec] = &[
     .takes("Facility")
     .answers(200, "Facility"),
     route(
+        Method::POST,
+        "/v1/supplier-onboardings",
+        Needs(Scope::SuppliersRequest),
+        "Submit a new supplier: identifiers checked, screened for duplicates and exclusions, then held or queued for approval",
+    )
+    .takes("Supplier"),
+    route(
+        Method::GET,
+        "/v1/supplier-onboardings/{id}",
+        Needs(Scope::MasterRead),
+        "An onboarding's stage, its screening findings (exclusion hits, duplicate candidates with scores) and decisions",
+    ),
+    route(
+        Method::POST,
+        "/v1/supplier-onboardings/{id}/approve",
+        Needs(Scope::SuppliersApprove),
+        "Approve a screened supplier (never the submitter): it is created in the ERP and propagated",
+    )
+    .takes("ApprovalComment"),
+    route(
+        Method::POST,
+        "/v1/supplier-onboardings/{id}/reject",
+        Needs(Scope::SuppliersApprove),
+        "Reject a supplier onboarding, with a reason",
+    )
+    .takes("RejectionReason"),
+    route(
+        Method::POST,
+        "/v1/suppliers/{id}/bank-changes",
+        Needs(Scope::SuppliersRequest),
+        "Ask for a change of payment method, bank account or remit-to address; in force after two approvals by two other people",
+    )
+    .takes("BankChangeRequest"),
+    route(
+        Method::GET,
+        "/v1/bank-changes/{id}",
+        Needs(Scope::MasterRead),
+        "A payment-detail change: old and new details (account masked), approvals, stage",
+    ),
+    route(
+        Method::POST,
+        "/v1/bank-changes/{id}/approve",
+        Needs(Scope::SuppliersApprove),
+        "Approve a payment-detail change (not the requester, not twice by one person); the second approval applies it",
+    )
+    .takes("ApprovalComment"),
+    route(
+        Method::POST,
+        "/v1/bank-changes/{id}/reject",
+        Needs(Scope::SuppliersApprove),
+        "Reject a payment-detail change, with a reason",
+    )
+    .takes("RejectionReason"),
+    route(
+        Method::GET,
+        "/v1/crosswalks",
+        Needs(Scope::MasterRead),
+        "The id maps between each system and canonical ids, and how many conflicts are open",
+    )
+    .query(&[
+        param("system", false, "a system's id"),
+        param("entity_type", false, "supplier, item, purchase_order, …"),
+        param("canonical_id", false, "the canonical id"),
+        param("external_id", false, "the system's id"),
+        LIMIT,
+    ]),
+    route(
+        Method::GET,
+        "/v1/crosswalks/conflicts",
+        Needs(Scope::MasterRead),
+        "External ids something tried to map to a second canonical id (the first mapping is kept)",
+    )
+    .query(&[param("status", false, "open (default) or resolved"), LIMIT]),
+    route(
+        Method::PUT,
+        "/v1/crosswalks/{system}/{entity_type}/{external_id}",
+        Needs(Scope::MasterWrite),
+        "Map a system's id to a canonical id (overwrites; resolves the id's open conflicts); audited",
+    )
+    .takes("CrosswalkMapping"),
+    route(
+        Method::DELETE,
+        "/v1/crosswalks/{system}/{entity_type}/{external_id}",
+        Needs(Scope::MasterWrite),
+        "Remove a mapping (resolves its open conflicts); audited",
+    ),
+    route(
+        Method::GET,
+        "/v1/exclusions",
+        Needs(Scope::MasterRead),
+        "Screen a name and/or NPI against the imported exclusion lists (OIG LEIE, SAM)",
+    )
+    .query(&[
+        param("name", false, "a business or person name (normalised before matching)"),
+        param("npi", false, "a National Provider Identifier"),
+    ]),
+    route(
+        Method::POST,
+        "/v1/reconciliations",
+        Needs(Scope::MasterWrite),
+        "Run a reconciliation now: each system's view against the canonical state",
+    )
+    .takes("Object"),
+    route(
+        Method::GET,
+        "/v1/reconciliations",
+        Needs(Scope::MasterRead),
+        "Reconciliation runs, newest first, with their counts",
+    )
+    .query(&[LIMIT]),
+    route(
+        Method::GET,
+        "/v1/reconciliations/{id}",
+        Needs(Scope::MasterRead),
+        "A run's findings (missing, extra, different per system and entity type); CSV with ?format=csv",
+    )
+    .query(&[param("format", false, "json (default) or csv")]),
+    route(
+        Method::POST,
+        "/v1/reconciliations/{id}/repair",
+        Needs(Scope::MasterWrite),
+        "Re-publish the canonical version for a run's missing and different records (all, or by system, entity type, keys); audited",
+    )
+    .takes("RepairRequest"),
+    route(
         Method::GET,
         "/v1/prices",
         Needs(Scope::PricesRead),

@@ -8,6 +8,7 @@ mod governance;
 pub mod openapi;
 pub mod problem;
 mod routes;
+mod suppliers;
 pub mod tls;
 
 use axum::Router;

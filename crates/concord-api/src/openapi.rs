@@ -234,6 +234,28 @@ fn schemas() -> Map<String, Value> {
             "required": ["reason"],
             "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}
         },
+        "BankChangeRequest": {
+            "type": "object",
+            "required": ["payment", "reason"],
+            "properties": {
+                "payment": {"type": "object", "description": "method (ach, wire, check), bank {routing_number (ABA checksum), account_number}, remit_to {line1, city, state, zip}",
+                    "required": ["method"]},
+                "reason": {"type": "string", "minLength": 1}
+            }
+        },
+        "CrosswalkMapping": {
+            "type": "object",
+            "required": ["canonical_id"],
+            "properties": {"canonical_id": {"type": "string", "maxLength": 64}}
+        },
+        "RepairRequest": {
+            "type": "object",
+            "properties": {
+                "system": {"type": "string"},
+                "entity_type": {"enum": ["supplier", "item"]},
+                "keys": {"type": "array", "items": {"type": "string"}}
+            }
+        },
         "Object": {"type": "object"}
     });
     if let Value::Object(own) = own {

@@ -23,6 +23,7 @@ use crate::{
     access::{self, Gate, ROUTES, RouteSpec},
     governance, openapi,
     problem::{ApiError, problem_response},
+    suppliers,
 };
 
 pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
@@ -61,6 +62,27 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
         ("POST", "/v1/requisitions/{id}/approve") => post(approve_requisition),
         ("POST", "/v1/requisitions/{id}/reject") => post(reject_requisition),
         ("PUT", "/v1/suppliers/{id}") => put(put_supplier),
+        ("POST", "/v1/supplier-onboardings") => post_canonical("supplier_onboarding"),
+        ("GET", "/v1/supplier-onboardings/{id}") => get(suppliers::get_onboarding),
+        ("POST", "/v1/supplier-onboardings/{id}/approve") => post(suppliers::approve_onboarding),
+        ("POST", "/v1/supplier-onboardings/{id}/reject") => post(suppliers::reject_onboarding),
+        ("POST", "/v1/suppliers/{id}/bank-changes") => post(suppliers::request_bank_change),
+        ("GET", "/v1/bank-changes/{id}") => get(suppliers::get_bank_change),
+        ("POST", "/v1/bank-changes/{id}/approve") => post(suppliers::approve_bank_change),
+        ("POST", "/v1/bank-changes/{id}/reject") => post(suppliers::reject_bank_change),
+        ("GET", "/v1/crosswalks") => get(suppliers::list_crosswalks),
+        ("GET", "/v1/crosswalks/conflicts") => get(suppliers::list_crosswalk_conflicts),
+        ("PUT", "/v1/crosswalks/{system}/{entity_type}/{external_id}") => {
+            put(suppliers::put_crosswalk)
+        }
+        ("DELETE", "/v1/crosswalks/{system}/{entity_type}/{external_id}") => {
+            delete(suppliers::delete_crosswalk)
+        }
+        ("GET", "/v1/exclusions") => get(suppliers::search_exclusions),
+        ("POST", "/v1/reconciliations") => post(suppliers::run_reconciliation),
+        ("GET", "/v1/reconciliations") => get(suppliers::list_reconciliations),
+        ("GET", "/v1/reconciliations/{id}") => get(suppliers::get_reconciliation),
+        ("POST", "/v1/reconciliations/{id}/repair") => post(suppliers::repair_reconciliation),
         ("PUT", "/v1/items/{gtin}") => put(put_item),
         ("PUT", "/v1/facilities/{gln}") => put(put_facility),
         ("GET", "/v1/prices") => get(get_price),
@@ -312,7 +334,7 @@ async fn get_requisition(State(hub): State<Hub>, Path(id): Path<String>) -> ApiR
 }
 
 /// The optional text field of a decision body (an empty body is fine for an approval).
-fn decision_text(
+pub(crate) fn decision_text(
     headers: &HeaderMap,
     body: &Bytes,
     field: &'static str,

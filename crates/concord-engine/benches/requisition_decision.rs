@@ -48,6 +48,10 @@ fn catalog() -> PriceCatalog {
             uom: ea.clone(),
             vendor_part: None,
             supplier_id: None,
+            udi_di: None,
+            manufacturer: None,
+            manufacturer_part: None,
+            packaging: vec![],
         });
     }
     for f in 0..FACILITIES {

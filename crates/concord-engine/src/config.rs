@@ -134,6 +134,10 @@ pub struct HubConfig {
     /// How often the service level objectives (`[slo.*]`) are checked, in milliseconds.
     #[serde(default = "default_slo_check_ms")]
     pub slo_check_ms: u64,
+    /// How often reconciliation runs on its own (`"24h"`, `"30m"`); off when absent. It can
+    /// always be run on demand (`POST /v1/reconciliations`).
+    #[serde(default)]
+    pub reconcile_every: Option<String>,
 }
 
 fn default_slo_check_ms() -> u64 {
@@ -158,6 +162,7 @@ impl Default for HubConfig {
             store_url: None,
             max_body_bytes: default_max_body(),
             slo_check_ms: default_slo_check_ms(),
+            reconcile_every: None,
         }
     }
 }
@@ -424,6 +429,20 @@ pub struct SystemConfig {
     /// Lookups the hub may make in this system (e.g. `supplier` by TIN in the ERP).
     #[serde(default)]
     pub lookups: BTreeMap<String, LookupRoute>,
+    /// What reconciliation reads of this system, by entity type (`supplier`, `item`).
+    #[serde(default)]
+    pub views: BTreeMap<String, ViewRoute>,
+}
+
+/// How reconciliation reads a system's records of one entity type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewRoute {
+    /// Request path (GET) answering every record.
+    pub path: String,
+    /// jq filter turning the answer into `[{"external_id", "record"}]`, `record` holding the
+    /// canonical fields the system keeps (only those are compared).
+    pub mapping: PathBuf,
 }
 
 fn default_timeout() -> u64 {
@@ -552,6 +571,7 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "requisition",
     "goods_receipt",
     "supplier",
+    "supplier_onboarding",
     "item",
     "facility",
 ];
@@ -563,9 +583,14 @@ pub const OUTBOUND_TYPES: &[&str] = &[
     "purchase_order_change",
     "payment_release",
     "slo_breach",
+    "supplier",
+    "supplier_payment",
+    "item",
 ];
 /// Lookup kinds the hub makes.
 pub const LOOKUP_KINDS: &[&str] = &["supplier"];
+/// Entity types reconciliation compares.
+pub const VIEW_TYPES: &[&str] = &["supplier", "item"];
 const METHODS: &[&str] = &["POST", "PUT", "PATCH"];
 
 impl Config {
@@ -662,6 +687,14 @@ impl Config {
         for (name, slo) in &self.slo {
             slo.check(&format!("slo.{name}"), &mut problem);
         }
+        if let Some(every) = &self.hub.reconcile_every
+            && concord_model::requisition::parse_duration(every).is_none()
+        {
+            problem(
+                "hub.reconcile_every".into(),
+                format!("{every:?} is not a duration such as \"30m\", \"24h\" or \"7d\""),
+            );
+        }
         if self.delivery.max_attempts == 0 {
             problem("delivery.max_attempts".into(), "must be at least 1".into());
         }
@@ -732,7 +765,9 @@ impl Config {
                 );
             }
             if system.base_url.is_none()
-                && (!system.outbound.is_empty() || !system.lookups.is_empty())
+                && (!system.outbound.is_empty()
+                    || !system.lookups.is_empty()
+                    || !system.views.is_empty())
             {
                 problem(
                     format!("{at}.base_url"),
@@ -811,6 +846,19 @@ impl Config {
                     problem(
                         at.clone(),
                         format!("unknown lookup; expected one of {LOOKUP_KINDS:?}"),
+                    );
+                }
+                if !route.path.starts_with('/') {
+                    problem(format!("{at}.path"), "must start with /".into());
+                }
+                self.check_file(&format!("{at}.mapping"), &route.mapping, &mut problem);
+            }
+            for (kind, route) in &system.views {
+                let at = format!("{at}.views.{kind}");
+                if !VIEW_TYPES.contains(&kind.as_str()) {
+                    problem(
+                        at.clone(),
+                        format!("unknown view; expected one of {VIEW_TYPES:?}"),
                     );
                 }
                 if !route.path.starts_with('/') {

@@ -448,6 +448,7 @@ impl Hub {
                                     .or(r.name.clone())
                                     .unwrap_or_else(|| canonical_id.clone()),
                                 tin: Some(tin.clone()),
+                                ..Supplier::default()
                             },
                             now,
                         ));

@@ -484,6 +484,23 @@ impl Hub {
             self.commit(writes).await?;
             step.apply_to_index(self);
         } else if outcome != DeliveryOutcome::Retry
+            && d.message_type == crate::onboarding::SUPPLIER_MESSAGE
+        {
+            self.onboarding_delivery_outcome(
+                d,
+                outcome == DeliveryOutcome::Delivered,
+                attempt.reply.as_ref(),
+                attempt.error.clone(),
+                &mut writes,
+            )
+            .await?;
+            self.commit(writes).await?;
+        } else if outcome == DeliveryOutcome::Dead
+            && d.message_type == crate::bank_changes::PAYMENT_MESSAGE
+        {
+            writes.push(self.bank_change_delivery_failed(d, attempt.error.clone()));
+            self.commit(writes).await?;
+        } else if outcome != DeliveryOutcome::Retry
             && let Some(po) = crate::purchase_orders::po_of_delivery(d)
         {
             let _guard = self

@@ -260,6 +260,19 @@ impl Hub {
         let hub = self.clone();
         let every = std::time::Duration::from_millis(self.config().hub.slo_check_ms.max(100));
         handles.push(tokio::spawn(crate::slo::run_slo_checks(hub, every)));
+        if let Some(every) = self
+            .config()
+            .hub
+            .reconcile_every
+            .as_deref()
+            .and_then(concord_model::requisition::parse_duration)
+            .and_then(|d| d.to_std().ok())
+        {
+            let hub = self.clone();
+            handles.push(tokio::spawn(crate::reconciliation::run_scheduled(
+                hub, every,
+            )));
+        }
         let hub = self.clone();
         handles.push(tokio::spawn(async move {
             if let Err(e) = crate::inbound::recover(&hub).await {

@@ -16,7 +16,7 @@ use crate::{
 /// The pseudo-system of the canonical API (`POST /v1/contracts`): same pipeline, no mapping.
 pub const API_SYSTEM: &str = "api";
 /// What the canonical API takes through the pipeline.
-const API_MESSAGE_TYPES: &[&str] = &["contract", "requisition"];
+const API_MESSAGE_TYPES: &[&str] = &["contract", "requisition", "supplier_onboarding"];
 
 /// A message as it arrived.
 #[derive(Debug, Clone)]
@@ -320,6 +320,7 @@ impl Hub {
                 "contract" => self.submit_contract(&canonical, ctx, lineage).await,
                 "requisition" => self.submit_requisition(&canonical, ctx, lineage).await,
                 "goods_receipt" => self.receive_goods(&canonical, ctx, lineage).await,
+                "supplier_onboarding" => self.submit_onboarding(&canonical, ctx, lineage).await,
                 "supplier" | "item" | "facility" => {
                     self.upsert_master_inbound(&record.message_type, &canonical, ctx, lineage)
                         .await
@@ -499,6 +500,9 @@ pub fn check_canonical(
                 .map(|_| ())
                 .map_err(Rejection::invalid)
         }
+        "supplier_onboarding" => crate::onboarding::check_onboarding(canonical)
+            .map(|_| ())
+            .map_err(Rejection::invalid),
         "goods_receipt" => {
             concord_model::parse_canonical::<concord_model::purchasing::GoodsReceipt>(canonical)
                 .map(|_| ())

@@ -5,22 +5,27 @@
 //! `concord-model`) → `contracts`/`master` (resolve, decide, commit state + event + outbox in one
 //! transaction) → `delivery` (map to the target, send, retry, dead-letter) → workflow steps.
 
+pub mod bank_changes;
 pub mod breaker;
 pub mod config;
 pub mod contracts;
+pub mod crosswalks;
 pub mod delivery;
 pub mod error;
 pub mod governance;
 pub mod hub;
+pub mod import;
 pub mod inbound;
 pub mod jwt;
 pub mod mapping;
 pub mod master;
 pub mod metrics;
+pub mod onboarding;
 pub mod operations;
 pub mod partners;
 pub mod policy;
 pub mod purchase_orders;
+pub mod reconciliation;
 pub mod requisitions;
 pub mod samples;
 pub mod slo;

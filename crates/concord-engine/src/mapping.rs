@@ -249,6 +249,8 @@ pub enum Direction {
     Outbound,
     /// A lookup answer → canonical candidates.
     Lookup,
+    /// A system's list of its records → `[{"external_id", "record"}]` for reconciliation.
+    View,
 }
 
 /// Every mapping of the config, compiled, by (system, message type, direction).
@@ -298,6 +300,12 @@ impl MappingRegistry {
                         .lookups
                         .iter()
                         .map(|(t, r)| (t, &r.mapping, Direction::Lookup, "lookups")),
+                )
+                .chain(
+                    system
+                        .views
+                        .iter()
+                        .map(|(t, r)| (t, &r.mapping, Direction::View, "views")),
                 );
             for (message_type, path, direction, section) in routes {
                 let filter = format!("{system_id} {message_type} {section}");

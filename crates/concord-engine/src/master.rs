@@ -65,11 +65,32 @@ impl Hub {
     /// against `actor`.
     pub async fn upsert_master(
         &self,
-        record: MasterRecord,
+        mut record: MasterRecord,
         mut extra: Vec<Write>,
         actor: &str,
     ) -> Result<()> {
         let now = Utc::now();
+        if let MasterRecord::Supplier(s) = &mut record {
+            // Payment details change only with two approvals (crate::bank_changes): an upsert
+            // keeps the ones in force and refuses different ones.
+            let stored = self.store().supplier(&s.id).await?.and_then(|s| s.payment);
+            match (&s.payment, stored) {
+                (None, stored) => s.payment = stored,
+                (Some(new), Some(stored)) if *new == stored => {}
+                (Some(_), _) => {
+                    return Err(Rejection::new(
+                        409,
+                        "payment_change_needs_approval",
+                        "Payment details are changed with two approvals",
+                        format!(
+                            "supplier {}: payment method, bank account and remit-to change through POST /v1/suppliers/{}/bank-changes; leave payment out of this update",
+                            s.id, s.id
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
         extra.push(crate::governance::audit(
             actor,
             "master.upserted",

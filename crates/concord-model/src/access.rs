@@ -34,10 +34,15 @@ pub enum Scope {
     ApiDocs,
     /// `GET /metrics`: counts and gauges without ids (what a Prometheus scraper reads).
     MetricsRead,
+    /// Submit a new supplier for onboarding, or ask for a change of a supplier's payment
+    /// details.
+    SuppliersRequest,
+    /// Approve or reject supplier onboardings and payment-detail changes (never one's own).
+    SuppliersApprove,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 18] = [
+    pub const ALL: [Scope; 20] = [
         Scope::ContractsRead,
         Scope::ContractsWrite,
         Scope::MasterRead,
@@ -56,6 +61,8 @@ impl Scope {
         Scope::RequisitionsApprove,
         Scope::ApiDocs,
         Scope::MetricsRead,
+        Scope::SuppliersRequest,
+        Scope::SuppliersApprove,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +85,8 @@ impl Scope {
             Scope::RequisitionsApprove => "requisitions:approve",
             Scope::ApiDocs => "api:docs",
             Scope::MetricsRead => "metrics:read",
+            Scope::SuppliersRequest => "suppliers:request",
+            Scope::SuppliersApprove => "suppliers:approve",
         }
     }
 }
@@ -149,6 +158,7 @@ impl Role {
                 ExceptionsResolve,
                 QuarantineRead,
                 QuarantineReplay,
+                SuppliersRequest,
             ],
             Role::Buyer => &[
                 ApiDocs,
@@ -158,6 +168,7 @@ impl Role {
                 TransactionsRead,
                 ExceptionsRead,
                 RequisitionsWrite,
+                SuppliersRequest,
             ],
             Role::Approver => &[
                 ApiDocs,
@@ -169,6 +180,7 @@ impl Role {
                 ExceptionsRead,
                 ExceptionsResolve,
                 RequisitionsApprove,
+                SuppliersApprove,
             ],
             Role::ApClerk => &[
                 ApiDocs,
@@ -179,6 +191,7 @@ impl Role {
                 TransactionsRead,
                 ExceptionsRead,
                 ExceptionsResolve,
+                SuppliersRequest,
             ],
             Role::Auditor => &[
                 ApiDocs,

@@ -33,6 +33,44 @@ pub const PURCHASE_ORDER_CHANGED: &str = "org.concord.purchase_order.changed.v1"
 /// A service level objective was missed by one item (`data`: [`crate::slo::SloBreached`]);
 /// systems subscribe with an outbound route for `slo_breach` (an alert webhook).
 pub const SLO_BREACHED: &str = "org.concord.slo.breached.v1";
+/// A supplier's onboarding moved (submitted, held, cleared, approved, active, rejected).
+pub const SUPPLIER_ONBOARDING_CHANGED: &str = "org.concord.supplier.onboarding.changed.v1";
+/// A supplier's payment details changed after two approvals (`data` masks the account).
+pub const SUPPLIER_PAYMENT_CHANGED: &str = "org.concord.supplier.payment.changed.v1";
+/// A reconciliation run finished (`data`: counts per system, entity type and kind).
+pub const RECONCILIATION_COMPLETED: &str = "org.concord.reconciliation.completed.v1";
+
+/// `data` of [`SUPPLIER_ONBOARDING_CHANGED`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupplierOnboardingChanged {
+    pub supplier_id: String,
+    pub stage: crate::workflow::onboarding::OnboardingStage,
+    /// What happened: `submitted`, `cleared`, `approved`, `rejected`, `erp_created`.
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erp_vendor: Option<String>,
+}
+
+/// `data` of [`SUPPLIER_PAYMENT_CHANGED`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupplierPaymentChanged {
+    pub supplier_id: String,
+    pub change_id: String,
+    /// The new details with the account number masked.
+    pub payment: Value,
+    pub approvers: Vec<String>,
+}
+
+/// `data` of [`RECONCILIATION_COMPLETED`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationCompleted {
+    pub run_id: String,
+    /// `{"erp": {"item": {"missing": 1, "extra": 0, "different": 2}}}`.
+    pub summary: Value,
+}
 
 /// `data` of [`PURCHASE_ORDER_CHANGED`].
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -114,6 +152,18 @@ pub fn event_schemas() -> Vec<(&'static str, Value)> {
         (
             SLO_BREACHED,
             cloud_event::<crate::slo::SloBreached>(SLO_BREACHED),
+        ),
+        (
+            SUPPLIER_ONBOARDING_CHANGED,
+            cloud_event::<SupplierOnboardingChanged>(SUPPLIER_ONBOARDING_CHANGED),
+        ),
+        (
+            SUPPLIER_PAYMENT_CHANGED,
+            cloud_event::<SupplierPaymentChanged>(SUPPLIER_PAYMENT_CHANGED),
+        ),
+        (
+            RECONCILIATION_COMPLETED,
+            cloud_event::<ReconciliationCompleted>(RECONCILIATION_COMPLETED),
         ),
     ]
 }

@@ -159,12 +159,18 @@ string_id!(
 pub struct Npi(String);
 
 impl Npi {
+    /// Ten digits, or fifteen when written as a card issuer number with the `80840` prefix
+    /// (the form the Luhn check is defined on); either way the NPI kept is the ten digits.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let s = s.trim();
+        let s = match s.strip_prefix("80840") {
+            Some(rest) if s.len() == 15 => rest,
+            _ => s,
+        };
         if !all_digits(s) || s.len() != 10 {
             return Err(IdError::Format {
                 kind: "NPI",
-                expected: "10 digits",
+                expected: "10 digits (or 15 with the 80840 prefix)",
                 got: s.to_string(),
             });
         }
@@ -303,6 +309,16 @@ mod tests {
         // CMS's published example NPI.
         assert!(Npi::parse("1234567893").is_ok());
         assert!(Npi::parse("1234567890").is_err());
+        // The card-issuer form: 80840 + the NPI, checked the same way, kept as ten digits.
+        assert_eq!(
+            Npi::parse("808401234567893").unwrap().as_str(),
+            "1234567893"
+        );
+        assert!(Npi::parse("808401234567890").is_err());
+        assert!(
+            Npi::parse("80840123456789").is_err(),
+            "14 digits is neither form"
+        );
     }
 
     #[test]

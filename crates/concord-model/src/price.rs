@@ -260,6 +260,10 @@ pub(crate) mod fixtures {
                 uom: Uom::parse("EA").unwrap(),
                 vendor_part: None,
                 supplier_id: None,
+                udi_di: None,
+                manufacturer: None,
+                manufacturer_part: None,
+                packaging: vec![],
             });
         }
         cat.upsert_facility(Facility {

@@ -144,6 +144,11 @@ pub enum WorkbenchAction {
     },
     /// Noted and handled outside the hub (backorders, supplier changes, anything else).
     Acknowledge { reason: String },
+    /// A screening finding on a new supplier is no reason to stop (a namesake, a different
+    /// company): the onboarding goes on to approval.
+    Clear { reason: String },
+    /// A screening finding stands: the new supplier is rejected.
+    RejectSupplier { reason: String },
 }
 
 impl WorkbenchAction {
@@ -154,6 +159,8 @@ impl WorkbenchAction {
             Self::RejectInvoice { .. } => "reject_invoice",
             Self::Retry { .. } => "retry",
             Self::Acknowledge { .. } => "acknowledge",
+            Self::Clear { .. } => "clear",
+            Self::RejectSupplier { .. } => "reject_supplier",
         }
     }
 
@@ -161,7 +168,9 @@ impl WorkbenchAction {
         match self {
             Self::AcceptVariance { reason }
             | Self::RejectInvoice { reason }
-            | Self::Acknowledge { reason } => Some(reason),
+            | Self::Acknowledge { reason }
+            | Self::Clear { reason }
+            | Self::RejectSupplier { reason } => Some(reason),
             Self::RequestCreditMemo { reason } | Self::Retry { reason } => reason.as_deref(),
         }
     }
@@ -252,6 +261,10 @@ mod tests {
             uom: Uom::parse("EA").unwrap(),
             vendor_part: None,
             supplier_id: Some("S-0".into()),
+            udi_di: None,
+            manufacturer: None,
+            manufacturer_part: None,
+            packaging: vec![],
         });
         catalog
     }

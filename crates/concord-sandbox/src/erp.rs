@@ -49,15 +49,61 @@ pub struct Vendor {
     pub vendor_name: String,
     /// The US federal tax id, `12-3456789`; how the hub finds the ERP's vendor for a supplier.
     pub tax_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// `ACH`, `WIRE` or `CHECK`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_routing: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_account: Option<String>,
 }
 
 impl Vendor {
-    fn read(body: &Value) -> Result<Vendor, Invalid> {
+    /// A vendor as posted; without `vendorNumber` the ERP gives the next one.
+    fn read(body: &Value, next_number: impl FnOnce() -> String) -> Result<Vendor, Invalid> {
         let f = Fields::root(body)?;
         Ok(Vendor {
-            vendor_number: f.text("vendorNumber")?,
+            vendor_number: f.opt_text("vendorNumber")?.unwrap_or_else(next_number),
             vendor_name: f.text("vendorName")?,
             tax_id: f.text("taxId")?,
+            street: f.opt_text("street")?,
+            city: f.opt_text("city")?,
+            region: f.opt_text("region")?,
+            postal_code: f.opt_text("postalCode")?,
+            payment_method: f.opt_text("paymentMethod")?,
+            bank_routing: f.opt_text("bankRouting")?,
+            bank_account: f.opt_text("bankAccount")?,
+        })
+    }
+}
+
+/// A material in the ERP's item master; the material number is the GTIN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Material {
+    pub material: String,
+    pub description: String,
+    pub base_uom: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material_group: Option<String>,
+}
+
+impl Material {
+    fn read(body: &Value, material: String) -> Result<Material, Invalid> {
+        let f = Fields::root(body)?;
+        Ok(Material {
+            material,
+            description: f.text("description")?,
+            base_uom: f.text("baseUom")?,
+            material_group: f.opt_text("materialGroup")?,
         })
     }
 }
@@ -264,6 +310,9 @@ impl ErpPurchaseOrder {
 #[derive(Debug, Default)]
 struct Tables {
     vendors: BTreeMap<String, Vendor>,
+    materials: BTreeMap<String, Material>,
+    /// The last vendor number given.
+    last_vendor: u64,
     /// The latest revision of each agreement, by `agreement_no`.
     agreements: HashMap<String, PriceAgreement>,
     purchase_orders: BTreeMap<String, ErpPurchaseOrder>,
@@ -281,6 +330,15 @@ pub(crate) fn router(state: Arc<SystemState>) -> Router {
     let business = Router::new()
         .route("/api/vendors", get(find_vendors).post(put_vendor))
         .route("/api/vendors/{vendor_number}", get(get_vendor))
+        .route(
+            "/api/vendors/{vendor_number}/bank-details",
+            axum::routing::put(put_bank_details),
+        )
+        .route("/api/materials", get(list_materials))
+        .route(
+            "/api/materials/{material}",
+            get(get_material).put(put_material),
+        )
         .route("/api/price-agreements", post(post_price_agreement))
         .route(
             "/api/price-agreements/{agreement_no}",
@@ -326,13 +384,83 @@ async fn get_vendor(State(erp): State<Erp>, Path(vendor_number): Path<String>) -
 }
 
 async fn put_vendor(State(erp): State<Erp>, JsonBody(body): JsonBody) -> Response {
-    let vendor = match Vendor::read(&body) {
+    let mut tables = erp.tables.lock();
+    let next = tables.last_vendor + 1;
+    let mut numbered = false;
+    let vendor = match Vendor::read(&body, || {
+        numbered = true;
+        format!("V{next:06}")
+    }) {
         Ok(vendor) => vendor,
         Err(invalid) => return invalid.into_response(),
     };
+    if numbered {
+        tables.last_vendor = next;
+    }
     let id = vendor.vendor_number.clone();
-    erp.tables.lock().vendors.insert(id.clone(), vendor.clone());
+    tables.vendors.insert(id.clone(), vendor.clone());
     applied("vendor.upserted", id, (StatusCode::CREATED, Json(vendor)))
+}
+
+/// `PUT /api/vendors/{vendorNumber}/bank-details`: `{"paymentMethod", "bankRouting",
+/// "bankAccount"}`; 404 for an unknown vendor.
+async fn put_bank_details(
+    State(erp): State<Erp>,
+    Path(vendor_number): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let read = || -> Result<(String, Option<String>, Option<String>), Invalid> {
+        let f = Fields::root(&body)?;
+        Ok((
+            f.text("paymentMethod")?,
+            f.opt_text("bankRouting")?,
+            f.opt_text("bankAccount")?,
+        ))
+    };
+    let (method, routing, account) = match read() {
+        Ok(v) => v,
+        Err(invalid) => return invalid.into_response(),
+    };
+    let mut tables = erp.tables.lock();
+    let Some(vendor) = tables.vendors.get_mut(&vendor_number) else {
+        return crate::common::error(
+            StatusCode::NOT_FOUND,
+            format!("vendor {vendor_number} not found"),
+        );
+    };
+    vendor.payment_method = Some(method);
+    vendor.bank_routing = routing;
+    vendor.bank_account = account;
+    let vendor = vendor.clone();
+    applied("vendor.bank_details_changed", vendor_number, Json(vendor))
+}
+
+async fn list_materials(State(erp): State<Erp>) -> Json<Value> {
+    let tables = erp.tables.lock();
+    let materials: Vec<&Material> = tables.materials.values().collect();
+    Json(json!({ "materials": materials }))
+}
+
+async fn get_material(State(erp): State<Erp>, Path(material): Path<String>) -> Response {
+    found(erp.tables.lock().materials.get(&material), "material")
+}
+
+/// Creates or replaces a material: how the hub re-publishes an item, and how a user of the
+/// ERP edits the item master (the drift reconciliation finds).
+async fn put_material(
+    State(erp): State<Erp>,
+    Path(material): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let m = match Material::read(&body, material.clone()) {
+        Ok(m) => m,
+        Err(invalid) => return invalid.into_response(),
+    };
+    erp.tables
+        .lock()
+        .materials
+        .insert(material.clone(), m.clone());
+    applied("material.upserted", material, Json(m))
 }
 
 async fn post_price_agreement(State(erp): State<Erp>, JsonBody(body): JsonBody) -> Response {

@@ -126,6 +126,8 @@ impl CatalogItem {
 #[derive(Debug, Clone, Default)]
 struct Catalog {
     contracts: Arc<Mutex<HashMap<String, CatalogContract>>>,
+    /// Suppliers buyers may order from, by supplier code.
+    suppliers: Arc<Mutex<HashMap<String, Value>>>,
 }
 
 /// The purchasing suite's routes, wrapped with the shared admin routes and middleware.
@@ -134,6 +136,10 @@ pub(crate) fn router(state: Arc<SystemState>) -> Router {
         .route(
             "/catalog/v2/contracts/{contract_number}",
             put(publish).get(read_contract),
+        )
+        .route(
+            "/catalog/v2/suppliers/{supplier_code}",
+            put(put_supplier).get(read_supplier),
         )
         .with_state(Catalog::default());
     system_router(state, business)
@@ -177,6 +183,37 @@ async fn publish(
         format!("{catalog_id}@{revision}"),
         Json(body),
     )
+}
+
+/// `PUT /catalog/v2/suppliers/{supplierCode}`: `{"supplierCode", "displayName",
+/// "erpVendor"}` (each required) and anything else the suite keeps.
+async fn put_supplier(
+    State(catalog): State<Catalog>,
+    Path(code): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let check = || -> Result<(), Invalid> {
+        let f = crate::wire::Fields::root(&body)?;
+        let given = f.text("supplierCode")?;
+        f.text("displayName")?;
+        f.text("erpVendor")?;
+        if given != code {
+            return Err(Invalid::new(
+                "supplierCode",
+                format!("supplierCode {given} does not match the path ({code})"),
+            ));
+        }
+        Ok(())
+    };
+    if let Err(invalid) = check() {
+        return invalid.into_response();
+    }
+    catalog.suppliers.lock().insert(code.clone(), body.clone());
+    applied("supplier.upserted", code, Json(body))
+}
+
+async fn read_supplier(State(catalog): State<Catalog>, Path(code): Path<String>) -> Response {
+    found(catalog.suppliers.lock().get(&code), "supplier")
 }
 
 async fn read_contract(

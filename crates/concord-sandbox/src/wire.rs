@@ -111,6 +111,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional string (absent, `null` and blank are `None`).
+    pub(crate) fn opt_text(&self, name: &str) -> Result<Option<String>, Invalid> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.invalid(name, format!("{name} must be a string"))),
+        }
+    }
+
     /// An optional list of strings; absent and `null` are empty.
     pub(crate) fn texts(&self, name: &str) -> Result<Vec<String>, Invalid> {
         let Some(value) = self.get(name) else {

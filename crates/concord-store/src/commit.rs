@@ -2,12 +2,13 @@
 //! transaction, so state, canonical events and outbox rows can never disagree.
 
 use chrono::{DateTime, Utc};
-use concord_model::{Facility, Item, Supplier};
+use concord_model::{Facility, Item, Supplier, screening::Exclusion};
 use serde_json::Value;
 
 use crate::{
-    Crosswalk, DeliveryStatus, InboxStatus, NewDelivery, NewEvent, NewException, Result, Store,
-    TimelineEntry, Timer, db::Stmt, to_micros,
+    Crosswalk, DeliveryStatus, InboxStatus, NewDelivery, NewEvent, NewException,
+    ReconciliationFinding, ReconciliationRun, Result, Store, TimelineEntry, Timer, db::Stmt,
+    to_micros,
 };
 
 /// How one delivery attempt ended.
@@ -147,6 +148,38 @@ pub enum Write {
         id: String,
         until: DateTime<Utc>,
         reason: String,
+    },
+    /// Inserts or updates exclusion-list entries (keyed by list and entry key).
+    UpsertExclusions {
+        entries: Vec<Exclusion>,
+        at: DateTime<Utc>,
+    },
+    /// A person's mapping: overwrites whatever was mapped and resolves the external id's open
+    /// conflicts with `resolution`. (`Crosswalk` never overwrites: it records a conflict.)
+    SetCrosswalk {
+        crosswalk: Crosswalk,
+        resolution: Value,
+        at: DateTime<Utc>,
+    },
+    /// Removes a mapping and resolves its open conflicts with `resolution`.
+    DeleteCrosswalk {
+        system: String,
+        entity_type: String,
+        external_id: String,
+        resolution: Value,
+    },
+    /// Starts or finishes a reconciliation run.
+    SaveReconciliationRun(ReconciliationRun),
+    ReconciliationFinding(ReconciliationFinding),
+    /// Marks a finding repaired; rolls the unit back with a conflict when it is unknown or
+    /// was repaired already.
+    FindingRepaired {
+        run_id: String,
+        system: String,
+        entity_type: String,
+        entity_key: String,
+        by: String,
+        at: DateTime<Utc>,
     },
 }
 
@@ -324,18 +357,7 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
                 .bind(subject),
             );
         }
-        Write::Crosswalk(c, at) => {
-            out.push(Stmt::new(
-                "INSERT INTO crosswalks (system, entity_type, external_id, canonical_id, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (system, entity_type, external_id) \
-                 DO UPDATE SET canonical_id = excluded.canonical_id, updated_at = excluded.updated_at",
-            )
-            .bind(c.system)
-            .bind(c.entity_type)
-            .bind(c.external_id)
-            .bind(c.canonical_id)
-            .bind(to_micros(at)));
-        }
+        Write::Crosswalk(c, at) => crate::master::learn_crosswalk(c, at, out),
         Write::Timer(t) => {
             out.push(Stmt::new(
                 "INSERT INTO timers (id, due_at, kind, subject, correlation_id) VALUES ($1, $2, $3, $4, $5) \
@@ -380,16 +402,7 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
             .bind(to_micros(at))
             .bind(id));
         }
-        Write::UpsertSupplier(s, at) => {
-            out.push(Stmt::new(
-                "INSERT INTO suppliers (id, tin, data, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO UPDATE SET tin = excluded.tin, data = excluded.data, updated_at = excluded.updated_at",
-            )
-            .bind(s.id.clone())
-            .bind(s.tin.clone())
-            .bind(ser(&s))
-            .bind(to_micros(at)));
-        }
+        Write::UpsertSupplier(s, at) => out.push(crate::master::upsert_supplier(&s, at)),
         Write::UpsertItem(i, at) => {
             out.push(Stmt::new(
                 "INSERT INTO items (gtin, supplier_id, vendor_part, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -497,6 +510,53 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
             .bind(reason)
             .bind(id));
         }
+        Write::UpsertExclusions { entries, at } => {
+            crate::master::upsert_exclusions(&entries, at, out)
+        }
+        Write::SetCrosswalk {
+            crosswalk,
+            resolution,
+            at,
+        } => crate::master::set_crosswalk(crosswalk, &resolution, at, out),
+        Write::DeleteCrosswalk {
+            system,
+            entity_type,
+            external_id,
+            resolution,
+        } => {
+            out.push(crate::master::resolve_conflicts(
+                &system,
+                &entity_type,
+                &external_id,
+                &resolution,
+            ));
+            out.push(
+                Stmt::new(
+                    "DELETE FROM crosswalks WHERE system = $1 AND entity_type = $2 AND external_id = $3",
+                )
+                .bind(system.clone())
+                .bind(entity_type.clone())
+                .bind(external_id.clone())
+                .must_change(format!("no crosswalk {system}/{entity_type}/{external_id}")),
+            );
+        }
+        Write::SaveReconciliationRun(run) => out.push(crate::master::save_run(&run)),
+        Write::ReconciliationFinding(f) => out.push(crate::master::insert_finding(&f)),
+        Write::FindingRepaired {
+            run_id,
+            system,
+            entity_type,
+            entity_key,
+            by,
+            at,
+        } => out.push(crate::master::finding_repaired(
+            &run_id,
+            &system,
+            &entity_type,
+            &entity_key,
+            &by,
+            at,
+        )),
         Write::InsertApiKey { key, hash } => {
             out.push(
                 Stmt::new(

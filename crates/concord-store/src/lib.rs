@@ -13,6 +13,7 @@ mod console;
 mod db;
 mod edi;
 mod governance;
+mod master;
 pub mod migrate;
 mod read;
 mod rows;
@@ -24,6 +25,10 @@ pub use commit::{CommitReceipt, DeliveryOutcome, Write};
 pub use console::{AttemptSummary, Lineage, PausedTarget, TransactionRef};
 pub use edi::ControlNumbers;
 pub use governance::{ApiKeyRecord, AuditChain, AuditFilter, AuditRecord, NewAuditEntry};
+pub use master::{
+    CrosswalkConflict, CrosswalkEntry, CrosswalkFilter, ReconciliationFinding, ReconciliationRun,
+    supplier_keys,
+};
 pub use migrate::LATEST as SCHEMA_VERSION;
 pub use rows::*;
 

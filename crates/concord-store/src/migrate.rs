@@ -42,6 +42,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 7,
         sql: include_str!("../migrations/0007_console.sql"),
     },
+    Migration {
+        version: 8,
+        sql: include_str!("../migrations/0008_master_data.sql"),
+    },
 ];
 
 /// The newest schema version this build knows: the last migration's, so adding one is one entry.
@@ -65,6 +69,19 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
                 for_dialect(migration.sql, store.dialect()),
             )
             .await?;
+    }
+    // Suppliers stored before migration 8 get their duplicate-detection keys (computed in
+    // Rust, so not in the SQL script).
+    loop {
+        let batch = store.suppliers_without_keys(1_000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let stmts = batch
+            .iter()
+            .map(|s| crate::master::upsert_supplier(s, chrono::Utc::now()))
+            .collect();
+        store.db.transaction(stmts).await?;
     }
     Ok(())
 }

@@ -353,6 +353,29 @@ impl Store {
             .collect()
     }
 
+    /// Ids of the workflows of `kind` whose state holds `value` at `path` (the caller's
+    /// constant, never input), e.g. a supplier's bank-detail changes. A scan of the kind's
+    /// rows: for kinds with few rows per subject.
+    pub async fn workflow_ids(
+        &self,
+        kind: &str,
+        path: &[&str],
+        value: &str,
+    ) -> Result<Vec<String>> {
+        debug_assert!(
+            path.iter()
+                .all(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        );
+        let extract = match self.dialect() {
+            Dialect::Sqlite => format!("json_extract(state, '$.{}')", path.join(".")),
+            Dialect::Postgres => format!("(state::jsonb #>> '{{{}}}')", path.join(",")),
+        };
+        let sql =
+            format!("SELECT id FROM workflows WHERE kind = $1 AND {extract} = $2 ORDER BY id");
+        let rows = self.db.fetch(Stmt::new(sql).bind(kind).bind(value)).await?;
+        rows.iter().map(|r| r.text("id")).collect()
+    }
+
     pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>> {
         let rows = self
             .db

@@ -597,6 +597,10 @@ async fn crosswalks_and_master_data(store: Store) {
         uom: Uom::parse("EA").unwrap(),
         vendor_part: Some("VP-1".into()),
         supplier_id: Some("S-1".into()),
+        udi_di: None,
+        manufacturer: None,
+        manufacturer_part: None,
+        packaging: vec![],
     };
     store
         .commit(vec![
@@ -605,6 +609,7 @@ async fn crosswalks_and_master_data(store: Store) {
                     id: "S-1".into(),
                     name: "Acme".into(),
                     tin: Some("12-3456789".into()),
+                    ..Supplier::default()
                 },
                 now,
             ),

@@ -19,6 +19,30 @@ use crate::seed;
 /// The demo's mapping files, shipped inside the binary and written next to the demo config.
 const MAPPINGS: &[(&str, &str)] = &[
     (
+        "erp/supplier.out.jq",
+        include_str!("../../../examples/demo/mappings/erp/supplier.out.jq"),
+    ),
+    (
+        "erp/supplier_payment.out.jq",
+        include_str!("../../../examples/demo/mappings/erp/supplier_payment.out.jq"),
+    ),
+    (
+        "erp/item.out.jq",
+        include_str!("../../../examples/demo/mappings/erp/item.out.jq"),
+    ),
+    (
+        "erp/supplier.view.jq",
+        include_str!("../../../examples/demo/mappings/erp/supplier.view.jq"),
+    ),
+    (
+        "erp/item.view.jq",
+        include_str!("../../../examples/demo/mappings/erp/item.view.jq"),
+    ),
+    (
+        "purchasing/supplier.out.jq",
+        include_str!("../../../examples/demo/mappings/purchasing/supplier.out.jq"),
+    ),
+    (
         "clm/contract.in.jq",
         include_str!("../../../examples/demo/mappings/clm/contract.in.jq"),
     ),

@@ -7,6 +7,7 @@ mod admin;
 mod bench;
 mod demo;
 mod demo_requisitions;
+mod import;
 mod otlp;
 mod seed;
 mod x12;
@@ -15,7 +16,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use concord_engine::{Config, Hub, mapping::MappingRegistry};
+use concord_engine::{Config, Hub, import::ImportKind, mapping::MappingRegistry};
 
 #[derive(Parser)]
 #[command(
@@ -101,6 +102,22 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Bulk import from CSV into the store (safe while a hub runs on it): suppliers, items, or
+    /// an exclusion list (OIG LEIE or a SAM-style file). Streams, shows progress, writes refused
+    /// rows to a report (FILE.errors.csv unless --report).
+    Import {
+        what: ImportWhat,
+        file: PathBuf,
+        /// For exclusions: which list the file is.
+        #[arg(long, default_value = "leie")]
+        list: String,
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[arg(long, env = "CONCORD_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Print the OpenAPI 3.1 document of the API (the same one the hub serves at
     /// /v1/openapi.json), generated from the code; no hub needed.
     Openapi,
@@ -142,6 +159,13 @@ enum AuditCommand {
     Verify,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportWhat {
+    Suppliers,
+    Items,
+    Exclusions,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// GET /v1/prices against many active contracts.
@@ -171,6 +195,14 @@ enum BenchCommand {
         rounds: usize,
         #[arg(long, default_value_t = 300)]
         budget_ms: u64,
+    },
+    /// `concord import exclusions` of a generated LEIE-format file into a fresh SQLite store;
+    /// fails under --min-rows-per-sec.
+    Import {
+        #[arg(long, default_value_t = 500_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 100_000)]
+        min_rows_per_sec: u64,
     },
     /// POST /v1/contracts → commit → delivery to a loopback sink.
     Pipeline {
@@ -267,6 +299,24 @@ fn main() -> Result<()> {
                 config,
                 common,
             } => admin::audit_verify(load_config(config.as_ref(), &common)?).await,
+            Command::Import {
+                what,
+                file,
+                list,
+                report,
+                config,
+                common,
+            } => {
+                let kind = match what {
+                    ImportWhat::Suppliers => ImportKind::Suppliers,
+                    ImportWhat::Items => ImportKind::Items,
+                    ImportWhat::Exclusions => ImportKind::Exclusions(
+                        list.parse()
+                            .map_err(|e: String| anyhow::anyhow!("--list: {e}"))?,
+                    ),
+                };
+                import::run(load_config(config.as_ref(), &common)?, kind, &file, report).await
+            }
             Command::Schema { out } => schema(out),
             Command::Openapi => {
                 println!(
@@ -298,6 +348,13 @@ fn main() -> Result<()> {
                         connections,
                     },
             } => bench::pipeline(messages, rate, connections).await,
+            Command::Bench {
+                what:
+                    BenchCommand::Import {
+                        rows,
+                        min_rows_per_sec,
+                    },
+            } => bench::import::run(rows, min_rows_per_sec).await,
             Command::Bench {
                 what:
                     BenchCommand::PoCycle {

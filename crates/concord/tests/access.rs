@@ -36,6 +36,27 @@ fn allowed(method: &Method, path: &str) -> &'static [Role] {
         }
         ("GET", "/v1/exceptions" | "/v1/purchase-orders/{id}") => READERS,
         ("POST", "/v1/exceptions/{id}/resolve") => &[Operator, Approver, ApClerk],
+        ("POST", "/v1/supplier-onboardings" | "/v1/suppliers/{id}/bank-changes") => {
+            &[Operator, Buyer, ApClerk]
+        }
+        ("GET", "/v1/supplier-onboardings/{id}" | "/v1/bank-changes/{id}") => READERS,
+        (
+            "POST",
+            "/v1/supplier-onboardings/{id}/approve"
+            | "/v1/supplier-onboardings/{id}/reject"
+            | "/v1/bank-changes/{id}/approve"
+            | "/v1/bank-changes/{id}/reject",
+        ) => &[Approver],
+        (
+            "GET",
+            "/v1/crosswalks"
+            | "/v1/crosswalks/conflicts"
+            | "/v1/exclusions"
+            | "/v1/reconciliations"
+            | "/v1/reconciliations/{id}",
+        ) => READERS,
+        ("POST", "/v1/reconciliations" | "/v1/reconciliations/{id}/repair") => &[Operator],
+        ("DELETE", "/v1/crosswalks/{system}/{entity_type}/{external_id}") => &[Operator],
         ("PUT", _) => &[Operator],
         ("GET", "/v1/deliveries" | "/v1/deliveries/{id}") => &[Operator, ApClerk, Auditor, Viewer],
         ("POST", "/v1/deliveries/{id}/replay" | "/v1/quarantine/{id}/replay") => &[Operator],
@@ -65,7 +86,9 @@ async fn request_for(
     path: &str,
 ) -> (String, Option<Value>, bool) {
     match (method.as_str(), path) {
-        ("GET", p) if !p.contains('{') && p != "/v1/prices" => (p.to_string(), None, true),
+        ("GET", p) if !p.contains('{') && p != "/v1/prices" && p != "/v1/exclusions" => {
+            (p.to_string(), None, true)
+        }
         ("GET", "/v1/prices") => (
             format!("/v1/prices?item={ITEM_1}&facility={FACILITY_EAST}"),
             None,
@@ -115,6 +138,59 @@ async fn request_for(
             format!("/v1/facilities/{FACILITY_WEST}"),
             Some(json!({"gln": FACILITY_WEST, "name": "West", "groups": ["west"]})),
             true,
+        ),
+        ("POST", "/v1/supplier-onboardings") => (
+            "/v1/supplier-onboardings".into(),
+            Some(
+                json!({"id": format!("S-M{}", fastrand::u32(..)), "name": "Matrix Medical", "tin": "44-1234567",
+                "address": {"line1": "1 Main St", "city": "Columbus", "state": "OH", "zip": "43215"}}),
+            ),
+            true,
+        ),
+        ("GET", "/v1/supplier-onboardings/{id}") => {
+            ("/v1/supplier-onboardings/S-NONE".into(), None, false)
+        }
+        ("POST", "/v1/supplier-onboardings/{id}/approve") => (
+            "/v1/supplier-onboardings/S-NONE/approve".into(),
+            None,
+            false,
+        ),
+        ("POST", "/v1/supplier-onboardings/{id}/reject") => (
+            "/v1/supplier-onboardings/S-NONE/reject".into(),
+            Some(json!({"reason": "matrix"})),
+            false,
+        ),
+        ("POST", "/v1/suppliers/{id}/bank-changes") => (
+            "/v1/suppliers/S-1/bank-changes".into(),
+            Some(
+                json!({"payment": {"method": "ach", "bank": {"routing_number": "011000015", "account_number": "12345678"}}, "reason": "matrix"}),
+            ),
+            false,
+        ),
+        ("GET", "/v1/bank-changes/{id}") => ("/v1/bank-changes/bc_none".into(), None, false),
+        ("POST", "/v1/bank-changes/{id}/approve") => {
+            ("/v1/bank-changes/bc_none/approve".into(), None, false)
+        }
+        ("POST", "/v1/bank-changes/{id}/reject") => (
+            "/v1/bank-changes/bc_none/reject".into(),
+            Some(json!({"reason": "matrix"})),
+            false,
+        ),
+        ("GET", "/v1/exclusions") => ("/v1/exclusions?name=Acme".into(), None, true),
+        ("PUT", "/v1/crosswalks/{system}/{entity_type}/{external_id}") => (
+            "/v1/crosswalks/erp/supplier/100042".into(),
+            Some(json!({"canonical_id": "S-1"})),
+            true,
+        ),
+        ("DELETE", "/v1/crosswalks/{system}/{entity_type}/{external_id}") => {
+            ("/v1/crosswalks/erp/supplier/V-NONE".into(), None, false)
+        }
+        ("POST", "/v1/reconciliations") => ("/v1/reconciliations".into(), Some(json!({})), true),
+        ("GET", "/v1/reconciliations/{id}") => ("/v1/reconciliations/rec_none".into(), None, false),
+        ("POST", "/v1/reconciliations/{id}/repair") => (
+            "/v1/reconciliations/rec_none/repair".into(),
+            Some(json!({})),
+            false,
         ),
         ("GET", "/v1/deliveries/{id}") => (format!("/v1/deliveries/{}", f.delivery_id), None, true),
         ("POST", "/v1/deliveries/{id}/replay") => (

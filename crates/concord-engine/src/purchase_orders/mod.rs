@@ -997,6 +997,24 @@ impl Hub {
                 json!({"exception_id": id, "kind": exception.kind, "resolution": resolution}),
             ),
         ];
+        if let Some(onboarding) = exception.subject.strip_prefix("supplier_onboarding:")
+            && [
+                concord_model::workflow::onboarding::EXCLUSION_MATCH,
+                concord_model::workflow::onboarding::DUPLICATE_SUPPLIER,
+            ]
+            .contains(&exception.kind.as_str())
+        {
+            self.resolve_onboarding_exception(
+                onboarding,
+                &exception.kind,
+                principal,
+                &action,
+                writes,
+            )
+            .await?;
+            return Ok(json!({"exception": self.store().exception(id).await?,
+                "onboarding": self.onboarding_view(onboarding).await?}));
+        }
         let record = match &po {
             Some(po) => self.purchase_order(po).await?,
             None => None,
@@ -1020,7 +1038,9 @@ impl Hub {
                         Resolution::RejectInvoice { reason }
                     }
                     WorkbenchAction::Retry { .. } => Resolution::Retry,
-                    WorkbenchAction::Acknowledge { .. } => {
+                    WorkbenchAction::Acknowledge { .. }
+                    | WorkbenchAction::Clear { .. }
+                    | WorkbenchAction::RejectSupplier { .. } => {
                         return Err(unsupported(&exception.kind, &action).into());
                     }
                 };

@@ -4,6 +4,8 @@
 //! open an exception, set a timer). Keeping the decision here, free of I/O, lets the tests walk
 //! every path and assert on the actions alone.
 
+pub mod bank_change;
 pub mod contract;
+pub mod onboarding;
 pub mod purchase_order;
 pub mod requisition;

@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::seed;
 
 mod console;
+pub mod import;
 mod po_cycle;
 pub use console::console;
 pub use po_cycle::po_cycle;

@@ -1,0 +1,445 @@
+//! Reconciliation: reads each system's view of suppliers and items (the `views` of its config,
+//! through the system's own API and a mapping), compares it with the canonical state
+//! (`concord_model::reconcile`, pure) and stores a run with its findings: missing, extra and
+//! different records per system and entity type. A repair re-publishes the canonical version
+//! to the system through the outbox (audited); extra records are the system's to remove or
+//! canonical's to adopt, so they are reported, not repaired.
+//!
+//! Runs on demand (`POST /v1/reconciliations`) and, with `[hub] reconcile_every`, on a
+//! schedule.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use chrono::Utc;
+use concord_model::{
+    access::Principal,
+    events,
+    reconcile::{self, FindingKind},
+};
+use concord_store::{NewDelivery, ReconciliationFinding, ReconciliationRun, Write};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    error::{Rejection, Result},
+    hub::{Hub, event, new_id, timeline},
+    mapping::Direction,
+};
+
+/// One record as a view mapping answers it.
+#[derive(Debug, Deserialize)]
+struct ViewRecord {
+    external_id: String,
+    record: Value,
+}
+
+/// Which findings a repair request covers (every condition optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairRequest {
+    #[serde(default)]
+    pub system: Option<String>,
+    #[serde(default)]
+    pub entity_type: Option<String>,
+    /// Canonical keys (supplier ids, GTINs); all repairable findings when absent.
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+}
+
+impl concord_model::error::Validate for RepairRequest {
+    fn validate(&self) -> Vec<concord_model::FieldError> {
+        vec![]
+    }
+}
+
+impl Hub {
+    /// Runs one reconciliation now and stores it; answers the finished run.
+    pub async fn reconcile(&self, trigger: &str, actor: &str) -> Result<ReconciliationRun> {
+        let started = Utc::now();
+        let mut run = ReconciliationRun {
+            id: new_id("rec"),
+            started_at: started,
+            finished_at: None,
+            trigger: trigger.into(),
+            actor: actor.into(),
+            status: "running".into(),
+            summary: json!({}),
+        };
+        self.commit(vec![Write::SaveReconciliationRun(run.clone())])
+            .await?;
+        let mut writes = vec![];
+        let mut summary = serde_json::Map::new();
+        let mut failed = false;
+        for (system_id, system) in &self.config().systems {
+            for entity in system.views.keys() {
+                let counts = match self.reconcile_view(&run.id, system_id, entity).await {
+                    Ok(findings) => {
+                        let mut counts = json!({"missing": 0, "extra": 0, "different": 0});
+                        for f in findings {
+                            counts[&f.kind] = json!(counts[&f.kind].as_u64().unwrap_or(0) + 1);
+                            writes.push(Write::ReconciliationFinding(f));
+                        }
+                        counts
+                    }
+                    Err(error) => {
+                        failed = true;
+                        tracing::warn!(system = %system_id, entity = %entity, error = %error, "reconciliation could not read the system");
+                        json!({"error": error})
+                    }
+                };
+                summary
+                    .entry(system_id.clone())
+                    .or_insert_with(|| json!({}))[entity] = counts;
+            }
+        }
+        let now = Utc::now();
+        run.finished_at = Some(now);
+        run.status = if failed { "partial" } else { "completed" }.into();
+        run.summary = Value::Object(summary);
+        writes.push(Write::SaveReconciliationRun(run.clone()));
+        writes.push(Write::Event(event(
+            events::RECONCILIATION_COMPLETED,
+            format!("reconciliation:{}", run.id),
+            &run.id,
+            now,
+            events::ReconciliationCompleted {
+                run_id: run.id.clone(),
+                summary: run.summary.clone(),
+            },
+        )));
+        writes.push(crate::governance::audit(
+            actor,
+            "reconciliation.run",
+            format!("reconciliation:{}", run.id),
+            None,
+            None,
+            None,
+            json!({"trigger": trigger, "status": run.status, "summary": run.summary}),
+        ));
+        self.commit(writes).await?;
+        Ok(run)
+    }
+
+    /// One system's view of one entity type against canonical.
+    async fn reconcile_view(
+        &self,
+        run_id: &str,
+        system_id: &str,
+        entity: &str,
+    ) -> std::result::Result<Vec<ReconciliationFinding>, String> {
+        let view = self.read_view(system_id, entity).await?;
+        let mut theirs = BTreeMap::new();
+        let mut external_of = BTreeMap::new();
+        for r in view {
+            // A system's id becomes canonical through the crosswalk; without one it is taken
+            // as the canonical id itself (the ERP's material number is the GTIN).
+            let key = self
+                .store()
+                .crosswalk_to_canonical(system_id, entity, &r.external_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .unwrap_or_else(|| r.external_id.clone());
+            external_of.insert(key.clone(), r.external_id);
+            theirs.insert(key, r.record);
+        }
+        let ours: BTreeMap<String, Value> = match entity {
+            "supplier" => self
+                .store()
+                .all_suppliers()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|s| (s.id.clone(), serde_json::to_value(s).unwrap_or_default()))
+                .collect(),
+            _ => self
+                .store()
+                .all_items()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|i| {
+                    (
+                        i.gtin.to_string(),
+                        serde_json::to_value(i).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        };
+        Ok(reconcile::compare(&ours, &theirs)
+            .into_iter()
+            .map(|f| ReconciliationFinding {
+                run_id: run_id.into(),
+                system: system_id.into(),
+                entity_type: entity.into(),
+                detail: json!({"external_id": external_of.get(&f.key), "differences": f.differences}),
+                entity_key: f.key,
+                kind: f.kind.as_str().into(),
+                repaired_at: None,
+                repaired_by: None,
+            })
+            .collect())
+    }
+
+    async fn read_view(
+        &self,
+        system_id: &str,
+        entity: &str,
+    ) -> std::result::Result<Vec<ViewRecord>, String> {
+        let system = &self.config().systems[system_id];
+        let route = &system.views[entity];
+        let base = system.base_url.as_deref().unwrap_or_default();
+        let request = self
+            .http_for(system_id)
+            .get(format!("{base}{}", route.path))
+            .timeout(Duration::from_millis(system.timeout_ms.max(30_000)));
+        let request = self.with_credentials(system.credentials.as_ref(), request)?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("GET {}: {}", route.path, crate::error::error_chain(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("GET {}: HTTP {status}", route.path));
+        }
+        let native: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("GET {}: answer is not JSON: {e}", route.path))?;
+        let mapping = self
+            .inner
+            .mappings
+            .get(system_id, entity, Direction::View)
+            .ok_or("no view mapping")?;
+        let out = mapping.run(&native).map_err(|e| e.to_string())?;
+        serde_json::from_value(out).map_err(|e| {
+            format!(
+                "{}: the view mapping must answer [{{\"external_id\", \"record\"}}]: {e}",
+                route.mapping.display()
+            )
+        })
+    }
+
+    /// A run with its findings.
+    pub async fn reconciliation_view(&self, id: &str) -> Result<Option<Value>> {
+        let Some(run) = self.store().reconciliation_run(id).await? else {
+            return Ok(None);
+        };
+        let findings = self.store().reconciliation_findings(id).await?;
+        Ok(Some(json!({"run": run, "findings": findings})))
+    }
+
+    /// Re-publishes the canonical version of each repairable finding the request covers (to
+    /// the system it is missing from or different in), audited; answers what was done to each.
+    pub async fn repair(
+        &self,
+        run_id: &str,
+        principal: &Principal,
+        request: &RepairRequest,
+    ) -> Result<Value> {
+        if self.store().reconciliation_run(run_id).await?.is_none() {
+            return Err(Rejection::not_found(format!("no reconciliation run {run_id}")).into());
+        }
+        let findings = self.store().reconciliation_findings(run_id).await?;
+        let selected: Vec<&ReconciliationFinding> = findings
+            .iter()
+            .filter(|f| request.system.as_ref().is_none_or(|s| *s == f.system))
+            .filter(|f| {
+                request
+                    .entity_type
+                    .as_ref()
+                    .is_none_or(|e| *e == f.entity_type)
+            })
+            .filter(|f| {
+                request
+                    .keys
+                    .as_ref()
+                    .is_none_or(|k| k.contains(&f.entity_key))
+            })
+            .collect();
+        if selected.is_empty() {
+            return Err(Rejection::not_found(format!(
+                "run {run_id} has no finding matching the request"
+            ))
+            .into());
+        }
+        let mut outcomes = vec![];
+        for f in selected {
+            let outcome = match self.repair_one(f, principal).await {
+                Ok(delivery) => json!({"outcome": "republished", "delivery": delivery}),
+                Err(crate::error::EngineError::Rejected(r)) => {
+                    json!({"outcome": "refused", "detail": r.detail})
+                }
+                Err(e) => return Err(e),
+            };
+            outcomes.push(json!({"system": f.system, "entity_type": f.entity_type,
+                "key": f.entity_key, "kind": f.kind, "result": outcome}));
+        }
+        Ok(json!({"run_id": run_id, "repairs": outcomes}))
+    }
+
+    async fn repair_one(&self, f: &ReconciliationFinding, principal: &Principal) -> Result<String> {
+        let refuse = |detail: String| -> crate::error::EngineError {
+            Rejection::new(
+                409,
+                "not_repairable",
+                "This finding cannot be repaired here",
+                detail,
+            )
+            .into()
+        };
+        if f.repaired_at.is_some() {
+            return Err(refuse(format!(
+                "{} {} in {} was repaired already",
+                f.entity_type, f.entity_key, f.system
+            )));
+        }
+        if f.kind == FindingKind::Extra.as_str() {
+            return Err(refuse(format!(
+                "{} {} exists only in {}: remove it there, or add it to the canonical master",
+                f.entity_type, f.entity_key, f.system
+            )));
+        }
+        let Some(route) = self
+            .config()
+            .systems
+            .get(&f.system)
+            .and_then(|s| s.outbound.get(&f.entity_type))
+        else {
+            return Err(refuse(format!(
+                "{} has no outbound route for {}: nothing to re-publish through",
+                f.system, f.entity_type
+            )));
+        };
+        let record = match f.entity_type.as_str() {
+            "supplier" => self
+                .store()
+                .supplier(&f.entity_key)
+                .await?
+                .map(|s| serde_json::to_value(s).unwrap_or_default()),
+            _ => self
+                .store()
+                .item(&f.entity_key)
+                .await?
+                .map(|i| serde_json::to_value(i).unwrap_or_default()),
+        }
+        .ok_or_else(|| {
+            refuse(format!(
+                "{} {} is no longer in the canonical master",
+                f.entity_type, f.entity_key
+            ))
+        })?;
+        let external = f.detail["external_id"].as_str().map(str::to_string).or(self
+            .store()
+            .crosswalk_to_external(&f.system, &f.entity_type, &f.entity_key)
+            .await?);
+        let now = Utc::now();
+        let delivery_id = new_id("dlv");
+        let correlation_id = format!("corr_{}", f.run_id);
+        let by = principal.actor();
+        let mut payload = json!({
+            f.entity_type.clone(): record,
+            "path_id": external.clone().unwrap_or_else(|| f.entity_key.clone()),
+            "repair": {"run_id": f.run_id, "kind": f.kind},
+        });
+        if f.entity_type == "supplier" {
+            payload["erp_vendor"] = json!(external);
+        }
+        let writes = vec![
+            Write::FindingRepaired {
+                run_id: f.run_id.clone(),
+                system: f.system.clone(),
+                entity_type: f.entity_type.clone(),
+                entity_key: f.entity_key.clone(),
+                by: by.clone(),
+                at: now,
+            },
+            Write::Delivery(NewDelivery {
+                id: delivery_id.clone(),
+                event_id: format!("reconciliation:{}", f.run_id),
+                target: f.system.clone(),
+                message_type: f.entity_type.clone(),
+                subject: format!("{}:{}", f.entity_type, f.entity_key),
+                idempotency_key: format!(
+                    "{}:repair:{}:{}:{}",
+                    f.system, f.run_id, f.entity_type, f.entity_key
+                ),
+                correlation_id: correlation_id.clone(),
+                required: route.required,
+                payload,
+                next_attempt_at: now,
+            }),
+            crate::governance::audit(
+                &by,
+                "reconciliation.repaired",
+                format!("{}:{}", f.entity_type, f.entity_key),
+                Some(&correlation_id),
+                None,
+                None,
+                json!({"run_id": f.run_id, "system": f.system, "kind": f.kind, "delivery": delivery_id}),
+            ),
+            timeline(
+                &correlation_id,
+                now,
+                "repair_queued",
+                json!({"system": f.system, "entity_type": f.entity_type, "key": f.entity_key, "delivery": delivery_id}),
+            ),
+        ];
+        self.commit(writes).await?;
+        Ok(delivery_id)
+    }
+}
+
+/// The findings of a run as CSV (one row each), for a spreadsheet.
+pub fn findings_csv(findings: &[ReconciliationFinding]) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    }
+    let mut out =
+        String::from("system,entity_type,key,kind,external_id,fields,repaired_at,repaired_by\n");
+    for f in findings {
+        let fields: Vec<String> = f.detail["differences"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|x| {
+                        format!(
+                            "{}: {} -> {}",
+                            x["field"].as_str().unwrap_or(""),
+                            x["canonical"],
+                            x["system"]
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let row = [
+            f.system.clone(),
+            f.entity_type.clone(),
+            f.entity_key.clone(),
+            f.kind.clone(),
+            f.detail["external_id"].as_str().unwrap_or("").to_string(),
+            fields.join("; "),
+            f.repaired_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            f.repaired_by.clone().unwrap_or_default(),
+        ];
+        out.push_str(&row.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// The scheduled runs (`[hub] reconcile_every`); beats so readiness sees it alive.
+pub(crate) async fn run_scheduled(hub: Hub, every: Duration) {
+    hub.idle("reconciliation", every).await;
+    while !hub.stopping() {
+        hub.beat("reconciliation");
+        if let Err(e) = hub.reconcile("schedule", "concord:scheduler").await {
+            tracing::error!(error = %e, "scheduled reconciliation failed");
+        }
+        hub.idle("reconciliation", every).await;
+    }
+}
