@@ -22,9 +22,11 @@ use concord_store::{Store, Write};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-/// Rows per transaction. Large enough to amortise a commit, small enough that a hub sharing
-/// the store waits at most a few milliseconds.
-const BATCH: usize = 5_000;
+/// Rows per transaction. Large: each transaction rewrites the index pages it touched, and
+/// inserts land all over the indexes, so the WAL traffic per row falls as batches grow
+/// (measured: 5,000 rows gave 60,000 rows/s, 50,000 gave 110,000; BENCHMARKS.md). A hub
+/// sharing an SQLite store waits for a batch's commit, about half a second at most.
+const BATCH: usize = 50_000;
 
 /// What is imported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +105,7 @@ pub async fn import_csv(
         rows_per_second: 0,
     };
     let mut batch: Vec<(u64, Record)> = Vec::with_capacity(BATCH);
+    let mut in_flight: Option<InFlight> = None;
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record)? {
         summary.rows += 1;
@@ -118,11 +121,30 @@ pub async fn import_csv(
             }
         }
         if batch.len() >= BATCH {
-            write_batch(store, &mut batch, &mut summary, &mut report_file).await?;
+            // The batch commits while the next one is read: parsing and the database each
+            // keep a core busy.
+            let rows = std::mem::take(&mut batch);
+            let writes = writes_for(store, rows.iter().map(|(_, r)| r), Utc::now()).await?;
+            if let Some(previous) = in_flight.take() {
+                settle(store, previous, &mut summary, &mut report_file).await?;
+            }
+            let committing = store.clone();
+            in_flight = Some(tokio::spawn(async move {
+                let result = committing.commit(writes).await.map(|_| ());
+                (rows, result)
+            }));
             progress(reader.position().byte(), summary.rows);
         }
     }
-    write_batch(store, &mut batch, &mut summary, &mut report_file).await?;
+    if let Some(previous) = in_flight.take() {
+        settle(store, previous, &mut summary, &mut report_file).await?;
+    }
+    let rows = std::mem::take(&mut batch);
+    if !rows.is_empty() {
+        let writes = writes_for(store, rows.iter().map(|(_, r)| r), Utc::now()).await?;
+        let result = store.commit(writes).await.map(|_| ());
+        settle_result(store, rows, result, &mut summary, &mut report_file).await?;
+    }
     progress(reader.position().byte(), summary.rows);
     report_file.flush()?;
     summary.seconds = started.elapsed().as_secs_f64();
@@ -153,22 +175,34 @@ fn report_row(out: &mut impl std::io::Write, line: u64, e: &FieldError) -> std::
     )
 }
 
-async fn write_batch(
+/// A batch being committed in the background, handed back with its outcome.
+type InFlight = tokio::task::JoinHandle<(Vec<(u64, Record)>, Result<(), concord_store::Error>)>;
+
+async fn settle(
     store: &Store,
-    batch: &mut Vec<(u64, Record)>,
+    in_flight: InFlight,
     summary: &mut ImportSummary,
     report: &mut impl std::io::Write,
 ) -> Result<(), ImportError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let rows = std::mem::take(batch);
-    let now = Utc::now();
-    let writes = writes_for(store, rows.iter().map(|(_, r)| r), now).await?;
-    match store.commit(writes).await {
-        Ok(_) => summary.applied += rows.len() as u64,
+    let (rows, result) = in_flight
+        .await
+        .map_err(|e| ImportError::Report(std::io::Error::other(e.to_string())))?;
+    settle_result(store, rows, result, summary, report).await
+}
+
+/// Counts a committed batch; a failed one is retried row by row, each failure reported.
+async fn settle_result(
+    store: &Store,
+    rows: Vec<(u64, Record)>,
+    result: Result<(), concord_store::Error>,
+    summary: &mut ImportSummary,
+    report: &mut impl std::io::Write,
+) -> Result<(), ImportError> {
+    match result {
+        Ok(()) => summary.applied += rows.len() as u64,
         Err(batch_error) => {
             tracing::warn!(error = %batch_error, "a batch failed; retrying its rows one by one");
+            let now = Utc::now();
             for (line, r) in &rows {
                 let writes = writes_for(store, std::iter::once(r), now).await?;
                 match store.commit(writes).await {

@@ -414,19 +414,32 @@ pub struct Exclusion {
     /// fields (names, NPI, DOB, exclusion date, address, zip) as they appear in the file, joined
     /// with '|'.
     pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub middle_name: Option<String>,
     /// `None` for LEIE's "0000000000" or an empty column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub npi: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclusion_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excluded_on: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reinstated_on: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver_on: Option<NaiveDate>,
 }
 

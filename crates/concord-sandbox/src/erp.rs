@@ -686,6 +686,92 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_vendor_without_a_number_is_numbered_and_its_bank_details_change() {
+        let (state, router) = erp();
+        let new =
+            json!({"vendorName": "Buckeye Surgical", "taxId": "31-4159265", "postalCode": "43215"});
+        let first = send(
+            &router,
+            Method::POST,
+            "/api/vendors",
+            Some("v-1"),
+            Some(new.clone()),
+        )
+        .await;
+        assert_eq!(first.status, StatusCode::CREATED);
+        assert_eq!(first.body["vendorNumber"], "V000001");
+        // A repeat with the same key is the same vendor, not a second one.
+        let again = send(
+            &router,
+            Method::POST,
+            "/api/vendors",
+            Some("v-1"),
+            Some(new.clone()),
+        )
+        .await;
+        assert_eq!(again.body["vendorNumber"], "V000001");
+        let second = send(
+            &router,
+            Method::POST,
+            "/api/vendors",
+            Some("v-2"),
+            Some(new),
+        )
+        .await;
+        assert_eq!(second.body["vendorNumber"], "V000002");
+        let bank =
+            json!({"paymentMethod": "ACH", "bankRouting": "011000015", "bankAccount": "123456"});
+        let changed = send(
+            &router,
+            Method::PUT,
+            "/api/vendors/V000001/bank-details",
+            Some("b-1"),
+            Some(bank.clone()),
+        )
+        .await;
+        assert_eq!(changed.status, StatusCode::OK);
+        assert_eq!(changed.body["bankAccount"], "123456");
+        let unknown = send(
+            &router,
+            Method::PUT,
+            "/api/vendors/V9/bank-details",
+            Some("b-2"),
+            Some(bank),
+        )
+        .await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert!(state.duplicate_effects().is_empty());
+    }
+
+    #[tokio::test]
+    async fn materials_are_listed_and_edited() {
+        let (_, router) = erp();
+        let m = json!({"description": "Glove", "baseUom": "BX", "materialGroup": "42132203"});
+        let put = send(
+            &router,
+            Method::PUT,
+            "/api/materials/00614141000029",
+            Some("m-1"),
+            Some(m),
+        )
+        .await;
+        assert_eq!(put.status, StatusCode::OK);
+        let bad = send(
+            &router,
+            Method::PUT,
+            "/api/materials/x",
+            Some("m-2"),
+            Some(json!({"description": "x"})),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(bad.body["field"], "baseUom");
+        let list = send(&router, Method::GET, "/api/materials", None, None).await;
+        assert_eq!(list.body["materials"][0]["material"], "00614141000029");
+        assert_eq!(list.body["materials"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_posted_agreement_is_stored_and_read_back() {
         let (state, router) = seeded().await;
         let mut body = agreement(1);

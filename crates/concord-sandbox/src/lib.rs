@@ -12,6 +12,9 @@
 //! - [`supplier`]: an EDI trading partner: takes 850s over HTTP and answers with 997, 855, 856
 //!   and 810 (by rules: backorders, rejections, price changes, overbilling).
 //! - [`warehouse`]: posts goods receipts (its own JSON) to the hub when shipments arrive.
+//! - [`portal`]: the vendor portal; suppliers register and it posts each registration to the
+//!   hub's webhook.
+//! - [`ap`]: accounts payable's payees.
 //!
 //! # What the sandbox proves
 //!
@@ -52,9 +55,11 @@
 //! not stop them.
 
 pub mod analytics;
+pub mod ap;
 pub mod clm;
 mod common;
 pub mod erp;
+pub mod portal;
 pub mod purchasing;
 pub mod supplier;
 pub mod warehouse;
@@ -68,6 +73,7 @@ use tokio::net::TcpListener;
 
 pub use clm::{ApprovalEvent, ClmClient, WebhookOutcome};
 pub use common::{Effect, Faults, IDEMPOTENCY_KEY, RecordedCall};
+pub use portal::PortalClient;
 pub use supplier::{SupplierClient, SupplierRules};
 pub use warehouse::WarehouseClient;
 
@@ -91,7 +97,12 @@ pub struct Sandbox {
     /// The EDI supplier; its 850 endpoint is `supplier.url("/edi/x12")`.
     pub supplier: SystemHandle,
     pub warehouse: SystemHandle,
+    /// The vendor portal (a source: it posts registrations to the hub).
+    pub portal: SystemHandle,
+    /// Accounts payable.
+    pub ap: SystemHandle,
     clm_client: ClmClient,
+    portal_client: PortalClient,
     supplier_client: SupplierClient,
     warehouse_client: WarehouseClient,
 }
@@ -104,6 +115,8 @@ impl Sandbox {
         let analytics = SystemState::new("analytics");
         let clm_client = ClmClient::new(SystemState::new("clm"), config.clm_webhook_url);
         let warehouse_client = WarehouseClient::new(SystemState::new("warehouse"));
+        let portal_client = PortalClient::new(SystemState::new("portal"));
+        let ap = SystemState::new("ap");
         let supplier_client =
             SupplierClient::new(SystemState::new("supplier"), warehouse_client.clone());
         Ok(Sandbox {
@@ -121,14 +134,21 @@ impl Sandbox {
                 warehouse::router(warehouse_client.clone()),
             )
             .await?,
+            portal: serve(
+                portal_client.common().clone(),
+                portal::router(portal_client.clone()),
+            )
+            .await?,
+            ap: serve(ap.clone(), ap::router(ap)).await?,
             clm_client,
+            portal_client,
             supplier_client,
             warehouse_client,
         })
     }
 
     /// Every system, for checks that apply to all of them.
-    pub fn systems(&self) -> [&SystemHandle; 6] {
+    pub fn systems(&self) -> [&SystemHandle; 8] {
         [
             &self.erp,
             &self.purchasing,
@@ -136,7 +156,14 @@ impl Sandbox {
             &self.analytics,
             &self.supplier,
             &self.warehouse,
+            &self.portal,
+            &self.ap,
         ]
+    }
+
+    /// Drives the vendor portal in-process (where it posts, what it posted).
+    pub fn portal_client(&self) -> PortalClient {
+        self.portal_client.clone()
     }
 
     /// Drives the EDI supplier in-process (where it posts, its rules, its log).
@@ -304,7 +331,9 @@ mod tests {
                 "clm",
                 "analytics",
                 "supplier",
-                "warehouse"
+                "warehouse",
+                "portal",
+                "ap"
             ]
         );
         let mut urls: Vec<&str> = sandbox
@@ -314,7 +343,7 @@ mod tests {
             .collect();
         urls.sort_unstable();
         urls.dedup();
-        assert_eq!(urls.len(), 6);
+        assert_eq!(urls.len(), 8);
         assert!(urls.iter().all(|u| u.starts_with("http://127.0.0.1:")));
 
         let http = reqwest::Client::new();

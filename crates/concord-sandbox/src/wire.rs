@@ -201,6 +201,18 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A required nested object.
+    pub(crate) fn object(&self, name: &str) -> Result<Fields<'a>, Invalid> {
+        match self.get(name) {
+            Some(Value::Object(map)) => Ok(Fields {
+                map,
+                path: self.path(name),
+            }),
+            None => Err(self.invalid(name, format!("{name} is required"))),
+            Some(_) => Err(self.invalid(name, format!("{name} must be an object"))),
+        }
+    }
+
     /// A required, non-empty list of objects.
     pub(crate) fn objects(&self, name: &str) -> Result<Vec<Fields<'a>>, Invalid> {
         let items = match self.get(name) {

@@ -17,9 +17,12 @@ CREATE TABLE exclusions (
     imported_at BIGINT NOT NULL,
     PRIMARY KEY (list, entry_key)
 );
-CREATE INDEX exclusions_npi ON exclusions (npi);
-CREATE INDEX exclusions_business ON exclusions (business_key);
-CREATE INDEX exclusions_person ON exclusions (person_key);
+-- Partial indexes: most entries have no NPI, and each is a business or a person, so each index
+-- holds only the rows it can find (half the index work of an import). `col = $1` implies
+-- `col IS NOT NULL` on both databases, so lookups use them.
+CREATE INDEX exclusions_npi ON exclusions (npi) WHERE npi IS NOT NULL;
+CREATE INDEX exclusions_business ON exclusions (business_key) WHERE business_key IS NOT NULL;
+CREATE INDEX exclusions_person ON exclusions (person_key) WHERE person_key IS NOT NULL;
 -- A system's external id that something tried to map to a second canonical id: the first
 -- mapping is kept, the attempt recorded here until a person decides.
 CREATE TABLE crosswalk_conflicts (

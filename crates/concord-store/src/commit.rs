@@ -199,6 +199,16 @@ impl Store {
             if matches!(write, Write::OpenException(_)) {
                 opens_exception.push(stmts.len());
             }
+            if let Write::UpsertExclusions { entries, at } = &write {
+                // PostgreSQL saves round trips with many rows per statement; in-process
+                // SQLite gains little past a few dozen (measured: BENCHMARKS.md).
+                let per_statement = match self.dialect() {
+                    crate::Dialect::Sqlite => 50,
+                    crate::Dialect::Postgres => crate::master::EXCLUSIONS_PER_STATEMENT,
+                };
+                crate::master::upsert_exclusions(entries, *at, per_statement, &mut stmts);
+                continue;
+            }
             statements(write, &mut stmts);
         }
         let changed = self.db.transaction(stmts).await?;
@@ -510,9 +520,12 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
             .bind(reason)
             .bind(id));
         }
-        Write::UpsertExclusions { entries, at } => {
-            crate::master::upsert_exclusions(&entries, at, out)
-        }
+        Write::UpsertExclusions { entries, at } => crate::master::upsert_exclusions(
+            &entries,
+            at,
+            crate::master::EXCLUSIONS_PER_STATEMENT,
+            out,
+        ),
         Write::SetCrosswalk {
             crosswalk,
             resolution,

@@ -90,6 +90,11 @@ pub struct StoreOptions {
     pub schema: Option<String>,
     /// PostgreSQL pool size. SQLite always uses one connection on one thread (see `db::sqlite`).
     pub max_connections: u32,
+    /// SQLite only: the page cache in MiB (SQLite's default, 2 MiB, when `None`). A bulk
+    /// import wants a large one: its transactions touch many index pages at random, and a small
+    /// cache spills them to the WAL mid-transaction. The hub keeps the default (see
+    /// `db::sqlite`).
+    pub sqlite_cache_mib: Option<u32>,
 }
 
 impl StoreOptions {
@@ -98,7 +103,14 @@ impl StoreOptions {
             url: url.into(),
             schema: None,
             max_connections: 8,
+            sqlite_cache_mib: None,
         }
+    }
+
+    /// The options for a bulk writer (`concord import`): a 256 MiB SQLite page cache.
+    pub fn bulk(mut self) -> Self {
+        self.sqlite_cache_mib = Some(256);
+        self
     }
 
     pub fn sqlite_file(path: &std::path::Path) -> Self {
@@ -116,7 +128,10 @@ impl Store {
     /// Connects, applies pragmas or the search path, and runs pending migrations.
     pub async fn open(options: StoreOptions) -> Result<Self> {
         let db = match Dialect::of_url(&options.url)? {
-            Dialect::Sqlite => Db::Sqlite(db::sqlite::Sqlite::open(&options.url)?),
+            Dialect::Sqlite => Db::Sqlite(db::sqlite::Sqlite::open(
+                &options.url,
+                options.sqlite_cache_mib,
+            )?),
             Dialect::Postgres => Db::Postgres(
                 db::postgres::Postgres::connect(
                     &options.url,

@@ -51,8 +51,13 @@ pub(crate) fn upsert_supplier(s: &Supplier, at: DateTime<Utc>) -> Stmt {
 }
 
 /// Inserts or updates exclusion entries, several rows per statement.
-pub(crate) fn upsert_exclusions(entries: &[Exclusion], at: DateTime<Utc>, out: &mut Vec<Stmt>) {
-    for chunk in entries.chunks(EXCLUSIONS_PER_STATEMENT) {
+pub(crate) fn upsert_exclusions(
+    entries: &[Exclusion],
+    at: DateTime<Utc>,
+    per_statement: usize,
+    out: &mut Vec<Stmt>,
+) {
+    for chunk in entries.chunks(per_statement.max(1)) {
         let mut sql = String::with_capacity(160 + chunk.len() * 40);
         sql.push_str(
             "INSERT INTO exclusions (list, entry_key, npi, business_key, person_key, data, imported_at) VALUES ",

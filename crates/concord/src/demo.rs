@@ -19,6 +19,14 @@ use crate::seed;
 /// The demo's mapping files, shipped inside the binary and written next to the demo config.
 const MAPPINGS: &[(&str, &str)] = &[
     (
+        "vendor_portal/supplier_onboarding.in.jq",
+        include_str!("../../../examples/demo/mappings/vendor_portal/supplier_onboarding.in.jq"),
+    ),
+    (
+        "ap/supplier.out.jq",
+        include_str!("../../../examples/demo/mappings/ap/supplier.out.jq"),
+    ),
+    (
         "erp/supplier.out.jq",
         include_str!("../../../examples/demo/mappings/erp/supplier.out.jq"),
     ),
@@ -102,6 +110,7 @@ fn config_text(sandbox: &Sandbox) -> String {
         .replace("@PURCHASING_URL@", &sandbox.purchasing.base_url)
         .replace("@ANALYTICS_URL@", &sandbox.analytics.base_url)
         .replace("@SUPPLIER_URL@", &sandbox.supplier.base_url)
+        .replace("@AP_URL@", &sandbox.ap.base_url)
         .replace("@EDI_SUPPLIER@", &seed::supplier_id(1))
 }
 
@@ -172,6 +181,8 @@ pub(crate) struct DemoKeys {
     supplier: String,
     /// The warehouse sandbox's key for its goods receipts.
     warehouse: String,
+    /// The vendor portal's key for its registrations.
+    portal: String,
 }
 
 /// A key the demo makes (for a system, or a person), its secret returned.
@@ -215,6 +226,14 @@ async fn demo_keys(hub: &Hub) -> Result<DemoKeys> {
             "warehouse receipts",
             Role::Integration,
             Some("warehouse"),
+            None,
+        )
+        .await?,
+        portal: demo_key(
+            hub,
+            "vendor portal registrations",
+            Role::Integration,
+            Some("vendor_portal"),
             None,
         )
         .await?,
@@ -276,6 +295,10 @@ impl Estate {
             format!("{hub_url}/v1/inbound/warehouse/goods_receipt"),
             keys.warehouse.clone(),
         );
+        sandbox.portal_client().set_webhook(
+            format!("{hub_url}/v1/inbound/vendor_portal/supplier_onboarding"),
+            keys.portal.clone(),
+        );
         let workers = hub.start_workers();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(concord_api::serve(listener, hub.clone(), async move {
@@ -320,6 +343,25 @@ impl Estate {
                 post.clone(),
                 format!("{}/api/vendors", self.sandbox.erp.base_url),
                 v,
+            ));
+        }
+        // The ERP's item master, and which ERP vendor is which supplier (the ERP-only vendors
+        // are nobody's yet: reconciliation reports them as extra).
+        for (gtin, material) in seed::erp_materials() {
+            requests.push((
+                put.clone(),
+                format!("{}/api/materials/{gtin}", self.sandbox.erp.base_url),
+                material,
+            ));
+        }
+        for s in (1..=seed::N_SUPPLIERS).filter(|s| !seed::ERP_ONLY_SUPPLIERS.contains(s)) {
+            requests.push((
+                put.clone(),
+                format!(
+                    "{hub_url}/v1/crosswalks/erp/supplier/{}",
+                    seed::vendor_number(s)
+                ),
+                json!({"canonical_id": seed::supplier_id(s)}),
             ));
         }
         send_all(&self.client, requests)
@@ -511,6 +553,14 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     for line in &requisitions.lines {
         println!("{line}");
     }
+    // New suppliers, payment details and the item master (part 5).
+    let suppliers = crate::demo_suppliers::run(hub, sandbox, client, hub_url, &dir).await?;
+    println!(
+        "\nSupplier onboarding, payment details and reconciliation (vendor portal → screening → workbench → approval → ERP → purchasing and AP):"
+    );
+    for line in &suppliers.lines {
+        println!("{line}");
+    }
     // Counted last, over every sandbox system, so the purchase orders' traffic counts too.
     let duplicates = duplicate_effects(sandbox);
     println!("\nduplicate effects at targets: {}", duplicates.len());
@@ -536,6 +586,10 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
         "      curl -H \"Authorization: Bearer $KEY\" '{hub_url}/v1/exceptions?status=resolved'"
     );
     println!(
+        "      curl -H \"Authorization: Bearer $KEY\" {hub_url}/v1/supplier-onboardings/S-P-2002"
+    );
+    println!("      curl -H \"Authorization: Bearer $KEY\" {hub_url}/v1/reconciliations");
+    println!(
         "      curl -H \"Authorization: Bearer {}\" '{hub_url}/v1/audit?action=contract.activated&limit=3'",
         keys.auditor
     );
@@ -553,6 +607,11 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     }
     if once && !requisitions.as_expected {
         bail!("a requisition or its purchase order did not go as the scenario expects (see above)");
+    }
+    if once && !suppliers.as_expected {
+        bail!(
+            "supplier onboarding, the bank change or reconciliation did not go as the scenario expects (see above)"
+        );
     }
     if once && !duplicates.is_empty() {
         bail!("a sandbox system applied a request twice: {duplicates:?}");

@@ -60,7 +60,7 @@ pub async fn run(
         std::fs::create_dir_all(&config.hub.data_dir)
             .with_context(|| format!("creating {}", config.hub.data_dir.display()))?;
     }
-    let store = Store::open(StoreOptions::new(config.store_url()))
+    let store = Store::open(StoreOptions::new(config.store_url()).bulk())
         .await
         .context("opening the store")?;
     let summary = import_into(&store, kind, input, total, &report).await;

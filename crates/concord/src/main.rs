@@ -7,6 +7,7 @@ mod admin;
 mod bench;
 mod demo;
 mod demo_requisitions;
+mod demo_suppliers;
 mod import;
 mod otlp;
 mod seed;

@@ -71,6 +71,18 @@ pub fn erp_vendors() -> Vec<Value> {
         .collect()
 }
 
+/// The ERP's item master: every item as a material (the material number is the GTIN).
+pub fn erp_materials() -> Vec<(String, Value)> {
+    items()
+        .into_iter()
+        .map(|i| {
+            let gtin = i["gtin"].as_str().unwrap_or_default().to_string();
+            let m = json!({"description": i["description"], "baseUom": i["uom"], "materialGroup": i["unspsc"]});
+            (gtin, m)
+        })
+        .collect()
+}
+
 pub fn items() -> Vec<Value> {
     (0..N_ITEMS)
         .map(|i| {

@@ -35,6 +35,14 @@ fn demo_once_ends_with_every_contract_active() {
         "REQ-DEMO-3  needs_approval",
         "approved by u-50   → pending approval (next: director)",
         "approved by u-90   → approved",
+        // Part 5: screening holds, decisions, the bank change and reconciliation.
+        "S-P-2002  on hold           exclusion list: SHADY MEDICAL SUPPLY LLC",
+        "likely duplicate of S-002 (score 1.0, same_tin)",
+        "S-P-2001  approved by u-70 → ERP vendor V000001 → purchasing yes · AP yes",
+        "requester's own approval 403; u-70 → pending approval; ERP still has the old account: true; u-90 → approved and applied; ERP now has the new one",
+        "items {\"different\":3,\"extra\":0,\"missing\":0}",
+        "repaired 3 items",
+        "next run: 0 item differences",
     ] {
         assert!(
             stdout.contains(expected),

@@ -16,6 +16,7 @@ mod contracts;
 mod deliveries;
 mod exceptions;
 pub(crate) mod html;
+mod master;
 mod overview;
 mod systems;
 mod transactions;
@@ -117,6 +118,17 @@ pub const PAGES: &[PageSpec] = &[
         Needs(Scope::DeliveriesReplay),
     ),
     nav("/console/contracts", Scope::ContractsRead, "Contracts"),
+    nav("/console/master-data", Scope::MasterRead, "Master data"),
+    page(
+        Method::POST,
+        "/console/master-data/reconcile",
+        Needs(Scope::MasterWrite),
+    ),
+    page(
+        Method::POST,
+        "/console/master-data/repair",
+        Needs(Scope::MasterWrite),
+    ),
     nav("/console/systems", Scope::MetricsRead, "Systems"),
     page(
         Method::POST,
@@ -247,6 +259,9 @@ fn handler(spec: &PageSpec) -> MethodRouter<Console> {
         ("POST", "/console/deliveries/pause") => post(deliveries::pause),
         ("POST", "/console/deliveries/resume") => post(deliveries::resume),
         ("GET", "/console/contracts") => get(contracts::page),
+        ("GET", "/console/master-data") => get(master::page),
+        ("POST", "/console/master-data/reconcile") => post(master::reconcile),
+        ("POST", "/console/master-data/repair") => post(master::repair),
         ("GET", "/console/systems") => get(systems::page),
         ("POST", "/console/systems/{system}/test") => post(systems::test),
         (method, path) => panic!("the console's table names {method} {path}, which has no handler"),

@@ -86,7 +86,7 @@ pub async fn run(rows: usize, min_rows_per_sec: u64) -> Result<()> {
     }
     let size = std::fs::metadata(&file)?.len();
     let url = format!("sqlite://{}", dir.0.join("concord.db").display());
-    let store = Store::open(StoreOptions::new(url)).await?;
+    let store = Store::open(StoreOptions::new(url).bulk()).await?;
     let input = std::fs::File::open(&file)?;
     let summary = crate::import::import_into(
         &store,

@@ -31,6 +31,7 @@ pub fn demo_config_text(sandbox: &Sandbox) -> String {
         .replace("@PURCHASING_URL@", &sandbox.purchasing.base_url)
         .replace("@ANALYTICS_URL@", &sandbox.analytics.base_url)
         .replace("@SUPPLIER_URL@", &sandbox.supplier.base_url)
+        .replace("@AP_URL@", &sandbox.ap.base_url)
         .replace("@EDI_SUPPLIER@", "S-1")
 }
 
