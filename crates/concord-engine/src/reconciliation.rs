@@ -1,5 +1,7 @@
 //! Reconciliation: reads each system's view of suppliers and items (the `views` of its config,
-//! through the system's own API and a mapping), compares it with the canonical state
+//! through the system's own API and a mapping) and each trading partner's latest 832 catalog
+//! (against the items the master says it supplies: vendor part and unit), compares it with the
+//! canonical state
 //! (`concord_model::reconcile`, pure) and stores a run with its findings: missing, extra and
 //! different records per system and entity type. A repair re-publishes the canonical version
 //! to the system through the outbox (audited); extra records are the system's to remove or
@@ -52,7 +54,101 @@ impl concord_model::error::Validate for RepairRequest {
     }
 }
 
+/// The `workflows` kind holding each trading partner's latest 832 catalog (id: the partner).
+pub const CATALOG_KIND: &str = "supplier_catalog";
+
+/// A partner's catalog as kept.
+#[derive(Debug, Deserialize)]
+struct StoredCatalog {
+    supplier_id: String,
+    catalog: concord_formats::x12::sets::Catalog,
+}
+
+/// A supplier's catalog item as reconciliation compares it: the fields that must agree with
+/// the item master (the vendor part the supplier is ordered by, the unit it sells in). A
+/// supplier's own description is its business.
+fn catalog_record(item: &concord_formats::x12::sets::CatalogItem) -> Value {
+    let mut record = json!({});
+    if let Some(vp) = item.id("VN") {
+        record["vendor_part"] = json!(vp);
+    }
+    if let Some(uom) = &item.uom {
+        record["uom"] = json!(uom);
+    }
+    record
+}
+
 impl Hub {
+    /// Each partner's latest catalog against the items the master says it supplies.
+    async fn reconcile_catalogs(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<(String, Vec<ReconciliationFinding>)>> {
+        let mut out = vec![];
+        for partner in self.config().partners.keys() {
+            let Some(stored) = self
+                .store()
+                .workflow::<StoredCatalog>(CATALOG_KIND, partner)
+                .await?
+            else {
+                continue;
+            };
+            let ours: BTreeMap<String, Value> = self
+                .store()
+                .all_items()
+                .await?
+                .into_iter()
+                .filter(|i| i.supplier_id.as_deref() == Some(stored.supplier_id.as_str()))
+                .map(|i| {
+                    (
+                        i.gtin.to_string(),
+                        serde_json::to_value(i).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let mut theirs = BTreeMap::new();
+            let mut unreadable = vec![];
+            for item in &stored.catalog.items {
+                match item.gtin() {
+                    Some(gtin) => {
+                        theirs.insert(gtin.to_string(), catalog_record(item));
+                    }
+                    None => unreadable.push(item.line.clone()),
+                }
+            }
+            let mut findings: Vec<ReconciliationFinding> = reconcile::compare(&ours, &theirs)
+                .into_iter()
+                .map(|f| ReconciliationFinding {
+                    run_id: run_id.into(),
+                    system: partner.clone(),
+                    entity_type: "item".into(),
+                    detail: json!({"source": "832", "catalog": stored.catalog.number,
+                        "differences": f.differences}),
+                    entity_key: f.key,
+                    kind: f.kind.as_str().into(),
+                    repaired_at: None,
+                    repaired_by: None,
+                })
+                .collect();
+            // A line without a GTIN cannot be matched to the item master: reported as extra.
+            for line in unreadable {
+                findings.push(ReconciliationFinding {
+                    run_id: run_id.into(),
+                    system: partner.clone(),
+                    entity_type: "item".into(),
+                    entity_key: format!("line {line}"),
+                    kind: FindingKind::Extra.as_str().into(),
+                    detail: json!({"source": "832", "catalog": stored.catalog.number,
+                        "reason": "the catalog line names no GTIN (UK, EN or UP)"}),
+                    repaired_at: None,
+                    repaired_by: None,
+                });
+            }
+            out.push((partner.clone(), findings));
+        }
+        Ok(out)
+    }
+
     /// Runs one reconciliation now and stores it; answers the finished run.
     pub async fn reconcile(&self, trigger: &str, actor: &str) -> Result<ReconciliationRun> {
         let started = Utc::now();
@@ -73,14 +169,7 @@ impl Hub {
         for (system_id, system) in &self.config().systems {
             for entity in system.views.keys() {
                 let counts = match self.reconcile_view(&run.id, system_id, entity).await {
-                    Ok(findings) => {
-                        let mut counts = json!({"missing": 0, "extra": 0, "different": 0});
-                        for f in findings {
-                            counts[&f.kind] = json!(counts[&f.kind].as_u64().unwrap_or(0) + 1);
-                            writes.push(Write::ReconciliationFinding(f));
-                        }
-                        counts
-                    }
+                    Ok(findings) => count_into(findings, &mut writes),
                     Err(error) => {
                         failed = true;
                         tracing::warn!(system = %system_id, entity = %entity, error = %error, "reconciliation could not read the system");
@@ -91,6 +180,10 @@ impl Hub {
                     .entry(system_id.clone())
                     .or_insert_with(|| json!({}))[entity] = counts;
             }
+        }
+        for (partner, findings) in self.reconcile_catalogs(&run.id).await? {
+            let counts = count_into(findings, &mut writes);
+            summary.entry(partner).or_insert_with(|| json!({}))["item"] = counts;
         }
         let now = Utc::now();
         run.finished_at = Some(now);
@@ -387,6 +480,16 @@ impl Hub {
         self.commit(writes).await?;
         Ok(delivery_id)
     }
+}
+
+/// Queues the findings' writes; answers their counts by kind.
+fn count_into(findings: Vec<ReconciliationFinding>, writes: &mut Vec<Write>) -> Value {
+    let mut counts = json!({"missing": 0, "extra": 0, "different": 0});
+    for f in findings {
+        counts[&f.kind] = json!(counts[&f.kind].as_u64().unwrap_or(0) + 1);
+        writes.push(Write::ReconciliationFinding(f));
+    }
+    counts
 }
 
 /// The findings of a run as CSV (one row each), for a spreadsheet.

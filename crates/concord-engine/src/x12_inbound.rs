@@ -10,7 +10,7 @@
 //!    segment number, segment id and element;
 //! 4. each set becomes one event of the PO it names (997/999 → the PO whose 850 carried that
 //!    group control number; 855 → BAK03; 856 → each PRF01; 810 → BIG04), committed per set
-//!    under that PO's lock. A set is known by `ISA13:ST02`, so replaying a quarantined
+//!    under that PO's lock; an 832 catalog is kept as the partner's latest, for reconciliation. A set is known by `ISA13:ST02`, so replaying a quarantined
 //!    interchange never applies a set twice.
 
 use chrono::Utc;
@@ -117,7 +117,7 @@ impl Hub {
                             errors.push(FieldError::new(
                                 format!("set {reference} ({})", set.id()),
                                 "unsupported_set",
-                                format!("Concord reads 997, 999, 855, 856 and 810 from partners, not {}", set.id()),
+                                format!("Concord reads 997, 999, 855, 856, 810 and 832 from partners, not {}", set.id()),
                             ));
                             findings.push(Vec::new());
                         }
@@ -305,6 +305,26 @@ impl Hub {
                     })
                     .await?;
                 Ok(json!({"invoice": inv.invoice_number, "po_number": po, "applied": applied}))
+            }
+            TypedSet::Catalog(c) => {
+                // The partner's latest catalog, kept whole: reconciliation compares it with the
+                // item master (`crate::reconciliation`).
+                let supplier = self
+                    .config()
+                    .partners
+                    .get(partner)
+                    .map(|p| p.supplier.clone())
+                    .unwrap_or_default();
+                let now = Utc::now();
+                self.commit(vec![Write::Workflow {
+                    kind: crate::reconciliation::CATALOG_KIND.into(),
+                    id: partner.to_string(),
+                    state: json!({"supplier_id": supplier, "reference": reference,
+                        "received_at": now, "catalog": c}),
+                    at: now,
+                }])
+                .await?;
+                Ok(json!({"document": "832", "catalog": c.number, "items": c.items.len()}))
             }
             TypedSet::PurchaseOrder(p) => Err(unusable(
                 "850",

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use concord_formats::x12::{
     self, Diagnostic, Document, Problem, Separators, Severity,
     ack::{AckCode, AckKind, FunctionalAck},
-    sets::{Invoice, LineAckStatus, PurchaseOrder, PurchaseOrderAck, ShipNotice},
+    sets::{Catalog, Invoice, LineAckStatus, PurchaseOrder, PurchaseOrderAck, ShipNotice},
     write::{self, Controls, SetBody, Version, WriteError},
 };
 use rust_decimal::Decimal;
@@ -71,6 +71,56 @@ fn our_purchase_order_sample_reads_with_its_lines_and_gtins() {
     assert_eq!(po.parties[0].id.as_deref(), Some("0614141000012"));
     assert_eq!(po.parties[0].city.as_deref(), Some("SPRINGFIELD"));
     assert_eq!(po.total(), dec("975.75"));
+}
+
+#[test]
+fn a_catalog_reads_each_item_with_its_ids_pack_and_price_and_round_trips() {
+    let text = sample("catalog-832-004010.edi");
+    let doc = x12::parse(&text);
+    assert!(doc.diagnostics.is_empty(), "{:#?}", doc.diagnostics);
+    let catalog = Catalog::read(only_set(&doc)).unwrap().value;
+    assert_eq!(catalog.number.as_deref(), Some("CAT-2026-11"));
+    assert_eq!(catalog.items.len(), 2);
+    let glove = &catalog.items[0];
+    assert_eq!(glove.gtin().unwrap().as_str(), "00614141000012");
+    assert_eq!(glove.id("VN"), Some("MS-GLV-M"));
+    assert_eq!(
+        glove.description.as_deref(),
+        Some("NITRILE EXAM GLOVES M 100/BX")
+    );
+    assert_eq!(glove.pack.as_ref().map(|p| p.inner_units), Some(100));
+    assert_eq!(
+        (glove.price, glove.uom.as_deref()),
+        (Some(dec("12.5")), Some("BX"))
+    );
+    assert_eq!(catalog.items[1].pack, None);
+    // Written back and read again, it is the same catalog.
+    let again = write_one(
+        &catalog.to_set(),
+        "SC",
+        Version::V4010,
+        Separators::common(false),
+    );
+    let reread = Catalog::read(only_set(&x12::parse(&again))).unwrap().value;
+    assert_eq!(reread, catalog);
+}
+
+#[test]
+fn a_catalog_line_without_an_item_or_with_a_bad_gtin_is_named() {
+    let text = sample("catalog-832-004010.edi")
+        .replace("LIN*2*UK*00614141000029*VN*MS-GAUZE-4~", "LIN*2~")
+        .replace("UK*00614141000012", "UK*00614141000013");
+    let errors = Catalog::read(only_set(&x12::parse(&text))).unwrap_err();
+    let found: Vec<(u32, &str, Option<u16>)> = errors
+        .iter()
+        .map(|d| (d.segment, d.segment_id.as_str(), d.element))
+        .collect();
+    // Segments count from the file's ISA: the first LIN is the 5th, the second the 9th.
+    assert!(found.contains(&(5, "LIN", Some(3))), "{found:?}");
+    assert!(
+        found.iter().any(|(s, id, _)| *s == 9 && *id == "LIN"),
+        "{found:?}"
+    );
 }
 
 #[test]

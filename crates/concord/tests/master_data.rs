@@ -417,5 +417,50 @@ async fn reconciliation_finds_drift_and_repairs_it(backend: Backend) {
     .await;
     let (_, audit) = t.get("/v1/audit?limit=1000").await;
     assert!(audit.to_string().contains("reconciliation.repaired"));
+
+    // The EDI partner's 832 catalog is reconciled against the items it supplies (S-1's):
+    // vendor part and unit must agree; an item it no longer lists is missing, one the master
+    // does not know is extra.
+    let catalog = format!(
+        "ISA*00*          *00*          *ZZ*MEDSUPPLY      *ZZ*CONCORDHUB     *261121*1003*U*00401*000007002*0*P*>~\
+GS*SC*MEDSUPPLY*CONCORDHUB*20261121*1003*7002*X*004010~ST*832*0001~BCT*PC*CAT-1~\
+LIN*1*UK*{ITEM_1}*VN*VP-0~CTP***12.5**EA~LIN*2*UK*{ITEM_2}*VN*VP-X~CTP***3**EA~\
+LIN*3*UK*00614141000043*VN*VP-NEW~CTT*3~SE*9*0001~GE*1*7002~IEA*1*000007002~"
+    );
+    let partner = make_key(&t.hub, Role::Integration, Some("medsupply")).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/inbound/medsupply/x12", t.url))
+        .bearer_auth(partner)
+        .header("content-type", "application/edi-x12")
+        .body(catalog)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["sets"][0]["outcome"]["items"], 3, "{answer}");
+    let (_, run3) = t.post("/v1/reconciliations", json!({})).await;
+    let from_catalog: Vec<(String, String)> = run3["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["system"] == "medsupply")
+        .map(|f| {
+            (
+                f["entity_key"].as_str().unwrap().to_string(),
+                f["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        from_catalog,
+        vec![
+            (ITEM_2.to_string(), "different".to_string()),
+            (ITEM_3.to_string(), "missing".to_string()),
+            ("00614141000043".to_string(), "extra".to_string()),
+        ],
+        "{run3}"
+    );
     t.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! Typed transaction sets of procure-to-pay: what the hub sends (850) and what suppliers send
-//! back (855, 856, 810), as plain structs with a reader and a writer each.
+//! back (855, 856, 810) or publish (832 catalogs), as plain structs with a reader and a writer
+//! each.
 //!
 //! A reader never panics and never guesses: a missing mandatory segment or element, a number or
 //! date that does not parse, or a GTIN whose check digit fails is a [`Diagnostic`] naming the
@@ -7,11 +8,13 @@
 //! is no error; otherwise every error found is returned at once.
 
 mod asn856;
+mod catalog832;
 mod invoice810;
 mod po850;
 mod poack855;
 
 pub use asn856::{ShipItem, ShipNotice, ShipOrder};
+pub use catalog832::{Catalog, CatalogItem, Pack};
 pub use invoice810::{Charge, Invoice, InvoiceLine};
 pub use po850::{PoLine, PurchaseOrder};
 pub use poack855::{AckLine, LineAckStatus, LineStatus, PurchaseOrderAck};
@@ -426,6 +429,7 @@ pub enum TypedSet {
     PurchaseOrderAck(PurchaseOrderAck),
     ShipNotice(ShipNotice),
     Invoice(Invoice),
+    Catalog(Catalog),
     FunctionalAck(crate::x12::ack::FunctionalAck),
 }
 
@@ -446,6 +450,7 @@ impl TypedSet {
             "855" => wrap(PurchaseOrderAck::read(set), Self::PurchaseOrderAck),
             "856" => wrap(ShipNotice::read(set), Self::ShipNotice),
             "810" => wrap(Invoice::read(set), Self::Invoice),
+            "832" => wrap(Catalog::read(set), Self::Catalog),
             "997" | "999" => crate::x12::ack::FunctionalAck::read(set).map(|a| Parsed {
                 value: Self::FunctionalAck(a),
                 warnings: Vec::new(),
