@@ -528,6 +528,33 @@ impl Hub {
         Ok(())
     }
 
+    /// The id a target answered for what it created (the ERP's PO or vendor number): the
+    /// value at the route's `reply_id` pointer, text or number, never empty. Answers the
+    /// pointer too, for the message when it is missing.
+    pub(crate) fn reply_id(
+        &self,
+        target: &str,
+        message_type: &str,
+        reply: Option<&Value>,
+    ) -> (String, Option<String>) {
+        let pointer = self
+            .config()
+            .systems
+            .get(target)
+            .and_then(|s| s.outbound.get(message_type))
+            .and_then(|r| r.reply_id.clone())
+            .unwrap_or_default();
+        let id = reply
+            .and_then(|r| r.pointer(&pointer))
+            .and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .filter(|s| !s.is_empty());
+        (pointer, id)
+    }
+
     /// Puts a delivery back in the queue (same idempotency key), e.g. after a dead letter.
     pub async fn replay_delivery(&self, id: &str, actor: &str) -> Result<DeliveryRecord> {
         let d = self

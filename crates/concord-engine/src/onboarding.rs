@@ -514,21 +514,7 @@ impl Hub {
             return Ok(());
         };
         let now = Utc::now();
-        let pointer = self
-            .config()
-            .systems
-            .get(&d.target)
-            .and_then(|s| s.outbound.get(SUPPLIER_MESSAGE))
-            .and_then(|r| r.reply_id.clone())
-            .unwrap_or_default();
-        let vendor = reply
-            .and_then(|r| r.pointer(&pointer))
-            .and_then(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .filter(|s| !s.is_empty());
+        let (pointer, vendor) = self.reply_id(&d.target, SUPPLIER_MESSAGE, reply);
         let (event, step) = match (delivered, vendor) {
             (true, Some(vendor_number)) => (
                 OnboardingEvent::ErpCreated {

@@ -593,21 +593,7 @@ impl Hub {
         }];
         let (event, step) = match d.message_type.as_str() {
             "purchase_order" => {
-                let pointer = self
-                    .config()
-                    .systems
-                    .get(&d.target)
-                    .and_then(|s| s.outbound.get("purchase_order"))
-                    .and_then(|r| r.reply_id.clone())
-                    .unwrap_or_default();
-                let erp_po = reply
-                    .and_then(|r| r.pointer(&pointer))
-                    .and_then(|v| match v {
-                        Value::String(s) => Some(s.clone()),
-                        Value::Number(n) => Some(n.to_string()),
-                        _ => None,
-                    })
-                    .filter(|s| !s.is_empty());
+                let (pointer, erp_po) = self.reply_id(&d.target, "purchase_order", reply);
                 let Some(erp_po) = erp_po else {
                     let detail = format!(
                         "{} accepted the PO but its answer holds no PO number at {pointer}",
