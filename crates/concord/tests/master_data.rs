@@ -14,7 +14,24 @@ on_both_backends!(
     screening_holds_a_supplier_until_a_person_decides,
     payment_details_change_only_after_two_other_approvals,
     reconciliation_finds_drift_and_repairs_it,
+    reconciliation_runs_on_its_schedule,
 );
+
+async fn reconciliation_runs_on_its_schedule(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |c| c.hub.reconcile_every = Some("1s".into())).await else {
+        return;
+    };
+    t.seed().await;
+    t.eventually("a scheduled run", || async {
+        let (_, runs) = t.get("/v1/reconciliations").await;
+        runs["runs"].as_array().is_some_and(|r| {
+            r.iter()
+                .any(|run| run["trigger"] == "schedule" && run["status"] == "completed")
+        })
+    })
+    .await;
+    t.shutdown().await;
+}
 
 const LEIE: &str = "LASTNAME,FIRSTNAME,MIDNAME,BUSNAME,GENERAL,SPECIALTY,UPIN,NPI,DOB,ADDRESS,CITY,STATE,ZIP,EXCLTYPE,EXCLDATE,REINDATE,WAIVERDATE,WVRSTATE
 ,,,SHADY MEDICAL SUPPLY LLC,DME - SUPPLIER,,,0000000000,,1 ELM ST,DAYTON,OH,45402,1128a1,20200115,00000000,00000000,
