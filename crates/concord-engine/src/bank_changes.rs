@@ -264,12 +264,11 @@ impl Hub {
         for a in actions {
             match a {
                 BankChangeAction::Apply => {
-                    let mut supplier =
-                        self.store().supplier(&supplier_id).await?.ok_or_else(|| {
-                            Rejection::not_found(format!("supplier {supplier_id} is gone"))
-                        })?;
-                    supplier.payment = Some(record.flow.new.clone());
-                    writes.push(Write::UpsertSupplier(supplier, now));
+                    writes.push(Write::SetSupplierPayment {
+                        supplier_id: supplier_id.clone(),
+                        payment: record.flow.new.clone(),
+                        at: now,
+                    });
                     writes.push(Write::Event(event(
                         events::SUPPLIER_PAYMENT_CHANGED,
                         format!("supplier:{supplier_id}"),
@@ -317,10 +316,11 @@ impl Hub {
         error: Option<String>,
     ) -> Write {
         let supplier = d.payload["supplier_id"].as_str().map(str::to_string);
+        let change = d.payload["change_id"].as_str().unwrap_or_default();
         Write::OpenException(NewException {
             id: new_id("exc"),
             kind: "supplier_payment_failed".into(),
-            subject: d.subject.clone(),
+            subject: subject(change),
             correlation_id: d.correlation_id.clone(),
             detail: json!({"target": d.target, "error": error, "delivery": d.id,
                 "change_id": d.payload["change_id"]}),
@@ -328,6 +328,44 @@ impl Hub {
             facility: None,
             supplier,
         })
+    }
+}
+
+impl Hub {
+    /// A payment-detail delivery may be replayed only while its change is the latest applied
+    /// for the supplier: replaying an older one would put superseded details back in the ERP
+    /// without approvals.
+    pub(crate) async fn check_payment_replay(
+        &self,
+        d: &concord_store::DeliveryRecord,
+    ) -> Result<()> {
+        let Some(supplier) = d.payload["supplier_id"].as_str() else {
+            return Ok(());
+        };
+        let mut latest: Option<(chrono::DateTime<Utc>, String)> = None;
+        for id in self
+            .store()
+            .workflow_ids(WORKFLOW_KIND, &["flow", "supplier_id"], supplier)
+            .await?
+        {
+            if let Some(r) = self.bank_change(&id).await?
+                && r.flow.stage == wf::BankChangeStage::Approved
+                && let Some(at) = r.flow.closed_at
+                && latest.as_ref().is_none_or(|(t, _)| at > *t)
+            {
+                latest = Some((at, id));
+            }
+        }
+        match latest {
+            Some((_, id)) if d.payload["change_id"].as_str() != Some(id.as_str()) => Err(Rejection::new(
+                409,
+                "superseded_payment_details",
+                "These payment details were superseded",
+                format!("delivery {} carries change {}, but change {id} is the latest approved for supplier {supplier}; replaying it would put old details back", d.id, d.payload["change_id"].as_str().unwrap_or("?")),
+            )
+            .into()),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -571,6 +571,9 @@ impl Hub {
             )
             .into());
         }
+        if d.message_type == crate::bank_changes::PAYMENT_MESSAGE {
+            self.check_payment_replay(&d).await?;
+        }
         self.commit(replay_writes(&d, actor, Utc::now())).await?;
         Ok(self.store().delivery(id).await?.unwrap_or(d))
     }

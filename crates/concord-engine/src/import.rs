@@ -106,12 +106,42 @@ pub async fn import_csv(
     };
     let mut batch: Vec<(u64, Record)> = Vec::with_capacity(BATCH);
     let mut in_flight: Option<InFlight> = None;
-    let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record)? {
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let more = match reader.read_byte_record(&mut record) {
+            Ok(more) => more,
+            Err(e) => {
+                // What is committed stays committed and counted; then the error.
+                if let Some(previous) = in_flight.take() {
+                    settle(store, previous, &mut summary, &mut report_file).await?;
+                }
+                report_file.flush()?;
+                return Err(e.into());
+            }
+        };
+        if !more {
+            break;
+        }
         summary.rows += 1;
         let line = record.position().map_or(summary.rows + 1, |p| p.line());
-        let fields: Vec<&str> = record.iter().collect();
-        match parse_row.parse(&fields) {
+        // A field that is not UTF-8 refuses its row, named, and the rest go on.
+        let fields: Result<Vec<&str>, usize> = record
+            .iter()
+            .enumerate()
+            .map(|(i, f)| std::str::from_utf8(f).map_err(|_| i))
+            .collect();
+        let parsed = match fields {
+            Ok(fields) => parse_row.parse(&fields),
+            Err(i) => Err(vec![FieldError::new(
+                header
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column {}", i + 1)),
+                "encoding",
+                "the value is not UTF-8 text",
+            )]),
+        };
+        match parsed {
             Ok(r) => batch.push((line, r)),
             Err(errors) => {
                 summary.failed += 1;
@@ -124,7 +154,7 @@ pub async fn import_csv(
             // The batch commits while the next one is read: parsing and the database each
             // keep a core busy.
             let rows = std::mem::take(&mut batch);
-            let writes = writes_for(store, rows.iter().map(|(_, r)| r), Utc::now()).await?;
+            let writes = writes_for(rows.iter().map(|(_, r)| r), Utc::now());
             if let Some(previous) = in_flight.take() {
                 settle(store, previous, &mut summary, &mut report_file).await?;
             }
@@ -141,7 +171,7 @@ pub async fn import_csv(
     }
     let rows = std::mem::take(&mut batch);
     if !rows.is_empty() {
-        let writes = writes_for(store, rows.iter().map(|(_, r)| r), Utc::now()).await?;
+        let writes = writes_for(rows.iter().map(|(_, r)| r), Utc::now());
         let result = store.commit(writes).await.map(|_| ());
         settle_result(store, rows, result, &mut summary, &mut report_file).await?;
     }
@@ -204,7 +234,7 @@ async fn settle_result(
             tracing::warn!(error = %batch_error, "a batch failed; retrying its rows one by one");
             let now = Utc::now();
             for (line, r) in &rows {
-                let writes = writes_for(store, std::iter::once(r), now).await?;
+                let writes = writes_for(std::iter::once(r), now);
                 match store.commit(writes).await {
                     Ok(_) => summary.applied += 1,
                     Err(e) => {
@@ -218,24 +248,19 @@ async fn settle_result(
     Ok(())
 }
 
-async fn writes_for<'a>(
-    store: &Store,
+fn writes_for<'a>(
     rows: impl Iterator<Item = &'a Record>,
     now: chrono::DateTime<Utc>,
-) -> Result<Vec<Write>, ImportError> {
+) -> Vec<Write> {
     let mut writes = vec![];
     let mut exclusions = vec![];
     for r in rows {
         match r {
             Record::Exclusion(e) => exclusions.push(e.clone()),
             Record::Item(i) => writes.push(Write::UpsertItem(i.clone(), now)),
-            Record::Supplier(s) => {
-                // Payment details are not imported: the ones in force stay (they change only
-                // with two approvals).
-                let mut s = s.clone();
-                s.payment = store.supplier(&s.id).await?.and_then(|old| old.payment);
-                writes.push(Write::UpsertSupplier(s, now));
-            }
+            // Payment details are not imported; the upsert keeps the ones in force (they
+            // change only with two approvals).
+            Record::Supplier(s) => writes.push(Write::UpsertSupplier(s.clone(), now)),
         }
     }
     if !exclusions.is_empty() {
@@ -244,7 +269,7 @@ async fn writes_for<'a>(
             at: now,
         });
     }
-    Ok(writes)
+    writes
 }
 
 /// Turns a row into a record for one kind of file.

@@ -401,10 +401,29 @@ impl Hub {
         };
         // The submitter is recorded as the credential that posted it: the same credential may
         // not approve either, whoever it names.
-        if matches!(event, OnboardingEvent::Approve { .. })
-            && principal.actor() == record.flow.submitted_by
-        {
-            return Err(rejection(OnboardingError::Submitter(principal.actor())));
+        if matches!(event, OnboardingEvent::Approve { .. }) {
+            if principal.actor() == record.flow.submitted_by {
+                let refusal = rejection(OnboardingError::Submitter(principal.actor()));
+                self.audit_denied(
+                    &principal.actor(),
+                    &subject(id),
+                    403,
+                    "the submitter may not approve",
+                )
+                .await;
+                return Err(refusal);
+            }
+            // Someone may have created the supplier meanwhile (an upsert, an import): approval
+            // never overwrites one.
+            if self.store().supplier(id).await?.is_some() {
+                return Err(Rejection::new(
+                    409,
+                    "supplier_exists",
+                    "This supplier is already in the supplier master",
+                    format!("supplier {id} was created after this onboarding was submitted; reject the onboarding, or resolve the duplicate first"),
+                )
+                .into());
+            }
         }
         let (flow, actions) = wf::apply(Some(record.flow.clone()), event).map_err(rejection)?;
         let mut writes = extra;
@@ -443,6 +462,28 @@ impl Hub {
     ) -> Result<()> {
         use concord_model::purchasing::WorkbenchAction as W;
         let user = person(principal, "clearing a screening finding")?;
+        // Clearing or rejecting a new supplier is an onboarding decision: the approver's, and
+        // never on one's own submission.
+        if !principal
+            .role
+            .has(concord_model::access::Scope::SuppliersApprove)
+        {
+            return Err(Rejection::new(
+                403,
+                "forbidden",
+                "Not allowed to decide on a new supplier",
+                format!("clearing or rejecting a screening finding needs the scope suppliers:approve; this credential is {}", principal.role),
+            )
+            .into());
+        }
+        if let Some(record) = self
+            .store()
+            .workflow::<OnboardingRecord>(WORKFLOW_KIND, id)
+            .await?
+            && record.flow.submitted_by == principal.actor()
+        {
+            return Err(rejection(OnboardingError::Submitter(principal.actor())));
+        }
         let now = Utc::now();
         let (event, audit, step) = match action {
             W::Clear { reason } => (
@@ -488,6 +529,21 @@ impl Hub {
         writes: &mut Vec<Write>,
     ) -> Result<()> {
         let Some(id) = d.subject.strip_prefix("supplier_onboarding:") else {
+            // A repair re-published the supplier: when the ERP numbered it, keep the number.
+            if let Some(id) = d.subject.strip_prefix("supplier:")
+                && delivered
+                && let (_, Some(vendor)) = self.reply_id(&d.target, SUPPLIER_MESSAGE, reply)
+            {
+                writes.push(Write::Crosswalk(
+                    Crosswalk {
+                        system: d.target.clone(),
+                        entity_type: "supplier".into(),
+                        external_id: vendor,
+                        canonical_id: id.to_string(),
+                    },
+                    Utc::now(),
+                ));
+            }
             return Ok(());
         };
         if Some(&d.target) != self.erp_for_suppliers().as_ref() {

@@ -108,12 +108,13 @@ impl Hub {
                 .collect();
             let mut theirs = BTreeMap::new();
             let mut unreadable = vec![];
-            for item in &stored.catalog.items {
+            for (n, item) in stored.catalog.items.iter().enumerate() {
                 match item.gtin() {
                     Some(gtin) => {
                         theirs.insert(gtin.to_string(), catalog_record(item));
                     }
-                    None => unreadable.push(item.line.clone()),
+                    // By position: LIN01 is optional and need not be unique.
+                    None => unreadable.push((n + 1, item.line.clone())),
                 }
             }
             let mut findings: Vec<ReconciliationFinding> = reconcile::compare(&ours, &theirs)
@@ -131,12 +132,12 @@ impl Hub {
                 })
                 .collect();
             // A line without a GTIN cannot be matched to the item master: reported as extra.
-            for line in unreadable {
+            for (n, line) in unreadable {
                 findings.push(ReconciliationFinding {
                     run_id: run_id.into(),
                     system: partner.clone(),
                     entity_type: "item".into(),
-                    entity_key: format!("line {line}"),
+                    entity_key: format!("catalog line {n} (LIN01 {line:?})"),
                     kind: FindingKind::Extra.as_str().into(),
                     detail: json!({"source": "832", "catalog": stored.catalog.number,
                         "reason": "the catalog line names no GTIN (UK, EN or UP)"}),
@@ -149,11 +150,43 @@ impl Hub {
         Ok(out)
     }
 
-    /// Runs one reconciliation now and stores it; answers the finished run.
+    /// Runs one reconciliation now and stores it; answers the finished run. A run that fails
+    /// part-way is recorded as `failed` with the reason, never left `running`.
     pub async fn reconcile(&self, trigger: &str, actor: &str) -> Result<ReconciliationRun> {
         let started = Utc::now();
+        let id = new_id("rec");
+        match self.reconcile_run(&id, started, trigger, actor).await {
+            Ok(run) => Ok(run),
+            Err(e) => {
+                let failed = ReconciliationRun {
+                    id,
+                    started_at: started,
+                    finished_at: Some(Utc::now()),
+                    trigger: trigger.into(),
+                    actor: actor.into(),
+                    status: "failed".into(),
+                    summary: json!({"error": e.to_string()}),
+                };
+                if let Err(again) = self
+                    .commit(vec![Write::SaveReconciliationRun(failed)])
+                    .await
+                {
+                    tracing::error!(error = %again, "recording a failed reconciliation run failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn reconcile_run(
+        &self,
+        id: &str,
+        started: chrono::DateTime<Utc>,
+        trigger: &str,
+        actor: &str,
+    ) -> Result<ReconciliationRun> {
         let mut run = ReconciliationRun {
-            id: new_id("rec"),
+            id: id.to_string(),
             started_at: started,
             finished_at: None,
             trigger: trigger.into(),

@@ -92,6 +92,8 @@ pub enum Write {
         body: String,
         at: DateTime<Utc>,
     },
+    /// Inserts a supplier, or updates one keeping the payment details stored (those change
+    /// only through `SetSupplierPayment`, after two approvals).
     UpsertSupplier(Supplier, DateTime<Utc>),
     UpsertItem(Item, DateTime<Utc>),
     UpsertFacility(Facility, DateTime<Utc>),
@@ -149,6 +151,14 @@ pub enum Write {
         until: DateTime<Utc>,
         reason: String,
     },
+    /// Changes a supplier's payment details and nothing else: the only write that does
+    /// (`UpsertSupplier` keeps the stored ones). Rolls back with a conflict for an unknown
+    /// supplier.
+    SetSupplierPayment {
+        supplier_id: String,
+        payment: concord_model::PaymentDetails,
+        at: DateTime<Utc>,
+    },
     /// Inserts or updates exclusion-list entries (keyed by list and entry key).
     UpsertExclusions {
         entries: Vec<Exclusion>,
@@ -199,17 +209,7 @@ impl Store {
             if matches!(write, Write::OpenException(_)) {
                 opens_exception.push(stmts.len());
             }
-            if let Write::UpsertExclusions { entries, at } = &write {
-                // PostgreSQL saves round trips with many rows per statement; in-process
-                // SQLite gains little past a few dozen (measured: BENCHMARKS.md).
-                let per_statement = match self.dialect() {
-                    crate::Dialect::Sqlite => 50,
-                    crate::Dialect::Postgres => crate::master::EXCLUSIONS_PER_STATEMENT,
-                };
-                crate::master::upsert_exclusions(entries, *at, per_statement, &mut stmts);
-                continue;
-            }
-            statements(write, &mut stmts);
+            statements(write, &mut stmts, self.dialect());
         }
         let changed = self.db.transaction(stmts).await?;
         Ok(CommitReceipt {
@@ -231,7 +231,7 @@ fn ser<T: serde::Serialize>(v: &T) -> String {
 
 /// The statements of one write, in order. `OpenException` is exactly one statement (its
 /// changed-row count says whether an exception was opened).
-fn statements(write: Write, out: &mut Vec<Stmt>) {
+fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
     match write {
         Write::Event(e) => {
             out.push(
@@ -412,7 +412,7 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
             .bind(to_micros(at))
             .bind(id));
         }
-        Write::UpsertSupplier(s, at) => out.push(crate::master::upsert_supplier(&s, at)),
+        Write::UpsertSupplier(s, at) => out.push(crate::master::upsert_supplier(&s, at, dialect)),
         Write::UpsertItem(i, at) => {
             out.push(Stmt::new(
                 "INSERT INTO items (gtin, supplier_id, vendor_part, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -520,12 +520,25 @@ fn statements(write: Write, out: &mut Vec<Stmt>) {
             .bind(reason)
             .bind(id));
         }
-        Write::UpsertExclusions { entries, at } => crate::master::upsert_exclusions(
-            &entries,
+        Write::UpsertExclusions { entries, at } => {
+            // PostgreSQL saves round trips with many rows per statement; in-process SQLite
+            // gains little past a few dozen (measured: BENCHMARKS.md).
+            let per_statement = match dialect {
+                crate::Dialect::Sqlite => 50,
+                crate::Dialect::Postgres => crate::master::EXCLUSIONS_PER_STATEMENT,
+            };
+            crate::master::upsert_exclusions(&entries, at, per_statement, out)
+        }
+        Write::SetSupplierPayment {
+            supplier_id,
+            payment,
             at,
-            crate::master::EXCLUSIONS_PER_STATEMENT,
-            out,
-        ),
+        } => out.push(crate::master::set_supplier_payment(
+            &supplier_id,
+            &payment,
+            at,
+            dialect,
+        )),
         Write::SetCrosswalk {
             crosswalk,
             resolution,

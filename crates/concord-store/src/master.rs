@@ -35,19 +35,55 @@ pub fn supplier_keys(s: &Supplier) -> (Option<String>, Option<String>) {
     (name_key, zip)
 }
 
-pub(crate) fn upsert_supplier(s: &Supplier, at: DateTime<Utc>) -> Stmt {
+/// Inserts a supplier, or updates it keeping the payment details stored: done in the
+/// statement, so an update read before a payment change committed cannot put the old details
+/// back.
+pub(crate) fn upsert_supplier(s: &Supplier, at: DateTime<Utc>, dialect: crate::Dialect) -> Stmt {
     let (name_key, zip) = supplier_keys(s);
-    Stmt::new(
+    let keep_payment = match dialect {
+        crate::Dialect::Sqlite => {
+            "CASE WHEN json_extract(suppliers.data, '$.payment') IS NULL THEN excluded.data \
+             ELSE json_set(excluded.data, '$.payment', json(json_extract(suppliers.data, '$.payment'))) END"
+        }
+        crate::Dialect::Postgres => {
+            "CASE WHEN COALESCE(suppliers.data::jsonb -> 'payment', 'null'::jsonb) = 'null'::jsonb \
+             THEN excluded.data \
+             ELSE (excluded.data::jsonb || jsonb_build_object('payment', suppliers.data::jsonb -> 'payment'))::text END"
+        }
+    };
+    Stmt::new(format!(
         "INSERT INTO suppliers (id, tin, name_key, zip, data, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (id) DO UPDATE SET tin = excluded.tin, name_key = excluded.name_key, zip = excluded.zip, \
-         data = excluded.data, updated_at = excluded.updated_at",
-    )
+         data = {keep_payment}, updated_at = excluded.updated_at"
+    ))
     .bind(s.id.clone())
     .bind(s.tin.clone())
     .bind(name_key)
     .bind(zip)
     .bind(serde_json::to_string(s).expect("canonical types serialise"))
     .bind(to_micros(at))
+}
+
+pub(crate) fn set_supplier_payment(
+    id: &str,
+    payment: &concord_model::PaymentDetails,
+    at: DateTime<Utc>,
+    dialect: crate::Dialect,
+) -> Stmt {
+    let sql = match dialect {
+        crate::Dialect::Sqlite => {
+            "UPDATE suppliers SET data = json_set(data, '$.payment', json($2)), updated_at = $3 WHERE id = $1"
+        }
+        crate::Dialect::Postgres => {
+            "UPDATE suppliers SET data = (data::jsonb || jsonb_build_object('payment', $2::jsonb))::text, \
+             updated_at = $3 WHERE id = $1"
+        }
+    };
+    Stmt::new(sql)
+        .bind(id)
+        .bind(serde_json::to_string(payment).expect("payment details serialise"))
+        .bind(to_micros(at))
+        .must_change(format!("no supplier {id}"))
 }
 
 /// Inserts or updates exclusion entries, several rows per statement.
@@ -57,6 +93,18 @@ pub(crate) fn upsert_exclusions(
     per_statement: usize,
     out: &mut Vec<Stmt>,
 ) {
+    // One statement may not touch a row twice on PostgreSQL (ON CONFLICT DO UPDATE): within a
+    // write the last entry of a key wins, as it would row by row.
+    let mut last: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        last.insert((e.list.as_str(), e.key.as_str()), i);
+    }
+    let entries: Vec<&Exclusion> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| last.get(&(e.list.as_str(), e.key.as_str())) == Some(i))
+        .map(|(_, e)| e)
+        .collect();
     for chunk in entries.chunks(per_statement.max(1)) {
         let mut sql = String::with_capacity(160 + chunk.len() * 40);
         sql.push_str(
@@ -87,6 +135,7 @@ pub(crate) fn upsert_exclusions(
         let mut stmt = Stmt::new(sql);
         let at = to_micros(at);
         for (e, business, person) in stmt_params {
+            let e: &Exclusion = e;
             stmt = stmt
                 .bind(e.list.as_str())
                 .bind(e.key.clone())
@@ -331,21 +380,28 @@ impl Store {
             .as_ref()
             .filter(|d| d.len() == 9)
             .map(|d| format!("{}-{}", &d[..2], &d[2..]));
-        let stmt = Stmt::new(
-            "SELECT data FROM suppliers WHERE tin = $1 OR tin = $2 OR name_key = $3 OR zip = $4 \
-             ORDER BY id LIMIT $5",
+        // Same TIN first and without a limit: a likely duplicate must never be cut off by a
+        // crowd of suppliers sharing a ZIP or a first word.
+        let same_tin =
+            Stmt::new("SELECT data FROM suppliers WHERE tin = $1 OR tin = $2 ORDER BY id")
+                .bind(tin_digits)
+                .bind(tin_dashed);
+        let similar = Stmt::new(
+            "SELECT data FROM suppliers WHERE name_key = $1 OR zip = $2 ORDER BY id LIMIT $3",
         )
-        .bind(tin_digits)
-        .bind(tin_dashed)
         .bind(name_key)
         .bind(zip)
         .bind(i64::from(limit));
-        self.db
-            .fetch(stmt)
-            .await?
-            .iter()
-            .map(|r| parse_json("suppliers", &r.text("data")?))
-            .collect()
+        let mut out: Vec<Supplier> = vec![];
+        for stmt in [same_tin, similar] {
+            for r in self.db.fetch(stmt).await? {
+                let s: Supplier = parse_json("suppliers", &r.text("data")?)?;
+                if !out.iter().any(|o| o.id == s.id) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Suppliers written before their duplicate-detection keys existed.

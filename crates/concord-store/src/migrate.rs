@@ -79,7 +79,7 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         }
         let stmts = batch
             .iter()
-            .map(|s| crate::master::upsert_supplier(s, chrono::Utc::now()))
+            .map(|s| crate::master::upsert_supplier(s, chrono::Utc::now(), store.dialect()))
             .collect();
         store.db.transaction(stmts).await?;
     }

@@ -155,6 +155,16 @@ async fn screening_holds_a_supplier_until_a_person_decides(backend: Backend) {
     };
     let exc = exception_of("S-DUP").await;
     assert_eq!(exc["kind"], "duplicate_supplier", "{exc}");
+    // Resolving exceptions is not enough to clear a new supplier: that is the approver's.
+    let operator = make_user_key(&t.hub, Role::Operator, Some("u-op")).await;
+    let (s, body) = post_as(
+        &t,
+        &operator,
+        &format!("/v1/exceptions/{}/resolve", exc["id"].as_str().unwrap()),
+        Some(json!({"action": "clear", "reason": "looks fine to me"})),
+    )
+    .await;
+    assert_eq!(s, 403, "{body}");
     let (s, body) = post_as(
         &t,
         &approver,
@@ -278,6 +288,56 @@ async fn payment_details_change_only_after_two_other_approvals(backend: Backend)
         .filter(|a| a.starts_with("supplier.bank_change"))
         .collect();
     assert_eq!(actions.len(), 3, "requested and two approvals: {actions:?}");
+
+    // An upsert without payment details keeps the ones in force.
+    let (s, _) = t
+        .put(
+            "/v1/suppliers/S-PAY",
+            json!({"id": "S-PAY", "name": "S-PAY Surgical Inc", "tin": "22-3333333"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let stored = t.hub.store().supplier("S-PAY").await.unwrap().unwrap();
+    assert_eq!(stored.name, "S-PAY Surgical Inc");
+    assert_eq!(
+        stored.payment.unwrap().bank.unwrap().account_number,
+        "000123456789"
+    );
+
+    // A second change; then replaying the first one's delivery would put the old account
+    // back in the ERP without approvals: refused.
+    let second = json!({"payment": {"method": "wire",
+        "bank": {"routing_number": "021000021", "account_number": "5550001111"}},
+        "reason": "moved banks"});
+    let (s, body) = post_as(&t, &clerk, "/v1/suppliers/S-PAY/bank-changes", Some(second)).await;
+    assert_eq!(s, 201, "{body}");
+    let approve2 = format!("/v1/bank-changes/{}/approve", body["id"].as_str().unwrap());
+    assert_eq!(post_as(&t, &a, &approve2, None).await.0, 200);
+    assert_eq!(post_as(&t, &b, &approve2, None).await.0, 200);
+    t.eventually("the ERP has the second account", || async {
+        get_json(&t.client, &erp_vendor).await["bankAccount"] == "5550001111"
+    })
+    .await;
+    let (_, list) = t
+        .get("/v1/deliveries?status=delivered&target=erp&limit=1000")
+        .await;
+    let first = list["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["idempotency_key"] == json!(format!("erp:bank_change:{id}")))
+        .expect("the first change's delivery")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, body) = t
+        .post(&format!("/v1/deliveries/{first}/replay"), json!({}))
+        .await;
+    assert_eq!(s, 409, "{body}");
+    assert_eq!(
+        body["type"], "https://concord.dev/problems/superseded_payment_details",
+        "{body}"
+    );
     t.shutdown().await;
 }
 
