@@ -95,6 +95,8 @@ async fn an_import_beside_a_serving_hub_lands_every_good_row_and_reports_the_bad
             .unwrap();
         assert_eq!(r.status(), 200, "the hub answers during the import");
         writes += 1;
+        // Well under the default rate limit per principal (500/s).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let (ok, stdout, stderr) = import.join().unwrap();
     assert!(ok, "{stdout}\n{stderr}");
