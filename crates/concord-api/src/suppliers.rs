@@ -125,7 +125,7 @@ pub(crate) async fn list_crosswalks(
         limit: limit(&q)?,
     };
     let crosswalks = hub.store().list_crosswalks(&filter).await?;
-    let open_conflicts = hub.store().crosswalk_conflicts("open", 1000).await?.len();
+    let open_conflicts = hub.store().open_crosswalk_conflicts().await?;
     Ok(Json(json!({"crosswalks": crosswalks, "open_conflicts": open_conflicts})).into_response())
 }
 
@@ -308,24 +308,26 @@ pub(crate) async fn get_reconciliation(
             ));
         }
     };
+    let unknown = || ApiError::from(Rejection::not_found(format!("no reconciliation run {id}")));
+    if !csv {
+        let view = hub.reconciliation_view(&id).await?.ok_or_else(unknown)?;
+        return Ok(Json(view).into_response());
+    }
     if hub.store().reconciliation_run(&id).await?.is_none() {
-        return Err(Rejection::not_found(format!("no reconciliation run {id}")).into());
+        return Err(unknown());
     }
-    if csv {
-        let findings = hub.store().reconciliation_findings(&id).await?;
-        let mut response = concord_engine::reconciliation::findings_csv(&findings).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.csv\"")) {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_DISPOSITION, v);
-        }
-        return Ok(response);
+    let findings = hub.store().reconciliation_findings(&id).await?;
+    let mut response = concord_engine::reconciliation::findings_csv(&findings).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.csv\"")) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(Json(hub.reconciliation_view(&id).await?.unwrap_or_default()).into_response())
+    Ok(response)
 }
 
 pub(crate) async fn repair_reconciliation(

@@ -153,7 +153,7 @@ pub async fn import_csv(
         if batch.len() >= BATCH {
             // The batch commits while the next one is read: parsing and the database each
             // keep a core busy.
-            let rows = std::mem::take(&mut batch);
+            let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             let writes = writes_for(rows.iter().map(|(_, r)| r), Utc::now());
             if let Some(previous) = in_flight.take() {
                 settle(store, previous, &mut summary, &mut report_file).await?;

@@ -65,19 +65,21 @@ impl Hub {
     /// against `actor`.
     pub async fn upsert_master(
         &self,
-        mut record: MasterRecord,
+        record: MasterRecord,
         mut extra: Vec<Write>,
         actor: &str,
     ) -> Result<()> {
         let now = Utc::now();
-        if let MasterRecord::Supplier(s) = &mut record {
-            // Payment details change only with two approvals (crate::bank_changes): an upsert
-            // keeps the ones in force and refuses different ones.
+        // Payment details change only with two approvals (crate::bank_changes). The upsert
+        // keeps the ones in force by itself (`Write::UpsertSupplier`); different ones given
+        // here are refused, so nobody believes they were applied.
+        if let MasterRecord::Supplier(s) = &record
+            && let Some(given) = &s.payment
+        {
             let stored = self.store().supplier(&s.id).await?.and_then(|s| s.payment);
-            match (&s.payment, stored) {
-                (None, stored) => s.payment = stored,
-                (Some(new), Some(stored)) if *new == stored => {}
-                (Some(_), _) => {
+            match stored {
+                Some(stored) if *given == stored => {}
+                _ => {
                     return Err(Rejection::new(
                         409,
                         "payment_change_needs_approval",

@@ -54,6 +54,9 @@ impl concord_model::error::Validate for RepairRequest {
     }
 }
 
+/// Records by canonical id, as `reconcile::compare` takes them.
+type Canonical = BTreeMap<String, Value>;
+
 /// The `workflows` kind holding each trading partner's latest 832 catalog (id: the partner).
 pub const CATALOG_KIND: &str = "supplier_catalog";
 
@@ -83,6 +86,7 @@ impl Hub {
     async fn reconcile_catalogs(
         &self,
         run_id: &str,
+        items: &Canonical,
     ) -> Result<Vec<(String, Vec<ReconciliationFinding>)>> {
         let mut out = vec![];
         for partner in self.config().partners.keys() {
@@ -93,18 +97,10 @@ impl Hub {
             else {
                 continue;
             };
-            let ours: BTreeMap<String, Value> = self
-                .store()
-                .all_items()
-                .await?
-                .into_iter()
-                .filter(|i| i.supplier_id.as_deref() == Some(stored.supplier_id.as_str()))
-                .map(|i| {
-                    (
-                        i.gtin.to_string(),
-                        serde_json::to_value(i).unwrap_or_default(),
-                    )
-                })
+            let ours: Canonical = items
+                .iter()
+                .filter(|(_, i)| i["supplier_id"] == stored.supplier_id.as_str())
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let mut theirs = BTreeMap::new();
             let mut unreadable = vec![];
@@ -199,9 +195,26 @@ impl Hub {
         let mut writes = vec![];
         let mut summary = serde_json::Map::new();
         let mut failed = false;
+        // The canonical side, read once per run and entity type whatever the number of views.
+        let mut canonical: BTreeMap<String, Canonical> = BTreeMap::new();
+        let catalogs = !self.config().partners.is_empty();
+        for entity in self
+            .config()
+            .systems
+            .values()
+            .flat_map(|s| s.views.keys().map(String::as_str))
+            .chain(catalogs.then_some("item"))
+        {
+            if !canonical.contains_key(entity) {
+                canonical.insert(entity.to_string(), self.canonical(entity).await?);
+            }
+        }
         for (system_id, system) in &self.config().systems {
             for entity in system.views.keys() {
-                let counts = match self.reconcile_view(&run.id, system_id, entity).await {
+                let counts = match self
+                    .reconcile_view(&run.id, system_id, entity, &canonical[entity.as_str()])
+                    .await
+                {
                     Ok(findings) => count_into(findings, &mut writes),
                     Err(error) => {
                         failed = true;
@@ -214,7 +227,9 @@ impl Hub {
                     .or_insert_with(|| json!({}))[entity] = counts;
             }
         }
-        for (partner, findings) in self.reconcile_catalogs(&run.id).await? {
+        let no_items = Canonical::new();
+        let items = canonical.get("item").unwrap_or(&no_items);
+        for (partner, findings) in self.reconcile_catalogs(&run.id, items).await? {
             let counts = count_into(findings, &mut writes);
             summary.entry(partner).or_insert_with(|| json!({}))["item"] = counts;
         }
@@ -246,42 +261,20 @@ impl Hub {
         Ok(run)
     }
 
-    /// One system's view of one entity type against canonical.
-    async fn reconcile_view(
-        &self,
-        run_id: &str,
-        system_id: &str,
-        entity: &str,
-    ) -> std::result::Result<Vec<ReconciliationFinding>, String> {
-        let view = self.read_view(system_id, entity).await?;
-        let mut theirs = BTreeMap::new();
-        let mut external_of = BTreeMap::new();
-        for r in view {
-            // A system's id becomes canonical through the crosswalk; without one it is taken
-            // as the canonical id itself (the ERP's material number is the GTIN).
-            let key = self
-                .store()
-                .crosswalk_to_canonical(system_id, entity, &r.external_id)
-                .await
-                .map_err(|e| e.to_string())?
-                .unwrap_or_else(|| r.external_id.clone());
-            external_of.insert(key.clone(), r.external_id);
-            theirs.insert(key, r.record);
-        }
-        let ours: BTreeMap<String, Value> = match entity {
+    /// The canonical records of one entity type (`supplier` or `item`) by canonical id.
+    async fn canonical(&self, entity: &str) -> Result<Canonical> {
+        let records = match entity {
             "supplier" => self
                 .store()
                 .all_suppliers()
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .into_iter()
                 .map(|s| (s.id.clone(), serde_json::to_value(s).unwrap_or_default()))
                 .collect(),
             _ => self
                 .store()
                 .all_items()
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .into_iter()
                 .map(|i| {
                     (
@@ -291,7 +284,36 @@ impl Hub {
                 })
                 .collect(),
         };
-        Ok(reconcile::compare(&ours, &theirs)
+        Ok(records)
+    }
+
+    /// One system's view of one entity type against canonical.
+    async fn reconcile_view(
+        &self,
+        run_id: &str,
+        system_id: &str,
+        entity: &str,
+        ours: &Canonical,
+    ) -> std::result::Result<Vec<ReconciliationFinding>, String> {
+        let view = self.read_view(system_id, entity).await?;
+        let crosswalk = self
+            .store()
+            .crosswalk_map(system_id, entity)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut theirs = BTreeMap::new();
+        let mut external_of = BTreeMap::new();
+        for r in view {
+            // A system's id becomes canonical through the crosswalk; without one it is taken
+            // as the canonical id itself (the ERP's material number is the GTIN).
+            let key = crosswalk
+                .get(&r.external_id)
+                .cloned()
+                .unwrap_or_else(|| r.external_id.clone());
+            external_of.insert(key.clone(), r.external_id);
+            theirs.insert(key, r.record);
+        }
+        Ok(reconcile::compare(ours, &theirs)
             .into_iter()
             .map(|f| ReconciliationFinding {
                 run_id: run_id.into(),

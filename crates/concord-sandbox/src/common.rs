@@ -264,6 +264,43 @@ impl SystemState {
     }
 }
 
+/// How a sandbox system posts to the hub's webhook: with its key and an `Idempotency-Key`,
+/// retrying a transient failure (no answer, 5xx, 429) up to five times with the same key, so
+/// the hub counts it once. Answers the last status (`None`: never reached) and the answer's
+/// JSON (`Null` when there is none).
+pub(crate) async fn post_to_hub(
+    http: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    idempotency_key: &str,
+    content_type: &str,
+    body: String,
+) -> (Option<u16>, Value) {
+    let mut answer = (None, Value::Null);
+    for attempt in 0..5u64 {
+        let mut request = http
+            .post(url)
+            .header("Content-Type", content_type)
+            .header("Idempotency-Key", idempotency_key)
+            .body(body.clone());
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        answer = match request.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (Some(status), r.json().await.unwrap_or(Value::Null))
+            }
+            Err(_) => (None, Value::Null),
+        };
+        match answer.0 {
+            Some(s) if s < 500 && s != 429 => break,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await,
+        }
+    }
+    answer
+}
+
 /// Marks a handler's response as having applied a state change. The middleware turns it into
 /// an [`Effect`] carrying the request's idempotency key, and stores the response for repeats.
 #[derive(Debug, Clone)]

@@ -90,27 +90,15 @@ impl PortalClient {
             .record_effect(None, "registration.submitted", id.clone());
         let mut answer = (None, Value::Null);
         if let Some(url) = url {
-            for attempt in 0..5u64 {
-                let mut request = self
-                    .http
-                    .post(&url)
-                    .header("Idempotency-Key", format!("portal-{id}"))
-                    .json(&registration);
-                if let Some(key) = &key {
-                    request = request.bearer_auth(key);
-                }
-                answer = match request.send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        (Some(status), r.json().await.unwrap_or(Value::Null))
-                    }
-                    Err(_) => (None, Value::Null),
-                };
-                match answer.0 {
-                    Some(s) if s < 500 && s != 429 => break,
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await,
-                }
-            }
+            answer = crate::common::post_to_hub(
+                &self.http,
+                &url,
+                key.as_deref(),
+                &format!("portal-{id}"),
+                "application/json",
+                registration.to_string(),
+            )
+            .await;
         }
         self.posted
             .lock()

@@ -289,26 +289,16 @@ impl SupplierClient {
                 tracing::error!(error = %e, "the supplier sandbox could not drop its {set_id}");
             }
         } else if let Some(url) = url {
-            for attempt in 0..5u64 {
-                let mut request = self
-                    .inner
-                    .http
-                    .post(&url)
-                    .header("Content-Type", "application/edi-x12")
-                    .header(
-                        "Idempotency-Key",
-                        format!("{}-{n:09}", self.inner.ids.supplier),
-                    )
-                    .body(text.clone());
-                if let Some(key) = &key {
-                    request = request.bearer_auth(key);
-                }
-                status = request.send().await.ok().map(|r| r.status().as_u16());
-                match status {
-                    Some(s) if s < 500 && s != 429 => break,
-                    _ => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
-                }
-            }
+            status = crate::common::post_to_hub(
+                &self.inner.http,
+                &url,
+                key.as_deref(),
+                &format!("{}-{n:09}", self.inner.ids.supplier),
+                "application/edi-x12",
+                text.clone(),
+            )
+            .await
+            .0;
         }
         self.common
             .record_effect(None, "x12.sent", format!("{set_id}:{n:09}"));

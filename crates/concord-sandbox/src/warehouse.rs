@@ -113,21 +113,17 @@ impl WarehouseClient {
             .record_effect(None, "goods.received", receipt.receipt_no.clone());
         let mut status = None;
         if let Some(url) = url {
-            for attempt in 0..5u64 {
-                let mut request = self
-                    .http
-                    .post(&url)
-                    .header("Idempotency-Key", &receipt.receipt_no)
-                    .json(&receipt);
-                if let Some(key) = &key {
-                    request = request.bearer_auth(key);
-                }
-                status = request.send().await.ok().map(|r| r.status().as_u16());
-                match status {
-                    Some(s) if s < 500 && s != 429 => break,
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await,
-                }
-            }
+            let body = serde_json::to_string(&receipt).expect("receipts serialise");
+            status = crate::common::post_to_hub(
+                &self.http,
+                &url,
+                key.as_deref(),
+                &receipt.receipt_no,
+                "application/json",
+                body,
+            )
+            .await
+            .0;
         }
         self.receipts.lock().push((receipt, status));
         status

@@ -521,13 +521,7 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
             .bind(id));
         }
         Write::UpsertExclusions { entries, at } => {
-            // PostgreSQL saves round trips with many rows per statement; in-process SQLite
-            // gains little past a few dozen (measured: BENCHMARKS.md).
-            let per_statement = match dialect {
-                crate::Dialect::Sqlite => 50,
-                crate::Dialect::Postgres => crate::master::EXCLUSIONS_PER_STATEMENT,
-            };
-            crate::master::upsert_exclusions(&entries, at, per_statement, out)
+            crate::master::upsert_exclusions(&entries, at, dialect, out)
         }
         Write::SetSupplierPayment {
             supplier_id,

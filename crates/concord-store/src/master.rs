@@ -90,21 +90,29 @@ pub(crate) fn set_supplier_payment(
 pub(crate) fn upsert_exclusions(
     entries: &[Exclusion],
     at: DateTime<Utc>,
-    per_statement: usize,
+    dialect: crate::Dialect,
     out: &mut Vec<Stmt>,
 ) {
-    // One statement may not touch a row twice on PostgreSQL (ON CONFLICT DO UPDATE): within a
-    // write the last entry of a key wins, as it would row by row.
-    let mut last: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        last.insert((e.list.as_str(), e.key.as_str()), i);
-    }
-    let entries: Vec<&Exclusion> = entries
-        .iter()
-        .enumerate()
-        .filter(|(i, e)| last.get(&(e.list.as_str(), e.key.as_str())) == Some(i))
-        .map(|(_, e)| e)
-        .collect();
+    let (per_statement, entries): (usize, Vec<&Exclusion>) = match dialect {
+        // In-process SQLite gains little past a few dozen rows per statement (BENCHMARKS.md),
+        // and takes a key twice in one statement as row by row: the last wins.
+        crate::Dialect::Sqlite => (50, entries.iter().collect()),
+        // PostgreSQL saves round trips with many, but refuses one statement touching a row
+        // twice (ON CONFLICT DO UPDATE): the last entry of a key is kept, as row by row.
+        crate::Dialect::Postgres => {
+            let mut last = std::collections::HashMap::new();
+            for (i, e) in entries.iter().enumerate() {
+                last.insert((e.list, e.key.as_str()), i);
+            }
+            let kept = entries
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| last.get(&(e.list, e.key.as_str())) == Some(i))
+                .map(|(_, e)| e)
+                .collect();
+            (EXCLUSIONS_PER_STATEMENT, kept)
+        }
+    };
     for chunk in entries.chunks(per_statement.max(1)) {
         let mut sql = String::with_capacity(160 + chunk.len() * 40);
         sql.push_str(
@@ -135,7 +143,6 @@ pub(crate) fn upsert_exclusions(
         let mut stmt = Stmt::new(sql);
         let at = to_micros(at);
         for (e, business, person) in stmt_params {
-            let e: &Exclusion = e;
             stmt = stmt
                 .bind(e.list.as_str())
                 .bind(e.key.clone())
@@ -506,6 +513,37 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Every mapping of one system and entity type, external id → canonical id (what
+    /// reconciliation translates a system's whole view with, in one read).
+    pub async fn crosswalk_map(
+        &self,
+        system: &str,
+        entity_type: &str,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let stmt = Stmt::new(
+            "SELECT external_id, canonical_id FROM crosswalks WHERE system = $1 AND entity_type = $2",
+        )
+        .bind(system)
+        .bind(entity_type);
+        self.db
+            .fetch(stmt)
+            .await?
+            .iter()
+            .map(|r| Ok((r.text("external_id")?, r.text("canonical_id")?)))
+            .collect()
+    }
+
+    /// How many conflicts are open.
+    pub async fn open_crosswalk_conflicts(&self) -> Result<i64> {
+        let row = self
+            .db
+            .fetch_optional(Stmt::new(
+                "SELECT COUNT(*) AS n FROM crosswalk_conflicts WHERE status = 'open'",
+            ))
+            .await?;
+        row.map_or(Ok(0), |r| r.int("n"))
     }
 
     /// Conflicts with `status` (`open` or `resolved`), newest first.

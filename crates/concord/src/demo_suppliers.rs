@@ -370,14 +370,18 @@ pub async fn run(
         .json::<Value>()
         .await?;
     let n_repairs = repaired["repairs"].as_array().map_or(0, Vec::len);
-    let last = drifted.last().cloned().unwrap_or_default();
-    let restored = until(
-        client,
-        sandbox.erp.url(&format!("/api/materials/{last}")),
-        |m| m["description"] != "PATIENT EXAM GLOVE",
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every repair delivered before the next run looks (none of the drifted names is left).
+    let drifted_names = ["LOCAL NAME 0", "LOCAL NAME 1", "PATIENT EXAM GLOVE"];
+    let mut restored = true;
+    for gtin in &drifted {
+        let m = until(
+            client,
+            sandbox.erp.url(&format!("/api/materials/{gtin}")),
+            |m| !drifted_names.iter().any(|d| m["description"] == *d),
+        )
+        .await?;
+        restored &= !drifted_names.iter().any(|d| m["description"] == *d);
+    }
     let rerun = client
         .post(format!("{hub_url}/v1/reconciliations"))
         .json(&json!({}))
@@ -391,10 +395,8 @@ pub async fn run(
         + rerun["run"]["summary"]["erp"]["item"]["missing"]
             .as_u64()
             .unwrap_or(99);
-    let recon_ok = summary["item"]["different"] == 3
-        && n_repairs == 3
-        && restored["description"] != "PATIENT EXAM GLOVE"
-        && items_left == 0;
+    let recon_ok =
+        summary["item"]["different"] == 3 && n_repairs == 3 && restored && items_left == 0;
     ok &= recon_ok;
     lines.push(format!(
         "  repaired {n_repairs} items (re-published through the outbox, audited); next run: {items_left} item differences"

@@ -188,29 +188,41 @@ pub(super) async fn repair(
         let text = notice(false, &["Select at least one first.".to_string()]);
         return render(&console, &viewer, Some(run), Some(text)).await;
     }
-    let mut lines = vec![];
-    let mut all_ok = true;
+    // One repair per system and entity type, naming its keys: the run's findings are read
+    // once per group, not once per pick.
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
     for id in picked {
         let mut parts = id.splitn(3, '|');
-        let (Some(system), Some(entity), Some(key)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
+        if let (Some(system), Some(entity), Some(key)) = (parts.next(), parts.next(), parts.next())
+        {
+            groups
+                .entry((system.into(), entity.into()))
+                .or_default()
+                .push(key.into());
+        }
+    }
+    let mut lines = vec![];
+    let mut all_ok = true;
+    for ((system, entity), keys) in groups {
         let request = RepairRequest {
-            system: Some(system.into()),
-            entity_type: Some(entity.into()),
-            keys: Some(vec![key.into()]),
+            system: Some(system),
+            entity_type: Some(entity),
+            keys: Some(keys),
         };
         let answer = console
             .hub
             .repair(&run, &viewer.principal, &request)
             .await?;
-        let outcome = answer["repairs"][0]["result"]["outcome"]
-            .as_str()
-            .unwrap_or("?")
-            .to_string();
-        all_ok &= outcome == "republished";
-        lines.push(format!("{system} {entity} {key}: {outcome}"));
+        for r in answer["repairs"].as_array().into_iter().flatten() {
+            let outcome = r["result"]["outcome"].as_str().unwrap_or("?");
+            all_ok &= outcome == "republished";
+            lines.push(format!(
+                "{} {} {}: {outcome}",
+                r["system"].as_str().unwrap_or(""),
+                r["entity_type"].as_str().unwrap_or(""),
+                r["key"].as_str().unwrap_or("")
+            ));
+        }
     }
     render(&console, &viewer, Some(run), Some(notice(all_ok, &lines))).await
 }

@@ -354,11 +354,30 @@ pub fn parse(text: &str) -> Batch<'_> {
     let mut current: Option<Message<'_>> = None;
     // File batch envelopes (FHS/BHS/BTS/FTS) are accepted around the messages.
     const ENVELOPE: [&str; 4] = ["FHS", "BHS", "BTS", "FTS"];
-    let mut continued = vec![];
-    for (raw, start_line) in segments_of(text, &mut line, &mut continued) {
-        let raw = raw.trim_start_matches('\u{feff}');
+    for piece in segments_of(text, &mut line) {
+        let (raw, start_line) = (piece.text.trim_start_matches('\u{feff}'), piece.line);
         if raw.trim().is_empty() {
             continue;
+        }
+        // Lines read as the continuation of this segment: named where the segment will stand.
+        let (message, segment) = match &current {
+            _ if raw.starts_with("MSH") => (messages.len() + 1, 1),
+            Some(m) => (m.position, m.segments.len() + 1),
+            None => (messages.len() + 1, 0),
+        };
+        for at in piece.continued {
+            diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                problem: Problem::UnexpectedSegment,
+                message,
+                segment,
+                segment_id: raw.chars().take(3).collect(),
+                field: None,
+                line: at,
+                reason: format!(
+                    "line {at} does not start a segment: read as a line break inside the segment before it"
+                ),
+            });
         }
         if raw.starts_with("MSH") {
             if let Some(m) = current.take() {
@@ -446,69 +465,45 @@ pub fn parse(text: &str) -> Batch<'_> {
     for m in &messages {
         check_escapes(m, &mut diagnostics);
     }
-    for at in continued {
-        // The message and segment the line belongs to: the last segment starting before it.
-        let owner = messages.iter().find_map(|m| {
-            m.segments
-                .iter()
-                .rev()
-                .find(|s| s.line < at)
-                .filter(|_| {
-                    m.segments.last().is_some_and(|l| l.line < at)
-                        || m.segments.iter().any(|s| s.line > at)
-                })
-                .map(|s| (m.position, s.position, s.id.to_string()))
-        });
-        let (message, segment, segment_id) = owner.unwrap_or((0, 0, String::new()));
-        diagnostics.push(Diagnostic {
-            severity: Severity::Warning,
-            problem: Problem::UnexpectedSegment,
-            message,
-            segment,
-            segment_id,
-            field: None,
-            line: at,
-            reason: format!("line {at} does not start a segment: read as a line break inside the segment before it"),
-        });
-    }
     Batch {
         messages,
         diagnostics,
     }
 }
 
-/// Segments of `text` with the line each starts on: CR, LF and CRLF all end a segment. A line
-/// that cannot even try to start a segment (it does not begin with three letters or digits and
-/// a punctuation character) continues the one before: a line break inside a field, as some senders wrap
-/// long values. It is kept in the value, and `continued` lists where it happened.
-fn segments_of<'a>(
+/// One segment's text as found, the line it starts on, and the lines that continued it.
+struct Piece<'a> {
     text: &'a str,
-    line: &mut usize,
-    continued: &mut Vec<usize>,
-) -> Vec<(&'a str, usize)> {
-    let mut pieces: Vec<(usize, usize, usize)> = vec![];
-    let mut start = 0;
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    let mut push = |from: usize, to: usize, at: usize, pieces: &mut Vec<(usize, usize, usize)>| {
-        let piece = &text[from..to];
-        let starts_segment = {
-            let b = piece.as_bytes();
-            b.len() >= 3
-                && b[..3].iter().all(u8::is_ascii_alphanumeric)
-                && b.get(3).is_none_or(|c| c.is_ascii_punctuation())
-        };
+    line: usize,
+    continued: Vec<usize>,
+}
+
+/// Segments of `text`: CR, LF and CRLF all end a segment. A line that cannot even try to start
+/// a segment (it does not begin with three letters or digits and a punctuation character)
+/// continues the one before: a line break inside a field, as some senders wrap long values.
+/// It is kept in the value, and the piece lists where it happened.
+fn segments_of<'a>(text: &'a str, line: &mut usize) -> Vec<Piece<'a>> {
+    // (start, end, line, continued lines), as byte offsets into `text`.
+    let mut pieces: Vec<(usize, usize, usize, Vec<usize>)> = vec![];
+    let mut push = |from: usize, to: usize, at: usize| {
+        let b = &text.as_bytes()[from..to];
+        let starts_segment = b.len() >= 3
+            && b[..3].iter().all(u8::is_ascii_alphanumeric)
+            && b.get(3).is_none_or(|c| c.is_ascii_punctuation());
+        let blank = text[from..to].trim().is_empty();
         match pieces.last_mut() {
-            Some(last) if !piece.trim().is_empty() && !starts_segment && last.1 > last.0 => {
-                continued.push(at);
+            Some(last) if !blank && !starts_segment && last.1 > last.0 => {
+                last.3.push(at);
                 last.1 = to;
             }
-            _ => pieces.push((from, to, at)),
+            _ => pieces.push((from, to, at, vec![])),
         }
     };
+    let bytes = text.as_bytes();
+    let (mut start, mut i) = (0, 0);
     while i < bytes.len() {
         if bytes[i] == b'\r' || bytes[i] == b'\n' {
-            push(start, i, *line, &mut pieces);
+            push(start, i, *line);
             *line += 1;
             if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
                 i += 1;
@@ -518,11 +513,15 @@ fn segments_of<'a>(
         i += 1;
     }
     if start < text.len() {
-        push(start, text.len(), *line, &mut pieces);
+        push(start, text.len(), *line);
     }
     pieces
         .into_iter()
-        .map(|(from, to, at)| (&text[from..to], at))
+        .map(|(from, to, line, continued)| Piece {
+            text: &text[from..to],
+            line,
+            continued,
+        })
         .collect()
 }
 
