@@ -14,6 +14,7 @@ pub mod gs1;
 pub mod ids;
 pub mod master;
 pub mod matching;
+pub mod phi;
 pub mod price;
 pub mod purchasing;
 pub mod reconcile;

@@ -125,6 +125,19 @@ pub fn ack(
     out
 }
 
+/// The reject sent for a frame that holds no readable message (no MSH, or more than one
+/// message): there is no header to answer from, so the ACK is written in the standard
+/// delimiters and version 2.5, with an empty MSA-2.
+pub fn reject_unreadable(reason: &str, control_id: &str, now: NaiveDateTime) -> String {
+    let d = Delimiters::default();
+    format!(
+        "MSH|^~\\&|CONCORD|CONCORD|||{}||ACK|{}|P|{DEFAULT_VERSION}\rMSA|AR||{}\r",
+        now.format("%Y%m%d%H%M%S"),
+        escape(control_id, &d),
+        escape(reason, &d)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +148,16 @@ mod tests {
             .unwrap()
             .and_hms_opt(9, 30, 0)
             .unwrap()
+    }
+
+    #[test]
+    fn an_unreadable_frame_gets_a_reject_that_parses() {
+        let a = reject_unreadable("no MSH segment | at all", "A9", at());
+        let batch = parse(&a);
+        assert!(batch.diagnostics.is_empty(), "{:?}", batch.diagnostics);
+        let msa = batch.messages[0].first("MSA").unwrap();
+        assert_eq!(msa.field(1).raw(), "AR");
+        assert_eq!(msa.field(3).text().unwrap(), "no MSH segment | at all");
     }
 
     #[test]

@@ -12,6 +12,8 @@
 
 pub mod ack;
 pub mod dft;
+pub mod mllp;
+pub mod redact;
 
 use serde::Serialize;
 
