@@ -315,6 +315,26 @@ pub const ROUTES: &[RouteSpec] = &[
         "Remove a mapping (resolves its open conflicts); audited",
     ),
     route(
+        Method::PUT,
+        "/v1/stock/{facility}/{location}/{gtin}",
+        Needs(Scope::MasterWrite),
+        "Set a shelf: on hand, par level, reorder point, bill-only (a count, or new levels); audited",
+    )
+    .takes("StockLevelInput"),
+    route(
+        Method::GET,
+        "/v1/stock",
+        Needs(Scope::MasterRead),
+        "Stock per facility, location and item, with the replenishment still open",
+    )
+    .query(&[param("facility", false, "a facility's GLN"), LIMIT]),
+    route(
+        Method::GET,
+        "/v1/usages/{id}",
+        Needs(Scope::TransactionsRead),
+        "A clinical usage: its item, facility, stage, stock after it, cost and requisitions",
+    ),
+    route(
         Method::GET,
         "/v1/exclusions",
         Needs(Scope::MasterRead),

@@ -2,6 +2,7 @@
 //! parse and check the request at the edge, call the hub, shape the answer.
 
 pub mod access;
+mod clinical;
 pub mod console;
 mod edge;
 mod governance;

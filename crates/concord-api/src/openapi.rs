@@ -243,6 +243,16 @@ fn schemas() -> Map<String, Value> {
                 "reason": {"type": "string", "minLength": 1}
             }
         },
+        "StockLevelInput": {
+            "type": "object",
+            "required": ["on_hand", "par_level", "reorder_point"],
+            "properties": {
+                "on_hand": {"type": "integer", "minimum": 0},
+                "par_level": {"type": "integer", "minimum": 0},
+                "reorder_point": {"type": "integer", "minimum": 0},
+                "bill_only": {"type": "boolean", "default": false}
+            }
+        },
         "CrosswalkMapping": {
             "type": "object",
             "required": ["canonical_id"],

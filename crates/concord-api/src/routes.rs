@@ -70,6 +70,9 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
         ("GET", "/v1/bank-changes/{id}") => get(suppliers::get_bank_change),
         ("POST", "/v1/bank-changes/{id}/approve") => post(suppliers::approve_bank_change),
         ("POST", "/v1/bank-changes/{id}/reject") => post(suppliers::reject_bank_change),
+        ("PUT", "/v1/stock/{facility}/{location}/{gtin}") => put(crate::clinical::put_stock),
+        ("GET", "/v1/stock") => get(crate::clinical::list_stock),
+        ("GET", "/v1/usages/{id}") => get(crate::clinical::get_usage),
         ("GET", "/v1/crosswalks") => get(suppliers::list_crosswalks),
         ("GET", "/v1/crosswalks/conflicts") => get(suppliers::list_crosswalk_conflicts),
         ("PUT", "/v1/crosswalks/{system}/{entity_type}/{external_id}") => {

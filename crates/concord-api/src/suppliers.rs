@@ -151,6 +151,7 @@ fn known_system(hub: &Hub, system: &str) -> ApiResult<()> {
     if system == "concord"
         || hub.config().systems.contains_key(system)
         || hub.config().partners.contains_key(system)
+        || hub.config().clinical.system == system
     {
         Ok(())
     } else {

@@ -103,6 +103,9 @@ pub struct Config {
     /// EDI trading partners by id.
     #[serde(default)]
     pub partners: BTreeMap<String, crate::partners::PartnerConfig>,
+    /// Clinical intake (MLLP, pseudonyms, what is kept of clinical messages).
+    #[serde(default)]
+    pub clinical: crate::clinical::ClinicalConfig,
     /// Service level objectives by name (`[slo.contract_propagation]`…).
     #[serde(default)]
     pub slo: BTreeMap<String, crate::slo::SloConfig>,
@@ -274,7 +277,7 @@ pub struct SecretRef {
 }
 
 impl SecretRef {
-    fn check(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+    pub(crate) fn check(&self, at: &str, problem: &mut impl FnMut(String, String)) {
         match (self.env.as_deref(), &self.file) {
             (Some(_), Some(_)) => problem(at.into(), "give env or file, not both".into()),
             (Some(""), None) | (None, None) => problem(
@@ -586,6 +589,7 @@ pub const OUTBOUND_TYPES: &[&str] = &[
     "supplier",
     "supplier_payment",
     "item",
+    "cost_allocation",
 ];
 /// Lookup kinds the hub makes.
 pub const LOOKUP_KINDS: &[&str] = &["supplier"];
@@ -639,6 +643,9 @@ impl Config {
         if let Some(url) = get("CONCORD_STORE_URL") {
             self.hub.store_url = Some(url);
         }
+        if let Some(addr) = get("CONCORD_MLLP_LISTEN").and_then(|v| v.parse().ok()) {
+            self.clinical.mllp_listen = Some(addr);
+        }
         if let Some(flag) = get("CONCORD_LOG_PATIENT_DATA") {
             self.log.show_patient_data = matches!(flag.as_str(), "1" | "true" | "yes");
         }
@@ -684,6 +691,7 @@ impl Config {
         let mut problems = Vec::new();
         let mut problem =
             |path: String, message: String| problems.push(ConfigProblem { path, message });
+        self.clinical.check(&mut problem);
         for (name, slo) in &self.slo {
             slo.check(&format!("slo.{name}"), &mut problem);
         }

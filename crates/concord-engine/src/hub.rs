@@ -56,6 +56,14 @@ pub(crate) struct HubInner {
     pub metrics: crate::metrics::Metrics,
     /// Each background worker's last round (`/readyz` reports one that stopped going round).
     pub heartbeats: Mutex<HashMap<&'static str, std::time::Instant>>,
+    /// Makes the MRN and visit pseudonyms of clinical messages.
+    pub pseudonyms: concord_model::phi::Pseudonymizer,
+    /// Clinical messages stored and acknowledged, waiting for the usage worker (bounded: when
+    /// full, a message stays `received` in the inbox and the worker's sweep finds it).
+    pub clinical_queue: tokio::sync::mpsc::Sender<concord_store::InboxRecord>,
+    pub clinical_inbox: Mutex<Option<tokio::sync::mpsc::Receiver<concord_store::InboxRecord>>>,
+    /// Set when a clinical message could not be queued (or failed): the worker sweeps.
+    pub clinical_overflow: AtomicBool,
     /// Each service level objective's latest status and when it was checked.
     pub slo_status:
         Mutex<std::collections::BTreeMap<String, (concord_model::slo::SloStatus, DateTime<Utc>)>>,
@@ -171,6 +179,14 @@ impl Hub {
         }
         let requisition_policy =
             crate::policy::compile_configured(&config).map_err(|p| StartError::Config(vec![p]))?;
+        let pseudonyms = crate::clinical::pseudonymizer(&config).map_err(|message| {
+            StartError::Config(vec![crate::config::ConfigProblem {
+                path: "clinical.pseudonym_key".into(),
+                message,
+            }])
+        })?;
+        let (clinical_queue, clinical_inbox) =
+            tokio::sync::mpsc::channel(crate::clinical::QUEUE_DEPTH);
         let hub = Hub {
             inner: Arc::new(HubInner {
                 config,
@@ -193,6 +209,10 @@ impl Hub {
                 metrics: crate::metrics::Metrics::default(),
                 heartbeats: Mutex::new(HashMap::new()),
                 slo_status: Mutex::default(),
+                pseudonyms,
+                clinical_queue,
+                clinical_inbox: Mutex::new(Some(clinical_inbox)),
+                clinical_overflow: AtomicBool::new(false),
             }),
         };
         hub.reload_price_index().await?;
@@ -280,6 +300,8 @@ impl Hub {
             }
         }));
         handles.extend(crate::x12_files::start(self));
+        let hub = self.clone();
+        handles.push(tokio::spawn(crate::clinical::run_worker(hub)));
         Workers { handles }
     }
 

@@ -175,6 +175,7 @@ impl Hub {
             content_type: msg.content_type.clone(),
             body,
             received_by: msg.actor.clone(),
+            original_body: None,
         };
         match self.store().insert_inbox(record.clone()).await? {
             InboxInsert::Duplicate(first) => Ok(stored_answer(&first)),
@@ -296,6 +297,9 @@ impl Hub {
         let mut lineage = vec![received];
         if record.message_type == crate::x12_inbound::X12 && record.system != API_SYSTEM {
             return self.receive_x12(record, ctx, lineage).await;
+        }
+        if record.message_type == crate::clinical::HL7V2 {
+            return self.process_hl7(record, ctx, lineage).await;
         }
         let canonical = tracing::info_span!("map").in_scope(|| {
             map_inbound(

@@ -7,6 +7,7 @@
 
 pub mod bank_changes;
 pub mod breaker;
+pub mod clinical;
 pub mod config;
 pub mod contracts;
 pub mod crosswalks;
@@ -20,6 +21,7 @@ pub mod jwt;
 pub mod mapping;
 pub mod master;
 pub mod metrics;
+pub mod mllp;
 pub mod onboarding;
 pub mod operations;
 pub mod partners;
@@ -31,6 +33,7 @@ pub mod samples;
 pub mod slo;
 mod timers;
 pub mod trace;
+pub mod usage;
 pub mod x12_files;
 pub mod x12_inbound;
 mod x12_outbound;

@@ -114,12 +114,35 @@ impl Hub {
         &self,
         canonical: &Value,
         ctx: &InboundContext,
-        mut lineage: Vec<Write>,
+        lineage: Vec<Write>,
     ) -> Result<InboundAnswer> {
         let requisition: Requisition = parse_canonical(canonical).map_err(Rejection::invalid)?;
         let now = Utc::now();
-        let (answer, chain) = self.decide_requisition(&requisition, now.date_naive())?;
         let _guard = self.lock_workflow(&subject(&requisition.id)).await;
+        let (mut writes, body) = self
+            .requisition_writes(requisition, ctx, lineage, now)
+            .await?;
+        writes.push(ctx.done(201, &body));
+        self.commit(writes).await?;
+        Ok(InboundAnswer {
+            status: 201,
+            body,
+            replayed: false,
+        })
+    }
+
+    /// Everything a new requisition commits: its decision, approval chain, audit entry,
+    /// lineage, orders when approved at once, and its state; and the answer. The caller holds
+    /// the requisition's lock and commits (with its own writes: a replenishment commits with
+    /// the stock change that raised it). A requisition id already used is refused.
+    pub(crate) async fn requisition_writes(
+        &self,
+        requisition: Requisition,
+        ctx: &InboundContext,
+        mut lineage: Vec<Write>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(Vec<Write>, Value)> {
+        let (answer, chain) = self.decide_requisition(&requisition, now.date_naive())?;
         if self
             .store()
             .workflow::<Value>(WORKFLOW_KIND, &requisition.id)
@@ -198,13 +221,7 @@ impl Hub {
             ],
             at: now,
         });
-        writes.push(ctx.done(201, &body));
-        self.commit(writes).await?;
-        Ok(InboundAnswer {
-            status: 201,
-            body,
-            replayed: false,
-        })
+        Ok((writes, body))
     }
 
     /// The requisition, its decision and where its approval stands.

@@ -39,6 +39,50 @@ pub const SUPPLIER_ONBOARDING_CHANGED: &str = "org.concord.supplier.onboarding.c
 pub const SUPPLIER_PAYMENT_CHANGED: &str = "org.concord.supplier.payment.changed.v1";
 /// A reconciliation run finished (`data`: counts per system, entity type and kind).
 pub const RECONCILIATION_COMPLETED: &str = "org.concord.reconciliation.completed.v1";
+/// A clinical usage changed stage: held (item or facility unknown) or consumed (stock taken,
+/// replenishment and cost decided). `data` carries pseudonyms only, never an MRN.
+pub const USAGE_RECORDED: &str = "org.concord.usage.recorded.v1";
+/// A usage's cost was allocated (facility, cost center, service line, procedure, amount); the
+/// ERP receives it as a `cost_allocation`.
+pub const USAGE_COST_ALLOCATED: &str = "org.concord.usage.cost_allocated.v1";
+
+/// `data` of [`USAGE_RECORDED`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRecorded {
+    pub usage: crate::workflow::usage::Usage,
+    pub stage: crate::workflow::usage::UsageStage,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_hand_after: Option<i64>,
+    /// The requisitions raised: replenishment, or payment of a bill-only item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requisitions: Vec<String>,
+}
+
+/// `data` of [`USAGE_COST_ALLOCATED`], and the canonical `cost_allocation` message.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostAllocation {
+    pub usage_id: String,
+    pub facility: crate::ids::Gln,
+    pub cost_center: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_line: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure_code: Option<String>,
+    pub gtin: crate::ids::Gtin,
+    pub quantity: i64,
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schemars(with = "String")]
+    pub unit_price: rust_decimal::Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schemars(with = "String")]
+    pub amount: rust_decimal::Decimal,
+    pub contract_id: String,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
 
 /// `data` of [`SUPPLIER_ONBOARDING_CHANGED`].
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -164,6 +208,11 @@ pub fn event_schemas() -> Vec<(&'static str, Value)> {
         (
             RECONCILIATION_COMPLETED,
             cloud_event::<ReconciliationCompleted>(RECONCILIATION_COMPLETED),
+        ),
+        (USAGE_RECORDED, cloud_event::<UsageRecorded>(USAGE_RECORDED)),
+        (
+            USAGE_COST_ALLOCATED,
+            cloud_event::<CostAllocation>(USAGE_COST_ALLOCATED),
         ),
     ]
 }

@@ -28,6 +28,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use chrono::NaiveDate;
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -318,6 +319,24 @@ struct Tables {
     purchase_orders: BTreeMap<String, ErpPurchaseOrder>,
     /// The last PO number given.
     last_po: u64,
+    /// Cost postings (controlling documents), by the sender's reference.
+    cost_postings: BTreeMap<String, CostPosting>,
+}
+
+/// A posting of consumed material cost to a cost center (the ERP's controlling document).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CostPosting {
+    document_number: String,
+    posting_ref: String,
+    plant: String,
+    cost_center: String,
+    service_line: Option<String>,
+    procedure_code: Option<String>,
+    material: String,
+    quantity: u32,
+    amount: Decimal,
+    posting_date: NaiveDate,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -353,6 +372,10 @@ pub(crate) fn router(state: Arc<SystemState>) -> Router {
         .route(
             "/api/purchase-orders/{po_number}/payments",
             post(post_payment),
+        )
+        .route(
+            "/api/cost-postings",
+            post(post_cost_posting).get(list_cost_postings),
         )
         .with_state(Erp::default());
     system_router(state, business)
@@ -433,6 +456,50 @@ async fn put_bank_details(
     vendor.bank_account = account;
     let vendor = vendor.clone();
     applied("vendor.bank_details_changed", vendor_number, Json(vendor))
+}
+
+/// `POST /api/cost-postings`: `{"postingRef", "plant", "costCenter", "serviceLine"?,
+/// "procedureCode"?, "material", "quantity", "amount", "postingDate" (YYYY-MM-DD)}`. A repeat of
+/// a `postingRef` answers the first posting (a posting is never booked twice).
+async fn post_cost_posting(State(erp): State<Erp>, JsonBody(body): JsonBody) -> Response {
+    let read = || -> Result<CostPosting, Invalid> {
+        let f = Fields::root(&body)?;
+        Ok(CostPosting {
+            document_number: String::new(),
+            posting_ref: f.text("postingRef")?,
+            plant: f.text("plant")?,
+            cost_center: f.text("costCenter")?,
+            service_line: f.opt_text("serviceLine")?,
+            procedure_code: f.opt_text("procedureCode")?,
+            material: f.text("material")?,
+            quantity: f.count("quantity", 1)?,
+            amount: f.money("amount")?,
+            posting_date: f.date("postingDate", "%Y-%m-%d")?,
+        })
+    };
+    let mut posting = match read() {
+        Ok(p) => p,
+        Err(invalid) => return invalid.into_response(),
+    };
+    let mut tables = erp.tables.lock();
+    if let Some(first) = tables.cost_postings.get(&posting.posting_ref) {
+        return (StatusCode::OK, Json(first.clone())).into_response();
+    }
+    posting.document_number = format!("CO{:08}", tables.cost_postings.len() + 1);
+    tables
+        .cost_postings
+        .insert(posting.posting_ref.clone(), posting.clone());
+    applied(
+        "cost.posted",
+        posting.posting_ref.clone(),
+        (StatusCode::CREATED, Json(posting)),
+    )
+}
+
+async fn list_cost_postings(State(erp): State<Erp>) -> Json<Value> {
+    let tables = erp.tables.lock();
+    let postings: Vec<&CostPosting> = tables.cost_postings.values().collect();
+    Json(json!({ "costPostings": postings }))
 }
 
 async fn list_materials(State(erp): State<Erp>) -> Json<Value> {

@@ -154,6 +154,8 @@ pub enum Write {
     /// Changes a supplier's payment details and nothing else: the only write that does
     /// (`UpsertSupplier` keeps the stored ones). Rolls back with a conflict for an unknown
     /// supplier.
+    /// One shelf, stored whole (the usage workflow's decrement, a count, new levels).
+    Stock(crate::StockLevel),
     SetSupplierPayment {
         supplier_id: String,
         payment: concord_model::PaymentDetails,
@@ -523,6 +525,7 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
         Write::UpsertExclusions { entries, at } => {
             crate::master::upsert_exclusions(&entries, at, dialect, out)
         }
+        Write::Stock(level) => out.push(crate::inventory::set_stock(level)),
         Write::SetSupplierPayment {
             supplier_id,
             payment,

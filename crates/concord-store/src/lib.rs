@@ -13,6 +13,7 @@ mod console;
 mod db;
 mod edi;
 mod governance;
+mod inventory;
 mod master;
 pub mod migrate;
 mod read;
@@ -24,6 +25,7 @@ use std::str::FromStr;
 pub use commit::{CommitReceipt, DeliveryOutcome, Write};
 pub use console::{AttemptSummary, Lineage, PausedTarget, TransactionRef};
 pub use edi::ControlNumbers;
+pub use inventory::StockLevel;
 pub use governance::{ApiKeyRecord, AuditChain, AuditFilter, AuditRecord, NewAuditEntry};
 pub use master::{
     CrosswalkConflict, CrosswalkEntry, CrosswalkFilter, ReconciliationFinding, ReconciliationRun,

@@ -46,6 +46,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 8,
         sql: include_str!("../migrations/0008_master_data.sql"),
     },
+    Migration {
+        version: 9,
+        sql: include_str!("../migrations/0009_inventory.sql"),
+    },
 ];
 
 /// The newest schema version this build knows: the last migration's, so adding one is one entry.

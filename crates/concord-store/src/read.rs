@@ -134,7 +134,8 @@ impl Store {
         let at = to_micros(m.received_at);
         let inserted = self.db.execute(Stmt::new(
             "INSERT INTO inbox (id, system, message_type, dedupe_key, correlation_id, received_at, content_type, \
-             body, status, updated_at, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $6, $9) \
+             body, status, updated_at, received_by, original_body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $6, $9, $10) \
              ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(m.id)
@@ -145,7 +146,8 @@ impl Store {
         .bind(at)
         .bind(m.content_type)
         .bind(m.body)
-        .bind(m.received_by)).await?;
+        .bind(m.received_by)
+        .bind(m.original_body)).await?;
         if inserted == 1 {
             return Ok(InboxInsert::Inserted);
         }
@@ -176,6 +178,31 @@ impl Store {
         let rows = self
             .db
             .fetch(Stmt::new(sql).bind(status.as_str()).bind(i64::from(limit)))
+            .await?;
+        rows.iter().map(inbox_row).collect()
+    }
+
+    /// Messages of one system and type in a status, oldest first.
+    pub async fn list_inbox_of(
+        &self,
+        system: &str,
+        message_type: &str,
+        status: InboxStatus,
+        limit: u32,
+    ) -> Result<Vec<InboxRecord>> {
+        let sql = format!(
+            "SELECT {INBOX_COLS} FROM inbox WHERE status = $1 AND system = $2 AND message_type = $3 \
+             ORDER BY received_at, id LIMIT $4"
+        );
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(sql)
+                    .bind(status.as_str())
+                    .bind(system)
+                    .bind(message_type)
+                    .bind(i64::from(limit)),
+            )
             .await?;
         rows.iter().map(inbox_row).collect()
     }

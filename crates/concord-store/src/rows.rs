@@ -21,6 +21,9 @@ pub struct NewInbound {
     pub body: String,
     /// The principal that posted it (`None` for messages from before part 2).
     pub received_by: Option<String>,
+    /// The message as it arrived, when `body` is a redacted copy and the operator chose to
+    /// keep originals (`[clinical] keep_original`); `None` otherwise.
+    pub original_body: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -93,6 +93,37 @@ impl TestStore {
         self.store.db.execute(crate::db::Stmt::new(sql)).await
     }
 
+    /// Every text value in every table, one per line: what a test searches for values that
+    /// must never be stored (patient names, dates of birth, MRNs).
+    pub async fn every_text(&self) -> Result<String> {
+        use crate::db::{Stmt, Value};
+        let tables = match self.store.dialect() {
+            crate::Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table'",
+            crate::Dialect::Postgres => {
+                "SELECT table_name::text AS name FROM information_schema.tables \
+                 WHERE table_schema = current_schema()"
+            }
+        };
+        let mut out = String::new();
+        for table in self.store.db.fetch(Stmt::new(tables)).await? {
+            let name = table.text("name")?;
+            let rows = self
+                .store
+                .db
+                .fetch(Stmt::new(format!("SELECT * FROM {name}")))
+                .await?;
+            for row in rows {
+                for value in row.values {
+                    if let Value::Text(Some(text)) = value {
+                        out.push_str(&text);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn cleanup(self) {
         self.store.close().await;
         if let Some(schema) = &self.schema {

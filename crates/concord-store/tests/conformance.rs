@@ -208,6 +208,7 @@ fn inbound(id: &str, key: &str) -> NewInbound {
         content_type: "application/json".into(),
         body: r#"{"a":1}"#.into(),
         received_by: Some("k_test(integration:clm)".into()),
+        original_body: None,
     }
 }
 

@@ -35,6 +35,10 @@ const MAPPINGS: &[(&str, &str)] = &[
         include_str!("../../../examples/demo/mappings/erp/supplier_payment.out.jq"),
     ),
     (
+        "erp/cost_allocation.out.jq",
+        include_str!("../../../examples/demo/mappings/erp/cost_allocation.out.jq"),
+    ),
+    (
         "erp/item.out.jq",
         include_str!("../../../examples/demo/mappings/erp/item.out.jq"),
     ),
@@ -253,6 +257,8 @@ pub(crate) struct Estate {
     pub client: reqwest::Client,
     workers: concord_engine::Workers,
     server: tokio::task::JoinHandle<Result<(), concord_api::ServeError>>,
+    /// Where the hub takes HL7 v2 over MLLP, when `[clinical] mllp_listen` is set.
+    pub mllp: Option<SocketAddr>,
     stop_tx: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -300,6 +306,7 @@ impl Estate {
             keys.portal.clone(),
         );
         let workers = hub.start_workers();
+        let mllp = concord_engine::mllp::start(&hub).await?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(concord_api::serve(listener, hub.clone(), async move {
             let _ = stop_rx.await;
@@ -311,6 +318,7 @@ impl Estate {
             hub,
             sandbox,
             hub_url,
+            mllp,
             config_path,
             keys,
             client,
@@ -437,7 +445,12 @@ impl Estate {
     }
 }
 
-pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bool) -> Result<()> {
+pub async fn run(
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    mllp: Option<SocketAddr>,
+    once: bool,
+) -> Result<()> {
     let started = Instant::now();
     let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./concord-data"));
     let dir = data_dir.join("demo");
@@ -448,7 +461,8 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
     let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let estate = Estate::start(listen, &dir, |_| {}).await?;
+    let mllp = mllp.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let estate = Estate::start(listen, &dir, |c| c.clinical.mllp_listen = Some(mllp)).await?;
     let (hub, sandbox, hub_url, keys) =
         (&estate.hub, &estate.sandbox, &estate.hub_url, &estate.keys);
 
@@ -459,6 +473,9 @@ pub async fn run(listen: Option<SocketAddr>, data_dir: Option<PathBuf>, once: bo
     );
     for s in sandbox.systems() {
         println!("  {:<10} {}", s.name, s.base_url);
+    }
+    if let Some(mllp) = estate.mllp {
+        println!("  mllp       {mllp}  (HL7 v2 in)");
     }
     println!("  config     {}", estate.config_path.display());
     println!("\nAPI keys made for this demo (shown once; only their hashes are stored):");

@@ -237,6 +237,9 @@ struct CommonArgs {
     /// Folder for the embedded SQLite store.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Accept HL7 v2 over MLLP on this address, e.g. 127.0.0.1:2575 (`[clinical] mllp_listen`).
+    #[arg(long, global = true)]
+    mllp_listen: Option<SocketAddr>,
 }
 
 impl CommonArgs {
@@ -246,6 +249,9 @@ impl CommonArgs {
         }
         if let Some(dir) = &self.data_dir {
             config.hub.data_dir = dir.clone();
+        }
+        if let Some(addr) = self.mllp_listen {
+            config.clinical.mllp_listen = Some(addr);
         }
     }
 }
@@ -263,7 +269,9 @@ fn main() -> Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { config, common } => serve(config, common).await,
-            Command::Demo { common, once } => demo::run(common.listen, common.data_dir, once).await,
+            Command::Demo { common, once } => {
+                demo::run(common.listen, common.data_dir, common.mllp_listen, once).await
+            }
             Command::Check { config } => check(&config),
             Command::TestMappings { config } => test_mappings(&config),
             Command::TestPolicies { config, tests } => test_policies(config.as_deref(), &tests),
@@ -443,6 +451,9 @@ async fn serve(config_path: Option<PathBuf>, common: CommonArgs) -> Result<()> {
         );
     }
     let workers = hub.start_workers();
+    if let Some(mllp) = concord_engine::mllp::start(&hub).await? {
+        println!("Concord accepting HL7 v2 over MLLP on {mllp}");
+    }
     let addr = listener.local_addr()?;
     let scheme = concord_api::scheme(&hub);
     tracing::info!(%addr, "Concord is serving; API at {scheme}://{addr}/v1");

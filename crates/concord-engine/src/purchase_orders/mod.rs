@@ -1001,6 +1001,15 @@ impl Hub {
             return Ok(json!({"exception": self.store().exception(id).await?,
                 "onboarding": self.onboarding_view(onboarding).await?}));
         }
+        // A held clinical usage: the person's retry is recorded, then the usage goes again
+        // (still unresolved, it opens a fresh exception and says so).
+        if let (Some(usage), WorkbenchAction::Retry { .. }) =
+            (exception.subject.strip_prefix("usage:"), &action)
+        {
+            self.commit(writes).await?;
+            let usage = self.retry_usage(usage, &by).await?;
+            return Ok(json!({"exception": self.store().exception(id).await?, "usage": usage}));
+        }
         let record = match &po {
             Some(po) => self.purchase_order(po).await?,
             None => None,

@@ -26,6 +26,12 @@ pub struct DftP03 {
     pub patient_id: Option<String>,
     /// PID-18, or PV1-19 (visit number).
     pub account: Option<String>,
+    /// PV1-3.1 point of care (PV1-3 is point of care^room^bed^facility).
+    pub point_of_care: Option<String>,
+    /// PV1-3.4, else PV1-39 (servicing facility).
+    pub visit_facility: Option<String>,
+    /// PV1-10 hospital service: the service line.
+    pub hospital_service: Option<String>,
     pub charges: Vec<Charge>,
 }
 
@@ -92,6 +98,15 @@ pub fn read(m: &Message<'_>) -> Result<(DftP03, Vec<Diagnostic>), Vec<Diagnostic
     let account = pid
         .and_then(|p| p.field(18).component(1).value())
         .or_else(|| pv1.and_then(|p| p.field(19).component(1).value()));
+    let point_of_care = pv1.and_then(|p| p.field(3).component(1).value());
+    let visit_facility = pv1.and_then(|p| {
+        p.field(3)
+            .component(4)
+            .subcomponent(1)
+            .value()
+            .or_else(|| p.field(39).component(1).value())
+    });
+    let hospital_service = pv1.and_then(|p| p.field(10).component(1).value());
     let mut charges: Vec<Charge> = vec![];
     for seg in &m.segments {
         match seg.id {
@@ -172,6 +187,9 @@ pub fn read(m: &Message<'_>) -> Result<(DftP03, Vec<Diagnostic>), Vec<Diagnostic
         sending_facility: m.msh().field(4).component(1).value().unwrap_or_default(),
         patient_id,
         account,
+        point_of_care,
+        visit_facility,
+        hospital_service,
         charges,
     };
     if r.found.iter().any(Diagnostic::is_error) {

@@ -333,6 +333,32 @@ impl<'a> Message<'a> {
     pub fn first(&self, id: &str) -> Option<&Segment<'a>> {
         self.segments.iter().find(|s| s.id == id)
     }
+
+    /// What a receiver needs of the header to route and acknowledge the message: MSH-9 (type
+    /// and trigger event) and MSH-10 (control id). Each missing one is an error naming it.
+    pub fn check_header(&self) -> Vec<Diagnostic> {
+        let msh = self.msh();
+        let mut found = vec![];
+        let (kind, event) = self.message_type();
+        for (field, missing, what) in [
+            (9, kind.is_empty() || event.is_empty(), "MSH-9 (message type and trigger event)"),
+            (10, self.control_id().is_empty(), "MSH-10 (message control id)"),
+        ] {
+            if missing {
+                found.push(Diagnostic {
+                    severity: Severity::Error,
+                    problem: Problem::RequiredFieldMissing,
+                    message: self.position,
+                    segment: 1,
+                    segment_id: "MSH".into(),
+                    field: Some(field),
+                    line: msh.line,
+                    reason: format!("{what} is required"),
+                });
+            }
+        }
+        found
+    }
 }
 
 /// Everything read from an input: its messages and what was found wrong.

@@ -9,3 +9,4 @@ pub mod contract;
 pub mod onboarding;
 pub mod purchase_order;
 pub mod requisition;
+pub mod usage;

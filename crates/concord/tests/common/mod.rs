@@ -272,6 +272,16 @@ impl TestHub {
         .await;
     }
 
+    /// Every text value in the hub's store (see `TestStore::every_text`).
+    pub async fn every_text(&self) -> String {
+        self.store
+            .as_ref()
+            .expect("the test store")
+            .every_text()
+            .await
+            .unwrap()
+    }
+
     pub async fn shutdown(mut self) {
         self.hub.shutdown();
         if let Some(tx) = self.stop.take() {

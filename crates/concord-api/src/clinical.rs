@@ -1,0 +1,71 @@
+//! Handlers of part 6: stock levels per facility, location and item, and clinical usages.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Extension, Path, Query, State},
+    http::HeaderMap,
+    response::IntoResponse,
+};
+use concord_engine::{Hub, usage::StockInput};
+use concord_model::{Gln, Gtin, access::Principal};
+use serde_json::json;
+
+use crate::{
+    problem::ApiError,
+    routes::{ApiResult, limit, parse_body},
+};
+
+pub(crate) async fn put_stock(
+    State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
+    Path((facility, location, gtin)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let facility = Gln::parse(&facility)
+        .map_err(|e| ApiError::field(400, "facility", "gln", format!("path: {e}")))?;
+    let gtin = Gtin::parse(&gtin)
+        .map_err(|e| ApiError::field(400, "gtin", "check_digit", format!("path: {e}")))?;
+    let body = parse_body(&headers, &body)?;
+    let input: StockInput = serde_json::from_value(body).map_err(|e| {
+        ApiError::field(
+            422,
+            "",
+            "schema",
+            format!("a stock level is {{on_hand, par_level, reorder_point, bill_only}}: {e}"),
+        )
+    })?;
+    let level = hub
+        .set_stock(&facility, &location, &gtin, input, &principal.actor())
+        .await?;
+    Ok(Json(level).into_response())
+}
+
+pub(crate) async fn list_stock(
+    State(hub): State<Hub>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let facility = match q.get("facility").map(|f| f.trim()).filter(|f| !f.is_empty()) {
+        Some(f) => Some(
+            Gln::parse(f)
+                .map_err(|e| ApiError::field(400, "facility", "gln", e.to_string()))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let levels = hub
+        .store()
+        .stock_levels(facility.as_deref(), limit(&q)?)
+        .await?;
+    Ok(Json(json!({"stock": levels})).into_response())
+}
+
+pub(crate) async fn get_usage(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
+    match hub.usage(&id).await? {
+        Some(view) => Ok(Json(view).into_response()),
+        None => Err(ApiError(concord_engine::Rejection::not_found(format!("no usage {id}")))),
+    }
+}

@@ -1,0 +1,436 @@
+//! Clinical intake: HL7 v2 messages (over MLLP, see `mllp`) stored durably in redacted form
+//! and acknowledged, then read as usages (`usage`) by a worker.
+//!
+//! The order is what makes an ACK mean something: parse → redact (allow-listed segments and
+//! fields, MRN and visit numbers replaced by keyed pseudonyms) → store in the inbox (one
+//! transaction; a repeat of the sender's message control id stores nothing) → ACK. AA means
+//! "stored: the hub is responsible now"; AE "stored, and quarantined with these errors"; AR
+//! "not stored: send it again or fix it". The original text is discarded after parsing unless
+//! `[clinical] keep_original` is set, and nothing that could name a patient is logged.
+
+use std::net::SocketAddr;
+
+use chrono::Utc;
+use concord_formats::hl7::{self, ack::AckCode};
+use concord_model::{
+    phi::Pseudonymizer,
+    redact::Secret,
+};
+use concord_store::{InboxInsert, InboxRecord, InboxStatus, NewInbound, Write};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    config::SecretRef,
+    hub::{Hub, new_id, sha256_hex, timeline},
+};
+
+/// The inbox's message type of an HL7 v2 message.
+pub const HL7V2: &str = "hl7v2";
+pub const HL7_CONTENT_TYPE: &str = "application/hl7-v2";
+
+/// `[clinical]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClinicalConfig {
+    /// The name clinical messages are recorded under (inbox, crosswalks, metrics).
+    #[serde(default = "default_system")]
+    pub system: String,
+    /// Where the MLLP listener accepts HL7 v2 (off when absent); `--mllp-listen` on `serve`
+    /// and `demo`, env `CONCORD_MLLP_LISTEN`.
+    #[serde(default)]
+    pub mllp_listen: Option<SocketAddr>,
+    /// The key of the MRN and visit pseudonyms (32+ bytes). Without one the hub makes a
+    /// random key in `data_dir/pseudonym.key` on first start; give one when several instances
+    /// share a PostgreSQL store, so they all make the same pseudonyms.
+    #[serde(default)]
+    pub pseudonym_key: Option<SecretRef>,
+    /// Keep each clinical message's original text beside its redacted copy (for a debugging
+    /// window only: the original carries names and dates of birth). Off by default.
+    #[serde(default)]
+    pub keep_original: bool,
+    /// Connections served at once; one more is closed at once (and logged).
+    #[serde(default = "default_max_connections")]
+    pub mllp_max_connections: usize,
+    /// A connection that sends nothing for this long is closed.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub mllp_idle_timeout_ms: u64,
+    /// A message larger than this is rejected (AR) and skipped to its end.
+    #[serde(default = "default_max_message_bytes")]
+    pub mllp_max_message_bytes: usize,
+}
+
+fn default_system() -> String {
+    "ehr".into()
+}
+fn default_max_connections() -> usize {
+    64
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_max_message_bytes() -> usize {
+    1024 * 1024
+}
+
+impl Default for ClinicalConfig {
+    fn default() -> Self {
+        ClinicalConfig {
+            system: default_system(),
+            mllp_listen: None,
+            pseudonym_key: None,
+            keep_original: false,
+            mllp_max_connections: default_max_connections(),
+            mllp_idle_timeout_ms: default_idle_timeout_ms(),
+            mllp_max_message_bytes: default_max_message_bytes(),
+        }
+    }
+}
+
+impl ClinicalConfig {
+    pub(crate) fn check(&self, problem: &mut impl FnMut(String, String)) {
+        let valid = !self.system.is_empty()
+            && self
+                .system
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            problem(
+                "clinical.system".into(),
+                format!("{:?} is not an id (letters, digits, _ and -)", self.system),
+            );
+        }
+        if let Some(key) = &self.pseudonym_key {
+            key.check("clinical.pseudonym_key", problem);
+        }
+        for (name, value) in [
+            ("mllp_max_connections", self.mllp_max_connections as u64),
+            ("mllp_idle_timeout_ms", self.mllp_idle_timeout_ms),
+            ("mllp_max_message_bytes", self.mllp_max_message_bytes as u64),
+        ] {
+            if value == 0 {
+                problem(format!("clinical.{name}"), "must be at least 1".into());
+            }
+        }
+    }
+}
+
+/// The pseudonym key: the configured secret, else the one in `data_dir/pseudonym.key`
+/// (made on first use with 32 random bytes, readable by the owner only).
+pub(crate) fn pseudonymizer(config: &crate::config::Config) -> Result<Pseudonymizer, String> {
+    let key = match &config.clinical.pseudonym_key {
+        Some(r) => r
+            .read(config)
+            .map_err(|e| format!("clinical.pseudonym_key: {e}"))?,
+        None => {
+            let path = config.hub.data_dir.join("pseudonym.key");
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Secret::new(text.trim()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let mut bytes = [0u8; 32];
+                    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+                    let text = hex::encode(bytes);
+                    std::fs::create_dir_all(&config.hub.data_dir)
+                        .and_then(|()| write_private(&path, &text))
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    Secret::new(text)
+                }
+                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            }
+        }
+    };
+    Pseudonymizer::new(key).map_err(|e| format!("clinical.pseudonym_key: {e}"))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// What one received message came to.
+#[derive(Debug, Clone)]
+pub struct Hl7Receipt {
+    /// The ACK to send back (segments end in CR; not framed).
+    pub ack: String,
+    pub code: AckCode,
+    /// The inbox id, when the message is stored (now or by an earlier copy).
+    pub receipt_id: Option<String>,
+    /// Stored now and waiting to be processed (not a repeat, not quarantined).
+    pub to_process: Option<InboxRecord>,
+}
+
+/// HL7 v2 arrives as bytes: UTF-8 when it is, else ISO 8859-1 (HL7's default character set,
+/// where every byte is a character).
+fn decode(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_string(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+impl Hub {
+    /// Stores one HL7 v2 message (see the module's doc) and says what to answer. Fails only
+    /// when the store fails (the caller answers AR: not stored).
+    pub async fn receive_hl7(&self, bytes: &[u8]) -> crate::error::Result<Hl7Receipt> {
+        let config = &self.config().clinical;
+        let system = config.system.as_str();
+        let now = Utc::now();
+        let ack_id = new_id("ack");
+        let text = decode(bytes);
+        let batch = hl7::parse(&text);
+        let reject = |reason: String| {
+            self.metrics().observe_inbound(system, HL7V2, "refused");
+            Ok(Hl7Receipt {
+                ack: hl7::ack::reject_unreadable(&reason, &ack_id, now.naive_utc()),
+                code: AckCode::Reject,
+                receipt_id: None,
+                to_process: None,
+            })
+        };
+        let message = match batch.messages.as_slice() {
+            [] => {
+                let why = batch
+                    .diagnostics
+                    .first()
+                    .map(|d| format!("{}: {}", d.location(), d.reason))
+                    .unwrap_or_else(|| "the frame holds no MSH segment".into());
+                return reject(why);
+            }
+            [one] => one,
+            more => {
+                return reject(format!(
+                    "a frame carries one message; this one carries {}",
+                    more.len()
+                ));
+            }
+        };
+        let redacted = hl7::redact::redact(message, &self.inner.pseudonyms);
+        let msh = message.msh();
+        let control_id = message.control_id();
+        let key = if control_id.is_empty() {
+            format!("sha256:{}", sha256_hex(redacted.text.as_bytes()))
+        } else {
+            // The sender's control id is unique per sending application and facility.
+            format!(
+                "msh:{}|{}|{control_id}",
+                msh.field(3).raw(),
+                msh.field(4).raw()
+            )
+        };
+        let record = NewInbound {
+            id: new_id("rcpt"),
+            system: system.to_string(),
+            message_type: HL7V2.into(),
+            dedupe_key: format!("{system}:{HL7V2}:{key}"),
+            correlation_id: new_id("corr"),
+            received_at: now,
+            content_type: HL7_CONTENT_TYPE.into(),
+            body: crate::inbound::stored_text(redacted.text.as_bytes()),
+            received_by: Some(format!("mllp:{system}")),
+            original_body: config
+                .keep_original
+                .then(|| crate::inbound::stored_text(text.as_bytes())),
+        };
+        let answer = |code: AckCode, note: Option<&str>, errors: &[hl7::Diagnostic]| {
+            hl7::ack::ack(message, code, note, errors, &ack_id, now.naive_utc())
+        };
+        match self.store().insert_inbox(record.clone()).await? {
+            InboxInsert::Duplicate(first) => {
+                self.metrics().observe_inbound(system, HL7V2, "duplicate");
+                // The same answer as the first copy got: stored (AA) or quarantined (AE).
+                let code = if first.status == InboxStatus::Quarantined {
+                    AckCode::Error
+                } else {
+                    AckCode::Accept
+                };
+                Ok(Hl7Receipt {
+                    ack: answer(code, Some("duplicate of a message already received"), &[]),
+                    code,
+                    receipt_id: Some(first.id.clone()),
+                    to_process: None,
+                })
+            }
+            InboxInsert::Inserted => {
+                // Judged on what is kept: a broken field in a dropped segment does not matter,
+                // and no diagnostic can quote a value that was not kept.
+                let errors = intake_errors(&hl7::parse(&redacted.text));
+                let stored = InboxRecord {
+                    id: record.id,
+                    system: record.system,
+                    message_type: record.message_type,
+                    dedupe_key: record.dedupe_key,
+                    correlation_id: record.correlation_id,
+                    received_at: record.received_at,
+                    content_type: record.content_type,
+                    body: record.body,
+                    original_body: record.original_body,
+                    status: InboxStatus::Received,
+                    response_status: None,
+                    response_body: None,
+                    error: None,
+                    received_by: record.received_by,
+                };
+                if errors.is_empty() {
+                    self.metrics().observe_inbound(system, HL7V2, "accepted");
+                    return Ok(Hl7Receipt {
+                        ack: answer(AckCode::Accept, None, &[]),
+                        code: AckCode::Accept,
+                        receipt_id: Some(stored.id.clone()),
+                        to_process: Some(stored),
+                    });
+                }
+                self.quarantine_hl7(&stored, &errors, &redacted.dropped)
+                    .await?;
+                self.metrics().observe_inbound(system, HL7V2, "refused");
+                Ok(Hl7Receipt {
+                    ack: answer(AckCode::Error, Some("stored and quarantined"), &errors),
+                    code: AckCode::Error,
+                    receipt_id: Some(stored.id),
+                    to_process: None,
+                })
+            }
+        }
+    }
+
+    /// A stored message whose text is broken: quarantined with every diagnostic, by segment
+    /// and field (they name positions, never values).
+    async fn quarantine_hl7(
+        &self,
+        record: &InboxRecord,
+        errors: &[hl7::Diagnostic],
+        dropped: &[String],
+    ) -> crate::error::Result<()> {
+        let now = Utc::now();
+        let problem = hl7_problem(record, errors);
+        self.commit(vec![
+            timeline(
+                &record.correlation_id,
+                record.received_at,
+                "received",
+                json!({"receipt_id": record.id, "system": record.system, "message_type": HL7V2, "dropped_segments": dropped}),
+            ),
+            timeline(
+                &record.correlation_id,
+                now,
+                "quarantined",
+                json!({"problem": problem}),
+            ),
+            Write::InboxDone {
+                id: record.id.clone(),
+                status: InboxStatus::Quarantined,
+                response_status: 422,
+                response_body: problem.to_string(),
+                error: Some(problem["detail"].as_str().unwrap_or_default().to_string()),
+                at: now,
+            },
+        ])
+        .await?;
+        Ok(())
+    }
+}
+
+/// What makes a stored message unusable, found before the ACK so the sender hears it (AE, with
+/// an ERR per error): the parser's errors, a header without type or control id, and for a
+/// DFT^P03 the charge reader's errors (FT1-10 not a number…).
+fn intake_errors(kept: &hl7::Batch<'_>) -> Vec<hl7::Diagnostic> {
+    let mut errors: Vec<hl7::Diagnostic> = kept
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
+    let Some(message) = kept.messages.first() else {
+        return errors;
+    };
+    errors.extend(message.check_header());
+    if message.message_type() == ("DFT".into(), "P03".into())
+        && let Err(found) = hl7::dft::read(message)
+    {
+        errors.extend(found.into_iter().filter(|d| d.is_error()));
+    }
+    errors
+}
+
+/// The problem JSON of an HL7 message with errors: each names the segment (position and id),
+/// the field and the line.
+pub(crate) fn hl7_problem(record: &InboxRecord, errors: &[hl7::Diagnostic]) -> serde_json::Value {
+    json!({
+        "type": "https://concord.dev/problems/invalid-hl7",
+        "title": "The HL7 message has errors",
+        "status": 422,
+        "detail": errors.iter().map(|e| format!("{}: {}", e.location(), e.reason)).collect::<Vec<_>>().join("; "),
+        "errors": errors.iter().map(|e| json!({
+            "segment": e.segment_id, "position": e.segment, "field": e.field, "line": e.line,
+            "condition": e.problem.code().0, "reason": e.reason,
+        })).collect::<Vec<_>>(),
+        "receipt_id": record.id,
+        "correlation_id": record.correlation_id,
+    })
+}
+
+/// How many stored messages wait in memory for the usage worker.
+pub(crate) const QUEUE_DEPTH: usize = 4096;
+
+impl Hub {
+    /// Hands a stored message to the usage worker. When the queue is full the message stays
+    /// `received` in the inbox, and the worker's next sweep finds it: nothing waits on memory.
+    pub fn queue_clinical(&self, record: InboxRecord) {
+        if self.inner.clinical_queue.try_send(record).is_err() {
+            self.inner
+                .clinical_overflow
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// The usage worker: processes what the listener queued; after an overflow, sweeps the inbox
+/// for clinical messages still `received`.
+pub(crate) async fn run_worker(hub: Hub) {
+    use std::sync::atomic::Ordering;
+    let Some(mut queue) = hub.inner.clinical_inbox.lock().take() else {
+        return;
+    };
+    let system = hub.config().clinical.system.clone();
+    loop {
+        let record = tokio::select! {
+            r = queue.recv() => r,
+            _ = hub.idle("clinical", std::time::Duration::from_secs(1)) => None,
+        };
+        if hub.stopping() {
+            return;
+        }
+        if let Some(record) = record {
+            if let Err(e) = hub.process(&record, record.body.len()).await {
+                tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed; it stays received and is retried at the next sweep or start");
+                hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
+            }
+            continue;
+        }
+        if queue.is_empty() && hub.inner.clinical_overflow.swap(false, Ordering::SeqCst) {
+            match hub
+                .store()
+                .list_inbox_of(&system, HL7V2, InboxStatus::Received, 500)
+                .await
+            {
+                Ok(left) => {
+                    if left.len() == 500 {
+                        hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
+                    }
+                    for record in left {
+                        if let Err(e) = hub.process(&record, record.body.len()).await {
+                            tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "sweeping the inbox for clinical messages failed");
+                    hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+}
