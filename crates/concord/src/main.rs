@@ -205,6 +205,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         min_rows_per_sec: u64,
     },
+    /// HL7 v2 DFT^P03 over MLLP: stored (redacted) and acknowledged, as fast as the senders go,
+    /// then ACK latency at a steady rate; fails under --min-per-sec or over --max-p99-ms.
+    Mllp {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        #[arg(long, default_value_t = 10_000)]
+        latency_messages: usize,
+        #[arg(long, default_value_t = 10_000)]
+        min_per_sec: u64,
+        #[arg(long, default_value_t = 20)]
+        max_p99_ms: u64,
+    },
     /// POST /v1/contracts → commit → delivery to a loopback sink.
     Pipeline {
         #[arg(long, default_value_t = 20_000)]
@@ -357,6 +373,27 @@ fn main() -> Result<()> {
                         connections,
                     },
             } => bench::pipeline(messages, rate, connections).await,
+            Command::Bench {
+                what:
+                    BenchCommand::Mllp {
+                        messages,
+                        connections,
+                        rate,
+                        latency_messages,
+                        min_per_sec,
+                        max_p99_ms,
+                    },
+            } => {
+                bench::mllp::run(
+                    messages,
+                    connections,
+                    rate,
+                    latency_messages,
+                    min_per_sec,
+                    max_p99_ms,
+                )
+                .await
+            }
             Command::Bench {
                 what:
                     BenchCommand::Import {

@@ -18,6 +18,7 @@ use crate::seed;
 
 mod console;
 pub mod import;
+pub mod mllp;
 mod po_cycle;
 pub use console::console;
 pub use po_cycle::po_cycle;
