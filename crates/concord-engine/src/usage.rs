@@ -343,7 +343,7 @@ impl Hub {
                 }),
                 UsageAction::Replenish { quantity, cost } | UsageAction::OrderBillOnly { quantity, cost } => {
                     let bill_only = flow.on_hand_after.is_none();
-                    let prefix = if bill_only { "bill" } else { "rep" };
+                    let prefix = if bill_only { "BILL" } else { "REP" };
                     match self
                         .usage_requisition(&flow, quantity, cost, prefix, &usage_ctx, now)
                         .await?
@@ -465,7 +465,11 @@ impl Hub {
             return Ok(Err(format!("quantity {quantity} is out of range")));
         };
         let requisition = Requisition {
-            id: format!("{prefix}-{}", new_id("req").trim_start_matches("req_")),
+            // One per usage and kind, whatever happens: a usage never raises two.
+            id: format!(
+                "{prefix}-{}",
+                crate::hub::sha256_hex(flow.usage.id.as_bytes())[..12].to_uppercase()
+            ),
             requester: REPLENISHMENT_REQUESTER.into(),
             facility,
             cost_center: flow
@@ -484,7 +488,7 @@ impl Hub {
         let evidence = timeline(
             &ctx.correlation_id,
             now,
-            if prefix == "bill" {
+            if prefix == "BILL" {
                 "bill_only_requisition"
             } else {
                 "replenishment_requisition"

@@ -15,6 +15,8 @@
 //! - [`portal`]: the vendor portal; suppliers register and it posts each registration to the
 //!   hub's webhook.
 //! - [`ap`]: accounts payable's payees.
+//! - [`ehr`]: the EHR; charges surgical cases (supplies, implants with UDIs) as DFT^P03 over
+//!   MLLP.
 //!
 //! # What the sandbox proves
 //!
@@ -63,6 +65,7 @@ pub mod portal;
 pub mod purchasing;
 pub mod supplier;
 pub mod warehouse;
+pub mod ehr;
 mod wire;
 
 use std::{io, sync::Arc};
@@ -76,6 +79,7 @@ pub use common::{Effect, Faults, IDEMPOTENCY_KEY, RecordedCall};
 pub use portal::PortalClient;
 pub use supplier::{SupplierClient, SupplierRules};
 pub use warehouse::WarehouseClient;
+pub use ehr::EhrClient;
 
 use common::SystemState;
 
@@ -101,10 +105,13 @@ pub struct Sandbox {
     pub portal: SystemHandle,
     /// Accounts payable.
     pub ap: SystemHandle,
+    /// The EHR (a source: it sends DFT^P03 over MLLP).
+    pub ehr: SystemHandle,
     clm_client: ClmClient,
     portal_client: PortalClient,
     supplier_client: SupplierClient,
     warehouse_client: WarehouseClient,
+    ehr_client: EhrClient,
 }
 
 impl Sandbox {
@@ -117,6 +124,7 @@ impl Sandbox {
         let warehouse_client = WarehouseClient::new(SystemState::new("warehouse"));
         let portal_client = PortalClient::new(SystemState::new("portal"));
         let ap = SystemState::new("ap");
+        let ehr_client = EhrClient::new(SystemState::new("ehr"));
         let supplier_client =
             SupplierClient::new(SystemState::new("supplier"), warehouse_client.clone());
         Ok(Sandbox {
@@ -140,15 +148,17 @@ impl Sandbox {
             )
             .await?,
             ap: serve(ap.clone(), ap::router(ap)).await?,
+            ehr: serve(ehr_client.common().clone(), ehr::router(ehr_client.clone())).await?,
             clm_client,
             portal_client,
             supplier_client,
             warehouse_client,
+            ehr_client,
         })
     }
 
     /// Every system, for checks that apply to all of them.
-    pub fn systems(&self) -> [&SystemHandle; 8] {
+    pub fn systems(&self) -> [&SystemHandle; 9] {
         [
             &self.erp,
             &self.purchasing,
@@ -158,6 +168,7 @@ impl Sandbox {
             &self.warehouse,
             &self.portal,
             &self.ap,
+            &self.ehr,
         ]
     }
 
@@ -169,6 +180,11 @@ impl Sandbox {
     /// Drives the EDI supplier in-process (where it posts, its rules, its log).
     pub fn supplier_client(&self) -> SupplierClient {
         self.supplier_client.clone()
+    }
+
+    /// Drives the EHR in-process (where it sends, what it sent and the ACKs).
+    pub fn ehr_client(&self) -> EhrClient {
+        self.ehr_client.clone()
     }
 
     /// Drives the warehouse in-process (where it posts, what it received).

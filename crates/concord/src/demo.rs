@@ -578,6 +578,17 @@ pub async fn run(
     for line in &suppliers.lines {
         println!("{line}");
     }
+    // Clinical usage to replenishment and cost (part 6).
+    sandbox
+        .ehr_client()
+        .set_mllp(estate.mllp.map(|a| a.to_string()).unwrap_or_default());
+    let clinical = crate::demo_clinical::run(hub, sandbox, client, hub_url).await?;
+    println!(
+        "\nClinical usage (EHR → MLLP → redacted store → stock → replenishment and bill-only orders → ERP cost postings):"
+    );
+    for line in &clinical.lines {
+        println!("{line}");
+    }
     // Counted last, over every sandbox system, so the purchase orders' traffic counts too.
     let duplicates = duplicate_effects(sandbox);
     println!("\nduplicate effects at targets: {}", duplicates.len());
@@ -629,6 +640,9 @@ pub async fn run(
         bail!(
             "supplier onboarding, the bank change or reconciliation did not go as the scenario expects (see above)"
         );
+    }
+    if once && !clinical.as_expected {
+        bail!("the clinical usage did not go as the scenario expects (see above)");
     }
     if once && !duplicates.is_empty() {
         bail!("a sandbox system applied a request twice: {duplicates:?}");

@@ -6,6 +6,7 @@
 mod admin;
 mod bench;
 mod demo;
+mod demo_clinical;
 mod demo_requisitions;
 mod demo_suppliers;
 mod import;

@@ -53,7 +53,9 @@ fn allowed(method: &Method, path: &str) -> &'static [Role] {
             | "/v1/crosswalks/conflicts"
             | "/v1/exclusions"
             | "/v1/reconciliations"
-            | "/v1/reconciliations/{id}",
+            | "/v1/reconciliations/{id}"
+            | "/v1/stock"
+            | "/v1/usages/{id}",
         ) => READERS,
         ("POST", "/v1/reconciliations" | "/v1/reconciliations/{id}/repair") => &[Operator],
         ("DELETE", "/v1/crosswalks/{system}/{entity_type}/{external_id}") => &[Operator],
@@ -185,6 +187,12 @@ async fn request_for(
         ("DELETE", "/v1/crosswalks/{system}/{entity_type}/{external_id}") => {
             ("/v1/crosswalks/erp/supplier/V-NONE".into(), None, false)
         }
+        ("PUT", "/v1/stock/{facility}/{location}/{gtin}") => (
+            format!("/v1/stock/{FACILITY_WEST}/CATH/{ITEM_1}"),
+            Some(json!({"on_hand": 5, "par_level": 10, "reorder_point": 4})),
+            true,
+        ),
+        ("GET", "/v1/usages/{id}") => ("/v1/usages/ehr:none:1".into(), None, false),
         ("POST", "/v1/reconciliations") => ("/v1/reconciliations".into(), Some(json!({})), true),
         ("GET", "/v1/reconciliations/{id}") => ("/v1/reconciliations/rec_none".into(), None, false),
         ("POST", "/v1/reconciliations/{id}/repair") => (

@@ -200,7 +200,7 @@ async fn implant_becomes_stock_orders_and_cost(backend: Backend) {
     assert_eq!(v["on_hand_after"], 4);
     assert_eq!(v["cost"], "45.00");
     let replenishment = v["requisitions"][0].as_str().unwrap().to_string();
-    assert!(replenishment.starts_with("rep-"), "{v}");
+    assert!(replenishment.starts_with("REP-"), "{v}");
     let s = shelf(&t, ITEM_1).await;
     assert_eq!((s["on_hand"].clone(), s["replenishment"].clone()), (json!(4), json!(replenishment)));
     let (_, r) = t.get(&format!("/v1/requisitions/{replenishment}")).await;
@@ -215,7 +215,7 @@ async fn implant_becomes_stock_orders_and_cost(backend: Backend) {
     assert_eq!(v["on_hand_after"], Value::Null);
     assert_eq!(v["usage"]["device"]["lot"], "LOT42");
     let bill = v["requisitions"][0].as_str().unwrap();
-    assert!(bill.starts_with("bill-"), "{v}");
+    assert!(bill.starts_with("BILL-"), "{v}");
     assert_eq!(shelf(&t, ITEM_2).await["on_hand"], 0);
 
     // The unknown item waits for a person.

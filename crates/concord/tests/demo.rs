@@ -43,6 +43,12 @@ fn demo_once_ends_with_every_contract_active() {
         "items {\"different\":3,\"extra\":0,\"missing\":0}",
         "repaired 3 items",
         "next run: 0 item differences",
+        // Part 6: the case over MLLP, its stock, orders and cost postings, the unknown item.
+        "ACK AA; sent again (missed ACK): ACK AA",
+        "guidewire: on hand 5 → 4 (at the reorder point) → replenishment REP-",
+        "bill-only BILL-",
+        "ERP cost postings (cost center CATH, service line CAR, CPT 92928): CO00000001",
+        "balloon CDM-9999: held by usage_item_unresolved",
     ] {
         assert!(
             stdout.contains(expected),
