@@ -48,7 +48,11 @@ pub(crate) async fn list_stock(
     State(hub): State<Hub>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let facility = match q.get("facility").map(|f| f.trim()).filter(|f| !f.is_empty()) {
+    let facility = match q
+        .get("facility")
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+    {
         Some(f) => Some(
             Gln::parse(f)
                 .map_err(|e| ApiError::field(400, "facility", "gln", e.to_string()))?
@@ -66,6 +70,8 @@ pub(crate) async fn list_stock(
 pub(crate) async fn get_usage(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
     match hub.usage(&id).await? {
         Some(view) => Ok(Json(view).into_response()),
-        None => Err(ApiError(concord_engine::Rejection::not_found(format!("no usage {id}")))),
+        None => Err(ApiError(concord_engine::Rejection::not_found(format!(
+            "no usage {id}"
+        )))),
     }
 }

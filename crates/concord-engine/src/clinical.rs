@@ -12,10 +12,7 @@ use std::net::SocketAddr;
 
 use chrono::Utc;
 use concord_formats::hl7::{self, ack::AckCode};
-use concord_model::{
-    phi::Pseudonymizer,
-    redact::Secret,
-};
+use concord_model::{phi::Pseudonymizer, redact::Secret};
 use concord_store::{InboxInsert, InboxRecord, InboxStatus, NewInbound, Write};
 use serde::Deserialize;
 use serde_json::json;

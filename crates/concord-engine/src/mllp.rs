@@ -104,7 +104,9 @@ async fn connection(hub: &Hub, mut stream: TcpStream) -> std::io::Result<()> {
                 Framed::TooLarge { limit } => {
                     tracing::warn!(%peer, limit, "an HL7 message over the size limit was rejected");
                     reject_unreadable(
-                        &format!("the message is larger than {limit} bytes (clinical.mllp_max_message_bytes)"),
+                        &format!(
+                            "the message is larger than {limit} bytes (clinical.mllp_max_message_bytes)"
+                        ),
                         &new_id("ack"),
                         Utc::now().naive_utc(),
                     )
@@ -116,7 +118,9 @@ async fn connection(hub: &Hub, mut stream: TcpStream) -> std::io::Result<()> {
             };
             tokio::time::timeout(idle, stream.write_all(&frame(ack.as_bytes())))
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "ACK write timed out"))??;
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "ACK write timed out")
+                })??;
         }
     }
 }

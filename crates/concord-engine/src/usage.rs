@@ -15,8 +15,8 @@ use concord_model::{
     price::{PriceAnswer, PriceQuery},
     requisition::{Requisition, RequisitionLine},
     workflow::usage::{
-        self as wf, DeviceDetails, ItemReference, Usage, UsageAction, UsageEvent, UsageFacts,
-        UsageFlow, UsageStage, UnitCost,
+        self as wf, DeviceDetails, ItemReference, UnitCost, Usage, UsageAction, UsageEvent,
+        UsageFacts, UsageFlow, UsageStage,
     },
 };
 use concord_store::{InboxRecord, NewDelivery, NewException, StockLevel, Write};
@@ -52,7 +52,11 @@ fn subject(id: &str) -> String {
 
 /// The usages of a DFT^P03: one per charge (`CG`) line; credits, payments and adjustments are
 /// not usages and are counted, not applied.
-pub fn usages_of(system: &str, msg: &dft::DftP03, received_at: DateTime<Utc>) -> (Vec<Usage>, usize) {
+pub fn usages_of(
+    system: &str,
+    msg: &dft::DftP03,
+    received_at: DateTime<Utc>,
+) -> (Vec<Usage>, usize) {
     let mut usages = vec![];
     let mut skipped = 0;
     for (i, charge) in msg.charges.iter().enumerate() {
@@ -306,7 +310,12 @@ impl Hub {
         };
         let repeat = state.is_some() && matches!(event_in, UsageEvent::Arrived { .. });
         let (flow, actions) = wf::apply(state.map(|r| r.flow), event_in).map_err(|e| {
-            Rejection::new(409, "usage_not_held", "The usage is not waiting for anything", e.to_string())
+            Rejection::new(
+                409,
+                "usage_not_held",
+                "The usage is not waiting for anything",
+                e.to_string(),
+            )
         })?;
         if repeat {
             return Ok(UsageRecord {
@@ -646,7 +655,11 @@ impl Hub {
             ("reorder_point", input.reorder_point),
         ] {
             if value < 0 {
-                errors.push(FieldError::new(field, "minimum", format!("{field} must not be negative")));
+                errors.push(FieldError::new(
+                    field,
+                    "minimum",
+                    format!("{field} must not be negative"),
+                ));
             }
         }
         if input.par_level < input.reorder_point {

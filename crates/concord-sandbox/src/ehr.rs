@@ -139,7 +139,11 @@ impl Case {
                 esc(&self.service),
                 esc(&self.encounter)
             ),
-            format!("PR1|1|CPT|{}^^CPT||{}", esc(&self.procedure), self.performed_at),
+            format!(
+                "PR1|1|CPT|{}^^CPT||{}",
+                esc(&self.procedure),
+                self.performed_at
+            ),
         ];
         for (i, s) in self.supplies.iter().enumerate() {
             segments.push(format!(
@@ -184,7 +188,12 @@ impl EhrClient {
 
     /// Every case sent, in order.
     pub fn sent(&self) -> Vec<Sent> {
-        self.ledger.lock().sent.iter().map(|(s, _)| s.clone()).collect()
+        self.ledger
+            .lock()
+            .sent
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect()
     }
 
     /// Charges a case: writes its DFT^P03 with a new control id and sends it.
@@ -344,7 +353,10 @@ mod tests {
         assert_eq!(lines.len(), 7, "{text}");
         assert!(lines[2].starts_with("PID|1||M\\F\\1^^^MERCY^MR||Doe^Jane||19800214"));
         let ft1: Vec<&str> = lines[5].split('|').collect();
-        assert_eq!((ft1[6], ft1[10], ft1[13], ft1[25]), ("CG", "1", "CATH", "92928^^CPT"));
+        assert_eq!(
+            (ft1[6], ft1[10], ft1[13], ft1[25]),
+            ("CG", "1", "CATH", "92928^^CPT")
+        );
         assert!(lines[6].ends_with("|(01)00614141000029"));
     }
 }

@@ -60,12 +60,12 @@ pub mod analytics;
 pub mod ap;
 pub mod clm;
 mod common;
+pub mod ehr;
 pub mod erp;
 pub mod portal;
 pub mod purchasing;
 pub mod supplier;
 pub mod warehouse;
-pub mod ehr;
 mod wire;
 
 use std::{io, sync::Arc};
@@ -76,10 +76,10 @@ use tokio::net::TcpListener;
 
 pub use clm::{ApprovalEvent, ClmClient, WebhookOutcome};
 pub use common::{Effect, Faults, IDEMPOTENCY_KEY, RecordedCall};
+pub use ehr::EhrClient;
 pub use portal::PortalClient;
 pub use supplier::{SupplierClient, SupplierRules};
 pub use warehouse::WarehouseClient;
-pub use ehr::EhrClient;
 
 use common::SystemState;
 

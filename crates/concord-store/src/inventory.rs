@@ -22,8 +22,7 @@ pub struct StockLevel {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "facility, location, gtin, on_hand, par_level, reorder_point, bill_only, replenishment, updated_at";
+const COLUMNS: &str = "facility, location, gtin, on_hand, par_level, reorder_point, bill_only, replenishment, updated_at";
 
 fn stock_row(row: &Row) -> Result<StockLevel> {
     Ok(StockLevel {
@@ -83,7 +82,11 @@ impl Store {
     }
 
     /// A facility's shelves (all facilities when `None`), by location and item; at most `limit`.
-    pub async fn stock_levels(&self, facility: Option<&str>, limit: u32) -> Result<Vec<StockLevel>> {
+    pub async fn stock_levels(
+        &self,
+        facility: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StockLevel>> {
         let stmt = match facility {
             Some(f) => Stmt::new(format!(
                 "SELECT {COLUMNS} FROM stock_levels WHERE facility = $1 ORDER BY facility, location, gtin LIMIT $2"

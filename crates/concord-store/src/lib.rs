@@ -25,8 +25,8 @@ use std::str::FromStr;
 pub use commit::{CommitReceipt, DeliveryOutcome, Write};
 pub use console::{AttemptSummary, Lineage, PausedTarget, TransactionRef};
 pub use edi::ControlNumbers;
-pub use inventory::StockLevel;
 pub use governance::{ApiKeyRecord, AuditChain, AuditFilter, AuditRecord, NewAuditEntry};
+pub use inventory::StockLevel;
 pub use master::{
     CrosswalkConflict, CrosswalkEntry, CrosswalkFilter, ReconciliationFinding, ReconciliationRun,
     supplier_keys,

@@ -84,8 +84,14 @@ pub async fn run(
 
     // The EHR's own codes, mapped once by a person; the shelves of the cath lab.
     for (path, body) in [
-        ("/v1/crosswalks/ehr/facility/MERCY-E1".to_string(), json!({"canonical_id": facility})),
-        ("/v1/crosswalks/ehr/item/CDM-5001".to_string(), json!({"canonical_id": wire})),
+        (
+            "/v1/crosswalks/ehr/facility/MERCY-E1".to_string(),
+            json!({"canonical_id": facility}),
+        ),
+        (
+            "/v1/crosswalks/ehr/item/CDM-5001".to_string(),
+            json!({"canonical_id": wire}),
+        ),
         (
             format!("/v1/stock/{facility}/CATH/{wire}"),
             json!({"on_hand": 5, "par_level": 12, "reorder_point": 4}),
@@ -95,7 +101,11 @@ pub async fn run(
             json!({"on_hand": 0, "par_level": 0, "reorder_point": 0, "bill_only": true}),
         ),
     ] {
-        let r = client.put(format!("{hub_url}{path}")).json(&body).send().await?;
+        let r = client
+            .put(format!("{hub_url}{path}"))
+            .json(&body)
+            .send()
+            .await?;
         anyhow::ensure!(r.status().is_success(), "PUT {path}: {}", r.text().await?);
     }
     lines.push(format!(
@@ -149,8 +159,14 @@ pub async fn run(
     let wire_usage = until(client, usage(1), |v| v["stage"] == "consumed").await?;
     let stent_usage = until(client, usage(2), |v| v["stage"] == "consumed").await?;
     let balloon = until(client, usage(3), |v| v["stage"] == "held").await?;
-    let replenishment = wire_usage["requisitions"][0].as_str().unwrap_or_default().to_string();
-    let bill = stent_usage["requisitions"][0].as_str().unwrap_or_default().to_string();
+    let replenishment = wire_usage["requisitions"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let bill = stent_usage["requisitions"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let po = |req: &str| format!("{hub_url}/v1/purchase-orders/PO-{req}-1");
     let rep_po = until(client, po(&replenishment), |v| v["erp_po"].is_string()).await?;
     let bill_po = until(client, po(&bill), |v| v["erp_po"].is_string()).await?;
@@ -163,8 +179,12 @@ pub async fn run(
     ));
     lines.push(format!(
         "  stent (UDI lot {}, serial {}): bill-only {bill} → PO {} (ERP {})",
-        stent_usage["usage"]["device"]["lot"].as_str().unwrap_or("?"),
-        stent_usage["usage"]["device"]["serial"].as_str().unwrap_or("?"),
+        stent_usage["usage"]["device"]["lot"]
+            .as_str()
+            .unwrap_or("?"),
+        stent_usage["usage"]["device"]["serial"]
+            .as_str()
+            .unwrap_or("?"),
         bill_po["po_number"].as_str().unwrap_or("?"),
         bill_po["erp_po"].as_str().unwrap_or("?"),
     ));

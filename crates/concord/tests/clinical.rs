@@ -77,7 +77,10 @@ const PHI: [&str; 9] = [
     "V-77",
 ];
 
-async fn start(backend: Backend, tweak: impl FnOnce(&mut concord_engine::Config)) -> Option<(TestHub, String)> {
+async fn start(
+    backend: Backend,
+    tweak: impl FnOnce(&mut concord_engine::Config),
+) -> Option<(TestHub, String)> {
     let t = spawn_hub(backend, |c| {
         c.clinical.mllp_listen = Some("127.0.0.1:0".parse().unwrap());
         tweak(c);
@@ -145,8 +148,14 @@ async fn set_up(t: &TestHub) {
     assert_eq!(s, 202);
     t.wait_status("C-STENT", 1, "active").await;
     for (path, body) in [
-        (format!("/v1/crosswalks/ehr/item/IMP-1001"), json!({"canonical_id": ITEM_1})),
-        (format!("/v1/crosswalks/ehr/facility/MERCY"), json!({"canonical_id": FACILITY_WEST})),
+        (
+            "/v1/crosswalks/ehr/item/IMP-1001".to_string(),
+            json!({"canonical_id": ITEM_1}),
+        ),
+        (
+            "/v1/crosswalks/ehr/facility/MERCY".to_string(),
+            json!({"canonical_id": FACILITY_WEST}),
+        ),
         (
             format!("/v1/stock/{FACILITY_WEST}/CATH/{ITEM_1}"),
             json!({"on_hand": 5, "par_level": 10, "reorder_point": 4}),
@@ -202,7 +211,10 @@ async fn implant_becomes_stock_orders_and_cost(backend: Backend) {
     let replenishment = v["requisitions"][0].as_str().unwrap().to_string();
     assert!(replenishment.starts_with("REP-"), "{v}");
     let s = shelf(&t, ITEM_1).await;
-    assert_eq!((s["on_hand"].clone(), s["replenishment"].clone()), (json!(4), json!(replenishment)));
+    assert_eq!(
+        (s["on_hand"].clone(), s["replenishment"].clone()),
+        (json!(4), json!(replenishment))
+    );
     let (_, r) = t.get(&format!("/v1/requisitions/{replenishment}")).await;
     assert_eq!(r["requisition"]["lines"][0]["quantity"], 6, "{r}");
     assert_eq!(r["requisition"]["lines"][0]["gtin"], ITEM_1);
@@ -232,7 +244,12 @@ async fn implant_becomes_stock_orders_and_cost(backend: Backend) {
         .find(|e| e["subject"] == "usage:ehr:M-1:3")
         .unwrap_or_else(|| panic!("no exception: {ex}"))
         .clone();
-    assert!(exception["detail"]["detail"].as_str().unwrap().contains("IMP-9999"));
+    assert!(
+        exception["detail"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("IMP-9999")
+    );
 
     // Cost postings in the ERP: facility, cost center, service line, procedure, amount.
     let erp = t.sandbox.erp.url("/api/cost-postings");
@@ -251,8 +268,22 @@ async fn implant_becomes_stock_orders_and_cost(backend: Backend) {
         .unwrap()
         .clone();
     assert_eq!(
-        (&p1["plant"], &p1["costCenter"], &p1["serviceLine"], &p1["procedureCode"], &p1["amount"], &p1["material"]),
-        (&json!(FACILITY_WEST), &json!("CATH"), &json!("CAR"), &json!("92928"), &json!("45.00"), &json!(ITEM_1)),
+        (
+            &p1["plant"],
+            &p1["costCenter"],
+            &p1["serviceLine"],
+            &p1["procedureCode"],
+            &p1["amount"],
+            &p1["material"]
+        ),
+        (
+            &json!(FACILITY_WEST),
+            &json!("CATH"),
+            &json!("CAR"),
+            &json!("92928"),
+            &json!("45.00"),
+            &json!(ITEM_1)
+        ),
         "{postings}"
     );
 
@@ -261,24 +292,38 @@ async fn implant_becomes_stock_orders_and_cost(backend: Backend) {
     assert_eq!(code(&acks[0]), "AA");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(shelf(&t, ITEM_1).await["on_hand"], 4);
-    assert_eq!(get_json(&t.client, &erp).await["costPostings"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        get_json(&t.client, &erp).await["costPostings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // A person maps the unknown code and retries: the usage goes on (no contract prices that
     // item, which is an exception of its own).
     let (s, _) = t
-        .put("/v1/crosswalks/ehr/item/IMP-9999", json!({"canonical_id": ITEM_3}))
+        .put(
+            "/v1/crosswalks/ehr/item/IMP-9999",
+            json!({"canonical_id": ITEM_3}),
+        )
         .await;
     assert_eq!(s, 200);
     let (s, v) = t
         .post(
-            &format!("/v1/exceptions/{}/resolve", exception["id"].as_str().unwrap()),
+            &format!(
+                "/v1/exceptions/{}/resolve",
+                exception["id"].as_str().unwrap()
+            ),
             json!({"action": "retry", "reason": "mapped IMP-9999"}),
         )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["usage"]["stage"], "consumed", "{v}");
     assert_eq!(v["usage"]["item"], ITEM_3);
-    let (_, ex) = t.get("/v1/exceptions?kind=usage_cost_unknown&status=open").await;
+    let (_, ex) = t
+        .get("/v1/exceptions?kind=usage_cost_unknown&status=open")
+        .await;
     assert_eq!(ex["exceptions"].as_array().unwrap().len(), 1, "{ex}");
 
     // No patient data in the store or the logs; the pseudonym is there instead.
@@ -286,9 +331,15 @@ async fn implant_becomes_stock_orders_and_cost(backend: Backend) {
     for phi in PHI {
         assert!(!stored.contains(phi), "{phi:?} reached the store");
     }
-    assert!(stored.contains("pt_"), "the usage keeps the patient's pseudonym");
+    assert!(
+        stored.contains("pt_"),
+        "the usage keeps the patient's pseudonym"
+    );
     let logged = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
-    assert!(logged.contains("usage") || !logged.is_empty(), "the hub logged");
+    assert!(
+        logged.contains("usage") || !logged.is_empty(),
+        "the hub logged"
+    );
     for phi in PHI {
         assert!(!logged.contains(phi), "{phi:?} reached the logs");
     }
@@ -312,26 +363,52 @@ async fn implant_becomes_stock_orders_and_cost_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_messages_are_answered_and_quarantined() {
     let _ = logs();
-    let Some((t, addr)) = start(Backend::Sqlite, |c| c.clinical.mllp_max_message_bytes = 4096).await else {
+    let Some((t, addr)) = start(Backend::Sqlite, |c| {
+        c.clinical.mllp_max_message_bytes = 4096
+    })
+    .await
+    else {
         return;
     };
     let no_type = "MSH|^~\\&|EPIC|MERCY|CONCORD|HUB|20261121||^|Q-1|P|2.5\rFT1|1\r";
     let bad_number = "MSH|^~\\&|EPIC|MERCY|CONCORD|HUB|20261121||DFT^P03|Q-2|P|2.5\rFT1|1|||20261121||CG|X|||many\r";
-    let huge = format!("MSH|^~\\&|EPIC|MERCY|||20261121||DFT^P03|Q-3|P|2.5\r{}\r", "Z".repeat(5000));
+    let huge = format!(
+        "MSH|^~\\&|EPIC|MERCY|||20261121||DFT^P03|Q-3|P|2.5\r{}\r",
+        "Z".repeat(5000)
+    );
     let good = "MSH|^~\\&|EPIC|MERCY|CONCORD|HUB|20261121||ADT^A01|Q-4|P|2.5\rEVN|A01\r";
     let acks = send(
         &addr,
-        &[no_type.as_bytes(), bad_number.as_bytes(), b"not hl7 at all", huge.as_bytes(), good.as_bytes()],
+        &[
+            no_type.as_bytes(),
+            bad_number.as_bytes(),
+            b"not hl7 at all",
+            huge.as_bytes(),
+            good.as_bytes(),
+        ],
     )
     .await;
     let codes: Vec<&str> = acks.iter().map(|a| code(a)).collect();
     assert_eq!(codes, ["AE", "AE", "AR", "AR", "AA"], "{acks:#?}");
     assert!(acks[1].contains("ERR|"), "{}", acks[1]);
-    assert!(acks[0].contains("MSH^1^9"), "the ERR names MSH-9: {}", acks[0]);
-    assert!(acks[1].contains("FT1^2^10"), "the ERR names FT1-10: {}", acks[1]);
+    assert!(
+        acks[0].contains("MSH^1^9"),
+        "the ERR names MSH-9: {}",
+        acks[0]
+    );
+    assert!(
+        acks[1].contains("FT1^2^10"),
+        "the ERR names FT1-10: {}",
+        acks[1]
+    );
     assert!(acks[3].contains("4096"), "{}", acks[3]);
     let (_, q) = t.get("/v1/quarantine").await;
-    let problems: Vec<&Value> = q["messages"].as_array().unwrap().iter().filter(|m| m["message_type"] == "hl7v2").collect();
+    let problems: Vec<&Value> = q["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["message_type"] == "hl7v2")
+        .collect();
     assert_eq!(problems.len(), 2, "{q}");
     t.shutdown().await;
 }
@@ -364,7 +441,11 @@ async fn connections_are_limited_and_idle_ones_closed() {
         .unwrap_or(0);
     assert_eq!(n, 0);
     // The slot is free again.
-    let acks = send(&addr, &[b"MSH|^~\\&|EPIC|MERCY|||20261121||ADT^A01|L-1|P|2.5\r"]).await;
+    let acks = send(
+        &addr,
+        &[b"MSH|^~\\&|EPIC|MERCY|||20261121||ADT^A01|L-1|P|2.5\r"],
+    )
+    .await;
     assert_eq!(code(&acks[0]), "AA");
     t.shutdown().await;
     let _ = std::io::stdout().flush();

@@ -341,8 +341,16 @@ impl<'a> Message<'a> {
         let mut found = vec![];
         let (kind, event) = self.message_type();
         for (field, missing, what) in [
-            (9, kind.is_empty() || event.is_empty(), "MSH-9 (message type and trigger event)"),
-            (10, self.control_id().is_empty(), "MSH-10 (message control id)"),
+            (
+                9,
+                kind.is_empty() || event.is_empty(),
+                "MSH-9 (message type and trigger event)",
+            ),
+            (
+                10,
+                self.control_id().is_empty(),
+                "MSH-10 (message control id)",
+            ),
         ] {
             if missing {
                 found.push(Diagnostic {

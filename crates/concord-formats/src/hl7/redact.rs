@@ -194,8 +194,20 @@ NTE|1||Patient Jane Doe tolerated well\r";
         let batch = parse(DFT);
         let r = redact(&batch.messages[0], &pseudonyms());
         for phi in [
-            "Doe", "Jane", "19800214", "Elm", "555-0101", "6789", "MRN12345", "ACC-9001", "V-77",
-            "EXT-55", "Welby", "Kildare", "I25.10", "tolerated",
+            "Doe",
+            "Jane",
+            "19800214",
+            "Elm",
+            "555-0101",
+            "6789",
+            "MRN12345",
+            "ACC-9001",
+            "V-77",
+            "EXT-55",
+            "Welby",
+            "Kildare",
+            "I25.10",
+            "tolerated",
         ] {
             assert!(!r.text.contains(phi), "{phi} in {}", r.text);
         }
@@ -225,7 +237,10 @@ NTE|1||Patient Jane Doe tolerated well\r";
         let charge = &redacted.charges[0];
         assert_eq!(charge.quantity, Some(rust_decimal::Decimal::ONE));
         assert_eq!(charge.procedure_code.as_ref().unwrap().code, "92928");
-        assert_eq!(charge.implant.as_ref().unwrap().lot.as_deref(), Some("LOT42"));
+        assert_eq!(
+            charge.implant.as_ref().unwrap().lot.as_deref(),
+            Some("LOT42")
+        );
         assert_eq!(redacted.control_id, original.control_id);
         assert_ne!(redacted.patient_id, original.patient_id);
         let twice = redact(&parse(&r.text).messages[0], &pseudonyms());

@@ -143,12 +143,21 @@ pub struct UsageFlow {
     pub updated_at: DateTime<Utc>,
 }
 
+// Events are short-lived values passed once, not stored.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsageEvent {
     /// The usage arrived (first time: a repeat of a consumed usage does nothing).
-    Arrived { usage: Usage, facts: UsageFacts, at: DateTime<Utc> },
+    Arrived {
+        usage: Usage,
+        facts: UsageFacts,
+        at: DateTime<Utc>,
+    },
     /// A person fixed what held it (a crosswalk, the item master) and asks to go again.
-    Retried { facts: UsageFacts, at: DateTime<Utc> },
+    Retried {
+        facts: UsageFacts,
+        at: DateTime<Utc>,
+    },
 }
 
 /// Exception kinds this workflow opens.
@@ -159,15 +168,26 @@ pub const COST_UNKNOWN: &str = "usage_cost_unknown";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsageAction {
-    OpenException { kind: &'static str, detail: String },
+    OpenException {
+        kind: &'static str,
+        detail: String,
+    },
     /// The usage is no longer held by this kind.
-    ResolveException { kind: &'static str },
+    ResolveException {
+        kind: &'static str,
+    },
     /// The shelf's new state (on hand, and the replenishment now open, if one was raised).
     SetShelf(Shelf),
     /// Raise a replenishment requisition for this many, at this price.
-    Replenish { quantity: i64, cost: Option<UnitCost> },
+    Replenish {
+        quantity: i64,
+        cost: Option<UnitCost>,
+    },
     /// Raise a requisition to pay for a bill-only item used, the usage as evidence.
-    OrderBillOnly { quantity: i64, cost: Option<UnitCost> },
+    OrderBillOnly {
+        quantity: i64,
+        cost: Option<UnitCost>,
+    },
     /// Tell the ERP what the usage cost and whom to charge.
     AllocateCost {
         quantity: i64,
@@ -223,7 +243,11 @@ fn whole(quantity: Decimal) -> Option<i64> {
         .flatten()
 }
 
-fn decide(mut flow: UsageFlow, facts: UsageFacts, at: DateTime<Utc>) -> (UsageFlow, Vec<UsageAction>) {
+fn decide(
+    mut flow: UsageFlow,
+    facts: UsageFacts,
+    at: DateTime<Utc>,
+) -> (UsageFlow, Vec<UsageAction>) {
     flow.updated_at = at;
     let mut actions = vec![];
     let mut holds: Vec<(&'static str, String)> = vec![];
@@ -295,9 +319,8 @@ fn decide(mut flow: UsageFlow, facts: UsageFacts, at: DateTime<Utc>) -> (UsageFl
             flow.on_hand_after = Some(shelf.on_hand);
             // At or below the reorder point, and nothing on order yet: fill up to par.
             let want = shelf.par_level - shelf.on_hand;
-            let replenish = shelf.on_hand <= shelf.reorder_point
-                && shelf.replenishment.is_none()
-                && want > 0;
+            let replenish =
+                shelf.on_hand <= shelf.reorder_point && shelf.replenishment.is_none() && want > 0;
             if replenish {
                 actions.push(UsageAction::Replenish {
                     quantity: want,
@@ -322,8 +345,14 @@ fn decide(mut flow: UsageFlow, facts: UsageFacts, at: DateTime<Utc>) -> (UsageFl
             kind: COST_UNKNOWN,
             detail: format!(
                 "no active contract prices item {} at facility {}, so its cost was not allocated",
-                flow.item.as_ref().map(|g| g.to_string()).unwrap_or_default(),
-                flow.facility.as_ref().map(|g| g.to_string()).unwrap_or_default()
+                flow.item
+                    .as_ref()
+                    .map(|g| g.to_string())
+                    .unwrap_or_default(),
+                flow.facility
+                    .as_ref()
+                    .map(|g| g.to_string())
+                    .unwrap_or_default()
             ),
         }),
     }
@@ -533,6 +562,12 @@ mod tests {
         f.cost = None;
         let (flow, actions) = arrive("3", f);
         assert_eq!(flow.stage, UsageStage::Consumed);
-        assert!(matches!(&actions[..], [UsageAction::OpenException { kind: COST_UNKNOWN, .. }]));
+        assert!(matches!(
+            &actions[..],
+            [UsageAction::OpenException {
+                kind: COST_UNKNOWN,
+                ..
+            }]
+        ));
     }
 }
