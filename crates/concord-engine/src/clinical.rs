@@ -235,7 +235,25 @@ impl Hub {
         let answer = |code: AckCode, note: Option<&str>, errors: &[hl7::Diagnostic]| {
             hl7::ack::ack(message, code, note, errors, &ack_id, now.naive_utc())
         };
-        match self.store().insert_inbox(record.clone()).await? {
+        let not_stored = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "an HL7 message could not be stored; answered AR");
+            self.metrics().observe_inbound(system, HL7V2, "failed");
+            Ok(Hl7Receipt {
+                ack: answer(
+                    AckCode::Reject,
+                    Some("the hub could not store the message; send it again"),
+                    &[],
+                ),
+                code: AckCode::Reject,
+                receipt_id: None,
+                to_process: None,
+            })
+        };
+        let inserted = match self.store().insert_inbox(record.clone()).await {
+            Ok(i) => i,
+            Err(e) => return not_stored(&e),
+        };
+        match inserted {
             InboxInsert::Duplicate(first) => {
                 self.metrics().observe_inbound(system, HL7V2, "duplicate");
                 // The same answer as the first copy got: stored (AA) or quarantined (AE).
@@ -244,11 +262,14 @@ impl Hub {
                 } else {
                     AckCode::Accept
                 };
+                // Stored but never processed (an earlier answer failed after the insert, or
+                // the hub stopped): the repeat hands it to the worker again.
+                let pending = first.status == InboxStatus::Received;
                 Ok(Hl7Receipt {
                     ack: answer(code, Some("duplicate of a message already received"), &[]),
                     code,
                     receipt_id: Some(first.id.clone()),
-                    to_process: None,
+                    to_process: pending.then(|| *first),
                 })
             }
             InboxInsert::Inserted => {
@@ -280,8 +301,16 @@ impl Hub {
                         to_process: Some(stored),
                     });
                 }
-                self.quarantine_hl7(&stored, &errors, &redacted.dropped)
-                    .await?;
+                if let Err(e) = self
+                    .quarantine_hl7(&stored, &errors, &redacted.dropped)
+                    .await
+                {
+                    // Stored as received: the worker's sweep (or a resend) quarantines it.
+                    self.inner
+                        .clinical_overflow
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    return not_stored(&e);
+                }
                 self.metrics().observe_inbound(system, HL7V2, "refused");
                 Ok(Hl7Receipt {
                     ack: answer(AckCode::Error, Some("stored and quarantined"), &errors),
@@ -384,14 +413,21 @@ impl Hub {
     }
 }
 
-/// The usage worker: processes what the listener queued; after an overflow, sweeps the inbox
-/// for clinical messages still `received`.
+/// How often the usage worker sweeps the inbox for clinical messages left `received`, and how
+/// old one must be to be swept (younger ones are still on their way through the queue).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+const STUCK_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// The usage worker: processes what the listener queued; sweeps the inbox for clinical
+/// messages still `received` (queue overflow, a failure, a restart) every [`SWEEP_EVERY`], and
+/// at once when the queue is empty after an overflow.
 pub(crate) async fn run_worker(hub: Hub) {
     use std::sync::atomic::Ordering;
     let Some(mut queue) = hub.inner.clinical_inbox.lock().take() else {
         return;
     };
     let system = hub.config().clinical.system.clone();
+    let mut last_sweep = std::time::Instant::now();
     loop {
         let record = tokio::select! {
             r = queue.recv() => r,
@@ -400,33 +436,39 @@ pub(crate) async fn run_worker(hub: Hub) {
         if hub.stopping() {
             return;
         }
-        if let Some(record) = record {
-            if let Err(e) = hub.process(&record, record.body.len()).await {
-                tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed; it stays received and is retried at the next sweep or start");
-                hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
-            }
+        if let Some(record) = &record
+            && let Err(e) = hub.process(record, record.body.len()).await
+        {
+            tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed; it stays received and the next sweep retries it");
+            hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
+        }
+        let overflowed = queue.is_empty() && hub.inner.clinical_overflow.load(Ordering::SeqCst);
+        if !overflowed && last_sweep.elapsed() < SWEEP_EVERY {
             continue;
         }
-        if queue.is_empty() && hub.inner.clinical_overflow.swap(false, Ordering::SeqCst) {
-            match hub
-                .store()
-                .list_inbox_of(&system, HL7V2, InboxStatus::Received, 500)
-                .await
-            {
-                Ok(left) => {
-                    if left.len() == 500 {
-                        hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
-                    }
-                    for record in left {
-                        if let Err(e) = hub.process(&record, record.body.len()).await {
-                            tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed");
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "sweeping the inbox for clinical messages failed");
+        last_sweep = std::time::Instant::now();
+        hub.inner.clinical_overflow.store(false, Ordering::SeqCst);
+        let cutoff = Utc::now() - STUCK_AFTER;
+        match hub
+            .store()
+            .list_inbox_of(&system, HL7V2, InboxStatus::Received, 500)
+            .await
+        {
+            Ok(left) => {
+                if left.len() == 500 {
                     hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
                 }
+                // After an overflow everything left is swept; otherwise only what is stuck.
+                for record in left.iter().filter(|r| overflowed || r.received_at < cutoff) {
+                    if let Err(e) = hub.process(record, record.body.len()).await {
+                        tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed");
+                        hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sweeping the inbox for clinical messages failed");
+                hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
             }
         }
     }

@@ -367,6 +367,29 @@ impl Hub {
         Ok(receipt)
     }
 
+    /// Locks several workflow ids at once: their stripes in ascending order, each once, so two
+    /// callers locking overlapping sets can never wait on each other.
+    pub(crate) async fn lock_workflows(
+        &self,
+        ids: &[&str],
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = ids.iter().map(|id| self.stripe(id)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.inner.workflow_locks[stripe].lock().await);
+        }
+        guards
+    }
+
+    fn stripe(&self, id: &str) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut hasher);
+        (hasher.finish() as usize) % self.inner.workflow_locks.len()
+    }
+
     pub(crate) async fn lock_workflow(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();

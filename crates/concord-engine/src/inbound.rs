@@ -371,6 +371,15 @@ impl Hub {
             )
             .into());
         }
+        if fixed_body.is_some() && record.message_type == crate::clinical::HL7V2 {
+            return Err(Rejection::new(
+                422,
+                "fix_not_allowed",
+                "A clinical message cannot be fixed here",
+                "the hub keeps only a redacted copy, and a fix could bring patient data in: correct it in the sending system and send it again under a new control id (or replay it unchanged)",
+            )
+            .into());
+        }
         let before_digest = sha256_hex(record.body.as_bytes());
         let now = Utc::now();
         let mut writes = vec![];

@@ -92,8 +92,10 @@ async fn connection(hub: &Hub, mut stream: TcpStream) -> std::io::Result<()> {
                         }
                         receipt.ack
                     }
+                    // `receive_hl7` answers store failures itself (AR naming the message);
+                    // anything else is unexpected.
                     Err(e) => {
-                        tracing::error!(%peer, error = %e, "an HL7 message could not be stored; answered AR");
+                        tracing::error!(%peer, error = %e, "an HL7 message could not be taken; answered AR");
                         reject_unreadable(
                             "the hub could not store the message; send it again",
                             &new_id("ack"),

@@ -3,10 +3,11 @@
 //! the shelf, the replenishment or bill-only requisition (part 3's procure-to-pay from there),
 //! the cost allocation to the ERP, exceptions, events and the usage's state.
 //!
-//! Locking: a usage's step holds one workflow lock, that of the shelf it touches
-//! (`stock:{facility}:{location}:{gtin}`) once the item and facility resolve, else the usage's
-//! own. One lock per step means two steps can never wait on each other; the usage's state is
-//! read under it, so a repeat or a concurrent retry finds the first one's result.
+//! Locking: a usage's step holds the usage's own lock and, once its item and facility resolve,
+//! that of the shelf it touches (`stock:{facility}:{location}:{gtin}`), both taken at once in
+//! stripe order (`Hub::lock_workflows`), so steps never wait on each other in a cycle. The
+//! usage's state and the shelf are read under them: a repeat or a concurrent retry finds the
+//! first one's result, and two usages of one shelf take from it in turn.
 
 use chrono::{DateTime, Utc};
 use concord_formats::hl7::{self, dft};
@@ -50,7 +51,8 @@ fn subject(id: &str) -> String {
     format!("usage:{id}")
 }
 
-/// The usages of a DFT^P03: one per charge (`CG`) line; credits, payments and adjustments are
+/// The usages of a DFT^P03: one per charge (`CG`) line, `{system}:{MSH-3}.{MSH-4}:{MSH-10}:{n}`
+/// with n the FT1's position among the message's FT1s; credits, payments and adjustments are
 /// not usages and are counted, not applied.
 pub fn usages_of(
     system: &str,
@@ -64,7 +66,9 @@ pub fn usages_of(
             skipped += 1;
             continue;
         }
-        let line = charge.set_id.clone().unwrap_or_else(|| (i + 1).to_string());
+        // The charge's position, not FT1-1 (senders repeat set ids); the sender's application
+        // and facility, as control ids are unique only per sender.
+        let line = i + 1;
         let gtin = charge
             .implant
             .as_ref()
@@ -82,7 +86,10 @@ pub fn usages_of(
         });
         let department = charge.department.as_ref().map(|d| d.code.clone());
         usages.push(Usage {
-            id: format!("{system}:{}:{line}", msg.control_id),
+            id: format!(
+                "{system}:{}.{}:{}:{line}",
+                msg.sending_application, msg.sending_facility, msg.control_id
+            ),
             facility_code: charge
                 .location_facility
                 .clone()
@@ -279,11 +286,19 @@ impl Hub {
             }
         };
         let mut facts = self.usage_facts(&known, &system).await?;
-        let lock_key = match (&facts.item, &facts.facility) {
-            (Some(item), Some(facility)) => format!("stock:{facility}:{}:{item}", known.location),
-            _ => subject(id),
+        // The usage's own lock (so two steps of one usage never interleave, whatever they
+        // resolve to) and its shelf's (so two usages of one shelf never interleave), taken
+        // together in stripe order.
+        let usage_key = subject(id);
+        let shelf_key = match (&facts.item, &facts.facility) {
+            (Some(item), Some(facility)) => {
+                Some(format!("stock:{facility}:{}:{item}", known.location))
+            }
+            _ => None,
         };
-        let _guard = self.lock_workflow(&lock_key).await;
+        let mut keys = vec![usage_key.as_str()];
+        keys.extend(shelf_key.as_deref());
+        let _guards = self.lock_workflows(&keys).await;
         let state = self
             .store()
             .workflow::<UsageRecord>(WORKFLOW_KIND, id)

@@ -349,7 +349,8 @@ mod tests {
                 "supplier",
                 "warehouse",
                 "portal",
-                "ap"
+                "ap",
+                "ehr"
             ]
         );
         let mut urls: Vec<&str> = sandbox

@@ -155,7 +155,12 @@ pub async fn run(
     ));
     ok &= sent.ack.as_deref() == Some("AA");
 
-    let usage = |line: usize| format!("{hub_url}/v1/usages/ehr:{}:{line}", sent.control_id);
+    let usage = |line: usize| {
+        format!(
+            "{hub_url}/v1/usages/ehr:EHR.MERCY-E1:{}:{line}",
+            sent.control_id
+        )
+    };
     let wire_usage = until(client, usage(1), |v| v["stage"] == "consumed").await?;
     let stent_usage = until(client, usage(2), |v| v["stage"] == "consumed").await?;
     let balloon = until(client, usage(3), |v| v["stage"] == "held").await?;

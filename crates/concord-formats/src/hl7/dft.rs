@@ -20,6 +20,8 @@ use super::{Diagnostic, Field, Message, Problem, Segment, Severity};
 pub struct DftP03 {
     pub control_id: String,
     pub version: String,
+    /// MSH-3 sending application (its first component).
+    pub sending_application: String,
     /// MSH-4 sending facility (its first component).
     pub sending_facility: String,
     /// PID-3's first identifier (the MRN, as sent: the caller pseudonymises it).
@@ -184,6 +186,7 @@ pub fn read(m: &Message<'_>) -> Result<(DftP03, Vec<Diagnostic>), Vec<Diagnostic
     let value = DftP03 {
         control_id: m.control_id(),
         version,
+        sending_application: m.msh().field(3).component(1).value().unwrap_or_default(),
         sending_facility: m.msh().field(4).component(1).value().unwrap_or_default(),
         patient_id,
         account,

@@ -92,6 +92,17 @@ impl Deframer {
                     }
                     continue;
                 }
+                if b == START {
+                    // A sender that ends frames without the CR: the frame ended at 0x1C.
+                    out.push(if self.skipping {
+                        Framed::TooLarge { limit: self.limit }
+                    } else {
+                        Framed::Message(std::mem::take(&mut self.buf))
+                    });
+                    self.buf.clear();
+                    self.skipping = false;
+                    continue;
+                }
                 // 0x1C inside the message: keep it as data.
                 self.keep(END);
             }
@@ -146,6 +157,19 @@ mod tests {
             );
             assert!(!d.in_frame());
         }
+    }
+
+    #[test]
+    fn a_frame_ended_without_its_cr_still_ends_at_the_next_start() {
+        let mut d = Deframer::new(64);
+        let got = d.push(b"\x0bMSH|one\x1c\x0bMSH|two\x1c\r");
+        assert_eq!(
+            got,
+            [
+                Framed::Message(b"MSH|one".to_vec()),
+                Framed::Message(b"MSH|two".to_vec())
+            ]
+        );
     }
 
     #[test]

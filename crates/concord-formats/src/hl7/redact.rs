@@ -42,63 +42,38 @@ fn allowed(segment: &str) -> Option<&'static [(usize, Keep)]> {
         (19, Pseudonym(IdentifierKind::Encounter)),
         (39, All),
     ];
-    // Every financial field; not FT1-19 (diagnosis) nor FT1-20/21 (clinicians by name).
+    // What the charge reader reads: set id, transaction id, date, type, code, quantity and
+    // extended amount (both orders: 2.1 swaps them), unit amount, department, location,
+    // procedure, item and model number. Not the descriptions, diagnoses, or anyone's name
+    // (FT1-8/9, 19, 20, 21, 23, 24).
     const FT1: &[(usize, Keep)] = &[
         (1, All),
         (2, All),
-        (3, All),
         (4, All),
-        (5, All),
         (6, All),
         (7, All),
-        (8, All),
-        (9, All),
         (10, All),
         (11, All),
         (12, All),
         (13, All),
-        (14, All),
-        (15, All),
         (16, All),
-        (17, All),
-        (18, All),
-        (22, All),
-        (23, All),
-        (24, All),
         (25, All),
-        (26, All),
-        (27, All),
-        (28, All),
-        (29, All),
-        (30, All),
-        (31, All),
-        (32, All),
-        (33, All),
         (34, All),
         (35, All),
     ];
     // Procedure coding and time; not the surgeon or anaesthetist (PR1-8, 11, 12).
     const PR1: &[(usize, Keep)] = &[(1, All), (2, All), (3, All), (5, All), (6, All)];
-    // The device: role, location, UDI and its parts, dates; not the person (PRT-5) nor an
-    // address or telecom (PRT-14, 15).
+    // The device: instance, action, role, its UDI and the UDI's parts (2.9: PRT-16 to 20).
     const PRT: &[(usize, Keep)] = &[
         (1, All),
         (2, All),
-        (3, All),
         (4, All),
-        (7, All),
-        (9, All),
         (10, All),
-        (11, All),
-        (12, All),
-        (13, All),
         (16, All),
         (17, All),
         (18, All),
         (19, All),
         (20, All),
-        (21, All),
-        (22, All),
     ];
     match segment {
         "EVN" => Some(EVN),
@@ -155,8 +130,14 @@ fn redact_segment(
         }
         let value = match keep {
             Keep::All => field.raw().to_string(),
+            // The assigning authority (CX.4) is part of the identity: equal MRNs from two
+            // facilities are two patients.
             Keep::Pseudonym(kind) => match field.component(1).value() {
-                Some(id) => pseudonyms.pseudonymize(kind, &id),
+                Some(id) if Pseudonymizer::is_pseudonym(kind, id.trim()) => id.trim().to_string(),
+                Some(id) => match field.component(4).value() {
+                    Some(authority) => pseudonyms.pseudonym(kind, &format!("{authority}|{id}")),
+                    None => pseudonyms.pseudonym(kind, &id),
+                },
                 None => continue,
             },
         };
@@ -183,6 +164,7 @@ GT1|1||Doe^Jane||12 Elm St\r\
 DG1|1||I25.10^Atherosclerotic heart disease^I10\r\
 FT1|1|||20261121093000||CG|IMP-1001^Coronary stent^CDM|||1|1450.00|1450.00|CATH^Cath lab||||||I25.10|1234^Welby^Marcus|5678^Kildare^James||||92928^PCI^CPT\r\
 PRT|1|AD||SPLY^Supplied^HL70912|1234^Welby^Marcus|||||(01)00614141999996(17)281231(10)LOT42(21)SN7\r\
+FT1|2|||20261121093000||CG|IMP-1002^Guidewire^CDM|Jane's wire||1|45.00|45.00|CATH|||||||||||Doe^Entered^By|92928\r\
 NTE|1||Patient Jane Doe tolerated well\r";
 
     fn pseudonyms() -> Pseudonymizer {
@@ -219,7 +201,7 @@ NTE|1||Patient Jane Doe tolerated well\r";
         let pid = m.first("PID").unwrap();
         assert_eq!(
             pid.field(3).raw(),
-            p.pseudonym(IdentifierKind::Patient, "MRN12345")
+            p.pseudonym(IdentifierKind::Patient, "MERCY|MRN12345")
         );
         assert_eq!(
             m.first("PV1").unwrap().field(19).raw(),
