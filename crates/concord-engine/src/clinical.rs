@@ -269,7 +269,7 @@ impl Hub {
                     ack: answer(code, Some("duplicate of a message already received"), &[]),
                     code,
                     receipt_id: Some(first.id.clone()),
-                    to_process: pending.then(|| *first),
+                    to_process: pending.then_some(*first),
                 })
             }
             InboxInsert::Inserted => {
