@@ -163,6 +163,14 @@ pub const ROUTES: &[RouteSpec] = &[
     .answers(202, "Receipt"),
     route(
         Method::POST,
+        "/v1/fhir/{resource_type}",
+        OwnInbound,
+        "A FHIR R4 SupplyDelivery, SupplyRequest, Procedure, Device or Bundle from the clinical system (its integration key); checked, stored redacted, usages recorded",
+    )
+    .takes("FhirResource")
+    .answers(202, "Receipt"),
+    route(
+        Method::POST,
         "/v1/contracts",
         Needs(Scope::ContractsWrite),
         "Submit a canonical contract version",
@@ -725,10 +733,13 @@ async fn guard(gate: Gate, params: RawPathParams, mut request: Request, next: Ne
                 }
             },
         };
+        // An inbound route without `{system}` (FHIR) is the clinical system's.
+        let clinical = gate.hub.config().clinical.system.as_str();
         let system = params
             .iter()
             .find(|(name, _)| *name == "system")
-            .map(|(_, value)| value);
+            .map(|(_, value)| value)
+            .or_else(|| spec.path.starts_with("/v1/fhir/").then_some(clinical));
         if let Err(denied) = authorize(&principal, spec.access, system) {
             gate.hub
                 .audit_denied(&principal.actor(), &route(), 403, &denied.to_string())

@@ -18,6 +18,21 @@ use crate::{
     routes::{ApiResult, limit, parse_body},
 };
 
+/// `POST /v1/fhir/{resource_type}`: JSON (`application/fhir+json` or `application/json`).
+pub(crate) async fn post_fhir(
+    State(hub): State<Hub>,
+    Extension(principal): Extension<Principal>,
+    Path(resource_type): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    crate::routes::check_json_content_type(&headers)?;
+    let answer = hub
+        .receive_fhir(&resource_type, &body, &principal.actor())
+        .await?;
+    Ok(crate::routes::answer(answer))
+}
+
 pub(crate) async fn put_stock(
     State(hub): State<Hub>,
     Extension(principal): Extension<Principal>,

@@ -243,6 +243,12 @@ fn schemas() -> Map<String, Value> {
                 "reason": {"type": "string", "minLength": 1}
             }
         },
+        "FhirResource": {
+            "type": "object",
+            "required": ["resourceType"],
+            "description": "A FHIR R4 resource (JSON) of the type in the path; a Bundle may carry other resource types, which are not used and not kept",
+            "properties": {"resourceType": {"enum": ["SupplyDelivery", "SupplyRequest", "Procedure", "Device", "Bundle"]}}
+        },
         "StockLevelInput": {
             "type": "object",
             "required": ["on_hand", "par_level", "reorder_point"],

@@ -70,6 +70,7 @@ fn handler(spec: &RouteSpec) -> MethodRouter<Hub> {
         ("GET", "/v1/bank-changes/{id}") => get(suppliers::get_bank_change),
         ("POST", "/v1/bank-changes/{id}/approve") => post(suppliers::approve_bank_change),
         ("POST", "/v1/bank-changes/{id}/reject") => post(suppliers::reject_bank_change),
+        ("POST", "/v1/fhir/{resource_type}") => post(crate::clinical::post_fhir),
         ("PUT", "/v1/stock/{facility}/{location}/{gtin}") => put(crate::clinical::put_stock),
         ("GET", "/v1/stock") => get(crate::clinical::list_stock),
         ("GET", "/v1/usages/{id}") => get(crate::clinical::get_usage),
@@ -176,7 +177,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn answer(a: InboundAnswer) -> Response {
+pub(crate) fn answer(a: InboundAnswer) -> Response {
     let mut response = if a.status >= 400 {
         problem_response(a.status, a.body)
     } else {
@@ -194,7 +195,7 @@ fn answer(a: InboundAnswer) -> Response {
     response
 }
 
-fn check_json_content_type(headers: &HeaderMap) -> ApiResult<String> {
+pub(crate) fn check_json_content_type(headers: &HeaderMap) -> ApiResult<String> {
     let content_type = header(headers, "content-type").unwrap_or_else(|| "application/json".into());
     let essence = content_type
         .split(';')

@@ -194,10 +194,11 @@ impl Hub {
             }
             (Role::Integration, Some(system))
                 if !self.config().systems.contains_key(system)
-                    && !self.config().partners.contains_key(system) =>
+                    && !self.config().partners.contains_key(system)
+                    && self.config().clinical.system != *system =>
             {
                 Some(format!(
-                    "no system or trading partner {system:?} is configured"
+                    "no system, trading partner or clinical system {system:?} is configured"
                 ))
             }
             (role, Some(_)) if role != Role::Integration => Some(format!(

@@ -301,6 +301,11 @@ impl Hub {
         if record.message_type == crate::clinical::HL7V2 {
             return self.process_hl7(record, ctx, lineage).await;
         }
+        if record.message_type == crate::fhir::FHIR
+            && record.system == self.config().clinical.system
+        {
+            return self.process_fhir(record, ctx, lineage).await;
+        }
         let canonical = tracing::info_span!("map").in_scope(|| {
             map_inbound(
                 &self.inner.mappings,
@@ -371,7 +376,9 @@ impl Hub {
             )
             .into());
         }
-        if fixed_body.is_some() && record.message_type == crate::clinical::HL7V2 {
+        if fixed_body.is_some()
+            && [crate::clinical::HL7V2, crate::fhir::FHIR].contains(&record.message_type.as_str())
+        {
             return Err(Rejection::new(
                 422,
                 "fix_not_allowed",
@@ -421,7 +428,7 @@ impl Hub {
     }
 }
 
-fn stored_answer(first: &InboxRecord) -> InboundAnswer {
+pub(crate) fn stored_answer(first: &InboxRecord) -> InboundAnswer {
     match (first.response_status, &first.response_body) {
         (Some(status), Some(body)) => InboundAnswer {
             status,

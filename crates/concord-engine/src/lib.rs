@@ -13,6 +13,7 @@ pub mod contracts;
 pub mod crosswalks;
 pub mod delivery;
 pub mod error;
+pub mod fhir;
 pub mod governance;
 pub mod hub;
 pub mod import;

@@ -6,5 +6,6 @@
 //! - [`x12`]: ASC X12 004010 and 005010 — the streaming parser with envelope checks, the
 //!   envelope writer, typed 850/855/856/810 transaction sets and 997/999 acknowledgements.
 
+pub mod fhir;
 pub mod hl7;
 pub mod x12;

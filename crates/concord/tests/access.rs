@@ -27,6 +27,8 @@ fn allowed(method: &Method, path: &str) -> &'static [Role] {
         ("GET", "/healthz" | "/readyz") => &[],
         ("GET", "/metrics") => &[Operator, Auditor, Viewer],
         ("POST", "/v1/inbound/{system}/{message_type}") => &[Integration],
+        // The clinical system's own key only (the matrix's integration key is the CLM's).
+        ("POST", "/v1/fhir/{resource_type}") => &[],
         ("POST", "/v1/contracts") => &[Approver],
         ("POST", "/v1/requisitions") => &[Buyer],
         ("GET", "/v1/requisitions/{id}") => READERS,
@@ -102,6 +104,11 @@ async fn request_for(
                 json!({"eventType": "CONTRACT_APPROVED", "eventId": format!("E-{}", fastrand::u64(..))}),
             ),
             false,
+        ),
+        ("POST", "/v1/fhir/{resource_type}") => (
+            "/v1/fhir/Device".into(),
+            Some(json!({"resourceType": "Device", "id": format!("dev-{}", fastrand::u32(..))})),
+            true,
         ),
         ("POST", "/v1/contracts") => (
             "/v1/contracts".into(),

@@ -449,3 +449,119 @@ async fn connections_are_limited_and_idle_ones_closed() {
     assert_eq!(code(&acks[0]), "AA");
     t.shutdown().await;
 }
+
+/// A FHIR Bundle from the EHR (its own integration key): the Patient is not kept, the
+/// implanted Device's UDI names the item, the Procedure becomes a usage that takes the item
+/// from the shelf and reorders it; a repeat changes nothing; an invalid resource is a 422
+/// naming its path and stores nothing; another system's key is refused.
+async fn fhir_bundle_becomes_a_usage(backend: Backend) {
+    let _ = logs();
+    let Some((t, _)) = start(backend, |_| {}).await else {
+        return;
+    };
+    set_up(&t).await;
+    for (path, body) in [
+        (
+            "/v1/crosswalks/ehr/facility/CATH-MERCY".to_string(),
+            json!({"canonical_id": FACILITY_WEST}),
+        ),
+        (
+            format!("/v1/stock/{FACILITY_WEST}/CATH-MERCY/{ITEM_1}"),
+            json!({"on_hand": 3, "par_level": 6, "reorder_point": 2}),
+        ),
+    ] {
+        assert_eq!(t.put(&path, body).await.0, 200);
+    }
+    let ehr = make_key(
+        &t.hub,
+        concord_model::access::Role::Integration,
+        Some("ehr"),
+    )
+    .await;
+    let clm = make_key(
+        &t.hub,
+        concord_model::access::Role::Integration,
+        Some("clm"),
+    )
+    .await;
+    let bundle = json!({
+      "resourceType": "Bundle", "id": "b-1", "type": "collection",
+      "entry": [
+        {"fullUrl": "urn:uuid:pt-1", "resource": {"resourceType": "Patient", "id": "pt-1",
+          "identifier": [{"value": "MRN12345"}], "name": [{"family": "Doe", "given": ["Jane"]}], "birthDate": "1980-02-14"}},
+        {"fullUrl": "urn:uuid:dev-1", "resource": {"resourceType": "Device", "id": "dev-1", "status": "active",
+          "udiCarrier": [{"deviceIdentifier": ITEM_1, "carrierHRF": format!("(01){ITEM_1}(17)281231(10)LOT9(21)SN9"), "entryType": "barcode"}],
+          "patient": {"reference": "Patient/pt-1", "display": "Jane Doe"}}},
+        {"fullUrl": "urn:uuid:proc-1", "resource": {"resourceType": "Procedure", "id": "proc-1", "status": "completed",
+          "text": {"status": "generated", "div": "<div>Jane Doe, DOB 1980-02-14</div>"},
+          "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "33208"}]},
+          "subject": {"reference": "Patient/MRN12345", "display": "Jane Doe"},
+          "performedDateTime": "2026-11-21T09:30:00Z",
+          "location": {"reference": "Location/CATH-MERCY"},
+          "focalDevice": [{"action": {"coding": [{"code": "implanted"}]}, "manipulated": {"reference": "urn:uuid:dev-1"}}]}}
+      ]
+    });
+    let (s, v) = post_as(&t, &clm, "/v1/fhir/Bundle", Some(bundle.clone())).await;
+    assert_eq!(s, 403, "another system's key: {v}");
+    let (s, v) = post_as(&t, &ehr, "/v1/fhir/Bundle", Some(bundle.clone())).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["usages"][0]["stage"], "consumed", "{v}");
+    let id = v["usages"][0]["usage_id"].as_str().unwrap().to_string();
+    assert_eq!(id, "ehr:fhir:Procedure-proc-1:1");
+    let u = usage(&t, &id).await;
+    assert_eq!(
+        (u["item"].clone(), u["on_hand_after"].clone()),
+        (json!(ITEM_1), json!(2))
+    );
+    assert_eq!(u["usage"]["device"]["lot"], "LOT9");
+    assert_eq!(u["usage"]["procedure_code"], "33208");
+    assert!(u["usage"]["patient"].as_str().unwrap().starts_with("pt_"));
+    assert!(u["requisitions"][0].as_str().unwrap().starts_with("REP-"));
+    // The repeat is the first answer again.
+    let (s, again) = post_as(&t, &ehr, "/v1/fhir/Bundle", Some(bundle)).await;
+    assert_eq!((s, &again["receipt_id"]), (202, &v["receipt_id"]));
+    let (_, stock) = t.get(&format!("/v1/stock?facility={FACILITY_WEST}")).await;
+    let shelf = stock["stock"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["location"] == "CATH-MERCY")
+        .unwrap()
+        .clone();
+    assert_eq!(shelf["on_hand"], 2);
+    // Invalid: named by path, nothing stored.
+    let before = t.every_text().await.len();
+    let (s, p) = post_as(
+        &t,
+        &ehr,
+        "/v1/fhir/Procedure",
+        Some(json!({"resourceType": "Procedure", "status": "done", "subject": {"reference": "Patient/x"}})),
+    )
+    .await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(p["errors"][0]["path"], "Procedure.status", "{p}");
+    let (s, _) = post_as(
+        &t,
+        &ehr,
+        "/v1/fhir/Observation",
+        Some(json!({"resourceType": "Observation"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let stored = t.every_text().await;
+    assert!(stored.len() >= before);
+    for phi in ["Doe", "Jane", "1980-02-14", "MRN12345"] {
+        assert!(!stored.contains(phi), "{phi:?} reached the store");
+    }
+    t.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_bundle_becomes_a_usage_sqlite() {
+    fhir_bundle_becomes_a_usage(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_bundle_becomes_a_usage_postgres() {
+    fhir_bundle_becomes_a_usage(Backend::Postgres).await;
+}
