@@ -4,6 +4,10 @@
 //! dates of birth, MRNs: exactly what the hub must not keep), its charge codes are its own
 //! chargemaster's, and implants carry the label's GS1 UDI.
 //!
+//! The same case can go as a FHIR R4 Bundle instead ([`EhrClient::post_bundle`]: Patient,
+//! Devices with UDIs, the Procedure with its focal devices, SupplyDeliveries), posted to the
+//! hub's `/v1/fhir/Bundle` with the EHR's key.
+//!
 //! `POST /ehr/cases` records a case and sends it; `GET /ehr/cases` lists what was sent with the
 //! ACK code the hub answered. [`EhrClient::resend`] sends a case's message again with the same
 //! control id, as an EHR does when it missed the ACK.
@@ -89,6 +93,9 @@ pub struct EhrClient {
     common: Arc<SystemState>,
     mllp: Arc<Mutex<Option<String>>>,
     ledger: Arc<Mutex<Ledger>>,
+    /// The hub's FHIR URL and the EHR's key.
+    fhir: Arc<Mutex<Option<(String, String)>>>,
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for EhrClient {
@@ -168,13 +175,106 @@ impl Case {
     }
 }
 
+impl Case {
+    /// The case as a FHIR R4 Bundle: the Patient (the EHR shares it; the hub must not keep
+    /// it), each implant as a Device with its UDI, and the Procedure with the implants as focal
+    /// devices; supplies without a UDI as SupplyDeliveries to the department.
+    pub fn bundle(&self) -> serde_json::Value {
+        let location = format!("Location/{}-{}", self.department, self.facility);
+        let (family, given) = self
+            .patient_name
+            .rsplit_once(' ')
+            .map(|(g, f)| (f.to_string(), g.to_string()))
+            .unwrap_or((self.patient_name.clone(), String::new()));
+        let birth = format!(
+            "{}-{}-{}",
+            self.birth_date.get(..4).unwrap_or(""),
+            self.birth_date.get(4..6).unwrap_or(""),
+            self.birth_date.get(6..8).unwrap_or("")
+        );
+        let p = &self.performed_at;
+        let performed = format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            p.get(..4).unwrap_or("1970"),
+            p.get(4..6).unwrap_or("01"),
+            p.get(6..8).unwrap_or("01"),
+            p.get(8..10).unwrap_or("00"),
+            p.get(10..12).unwrap_or("00"),
+            p.get(12..14).unwrap_or("00")
+        );
+        let mut entries = vec![
+            json!({"fullUrl": format!("urn:uuid:{}-patient", self.case_id), "resource": {
+            "resourceType": "Patient", "id": self.mrn, "identifier": [{"value": self.mrn}],
+            "name": [{"family": family, "given": [given]}], "birthDate": birth}}),
+        ];
+        let mut focal = vec![];
+        for (i, s) in self.supplies.iter().enumerate() {
+            match &s.udi {
+                Some(udi) => {
+                    let url = format!("urn:uuid:{}-device-{}", self.case_id, i + 1);
+                    let di = udi
+                        .strip_prefix("(01)")
+                        .map(|rest| rest.chars().take(14).collect::<String>());
+                    entries.push(json!({"fullUrl": url, "resource": {
+                        "resourceType": "Device", "id": format!("{}-{}", self.case_id, i + 1), "status": "active",
+                        "udiCarrier": [{"deviceIdentifier": di, "carrierHRF": udi, "entryType": "barcode"}],
+                        "patient": {"reference": format!("Patient/{}", self.mrn), "display": self.patient_name}}}));
+                    focal.push(json!({"action": {"coding": [{"system": "http://hl7.org/fhir/device-action", "code": "implanted"}]},
+                        "manipulated": {"reference": url}}));
+                }
+                None => entries.push(json!({"fullUrl": format!("urn:uuid:{}-supply-{}", self.case_id, i + 1), "resource": {
+                    "resourceType": "SupplyDelivery", "id": format!("{}-{}", self.case_id, i + 1), "status": "completed",
+                    "patient": {"reference": format!("Patient/{}", self.mrn), "display": self.patient_name},
+                    "suppliedItem": {"quantity": {"value": s.quantity},
+                        "itemCodeableConcept": {"coding": [{"code": s.charge_code, "display": s.description}]}},
+                    "occurrenceDateTime": performed, "destination": {"reference": location}}})),
+            }
+        }
+        entries.push(json!({"fullUrl": format!("urn:uuid:{}-procedure", self.case_id), "resource": {
+            "resourceType": "Procedure", "id": self.case_id, "status": "completed",
+            "text": {"status": "generated", "div": format!("<div>{} ({}) had procedure {}</div>", self.patient_name, self.birth_date, self.procedure)},
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": self.procedure}]},
+            "subject": {"reference": format!("Patient/{}", self.mrn), "display": self.patient_name},
+            "encounter": {"reference": format!("Encounter/{}", self.encounter)},
+            "performedDateTime": performed, "location": {"reference": location},
+            "focalDevice": focal}}));
+        json!({"resourceType": "Bundle", "id": format!("bundle-{}", self.case_id), "type": "collection", "entry": entries})
+    }
+}
+
 impl EhrClient {
     pub(crate) fn new(common: Arc<SystemState>) -> Self {
         Self {
             common,
             mllp: Arc::default(),
             ledger: Arc::default(),
+            fhir: Arc::default(),
+            http: reqwest::Client::new(),
         }
+    }
+
+    /// Where the EHR posts FHIR (the hub's `/v1/fhir/Bundle`) and the key it sends.
+    pub fn set_fhir(&self, url: String, key: String) {
+        *self.fhir.lock() = Some((url, key));
+    }
+
+    /// Sends a case as a FHIR Bundle; answers the hub's status and body. The bundle's id is
+    /// the case's, so a resend is recognised.
+    pub async fn post_bundle(&self, case: &Case) -> (Option<u16>, serde_json::Value) {
+        let Some((url, key)) = self.fhir.lock().clone() else {
+            return (None, serde_json::Value::Null);
+        };
+        self.common
+            .record_effect(None, "case.posted_fhir", case.case_id.clone());
+        crate::common::post_to_hub(
+            &self.http,
+            &url,
+            Some(&key),
+            &format!("bundle-{}", case.case_id),
+            "application/fhir+json",
+            case.bundle().to_string(),
+        )
+        .await
     }
 
     pub(crate) fn common(&self) -> &Arc<SystemState> {

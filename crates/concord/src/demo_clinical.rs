@@ -13,6 +13,7 @@ use chrono::Utc;
 use concord_engine::Hub;
 use concord_model::{
     Gln, Gtin,
+    access::Role,
     price::{PriceAnswer, PriceQuery},
 };
 use concord_sandbox::{
@@ -228,6 +229,88 @@ pub async fn run(
         balloon["held_by"][0].as_str().unwrap_or("?")
     ));
     ok &= balloon["held_by"][0] == "usage_item_unresolved";
+
+    // The next case comes as a FHIR Bundle (the Patient in it is not kept): a second stent,
+    // and a supply the hub does not know; the EHR posts it twice.
+    let key = crate::demo::demo_key(hub, "ehr", Role::Integration, Some("ehr"), None).await?;
+    ehr.set_fhir(format!("{hub_url}/v1/fhir/Bundle"), key);
+    let place = format!("CATH-{}", "MERCY-E1");
+    for (path, body) in [
+        (
+            format!("/v1/crosswalks/ehr/facility/{place}"),
+            json!({"canonical_id": facility}),
+        ),
+        (
+            format!("/v1/stock/{facility}/{place}/{stent}"),
+            json!({"on_hand": 0, "par_level": 0, "reorder_point": 0, "bill_only": true}),
+        ),
+    ] {
+        let r = client
+            .put(format!("{hub_url}{path}"))
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "PUT {path}: {}", r.text().await?);
+    }
+    let case = Case {
+        case_id: "CASE-1002".into(),
+        mrn: "MRN-771203".into(),
+        patient_name: "Ahmed Karimi".into(),
+        birth_date: "19490704".into(),
+        encounter: "ENC-55177".into(),
+        facility: "MERCY-E1".into(),
+        department: "CATH".into(),
+        service: "CAR".into(),
+        procedure: "92928".into(),
+        performed_at: Utc::now().format("%Y%m%d%H%M%S").to_string(),
+        supplies: vec![
+            SupplyUse {
+                charge_code: "CDM-7002".into(),
+                description: "Drug-eluting stent".into(),
+                quantity: 1,
+                udi: Some(format!("(01){stent}(17)281231(10)LOT7790(21)SN000944")),
+            },
+            SupplyUse {
+                charge_code: "CDM-9998".into(),
+                description: "Embolic protection filter".into(),
+                quantity: 1,
+                udi: None,
+            },
+        ],
+    };
+    let (first, answer) = ehr.post_bundle(&case).await;
+    let (second, again) = ehr.post_bundle(&case).await;
+    let words: Vec<String> = answer["usages"]
+        .as_array()
+        .map(|u| {
+            u.iter()
+                .map(|u| {
+                    format!(
+                        "{} {}",
+                        u["usage_id"].as_str().unwrap_or("?"),
+                        match u["requisitions"][0].as_str() {
+                            Some(r) => format!("→ {r}"),
+                            None => format!("held by {}", u["held_by"][0].as_str().unwrap_or("?")),
+                        }
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    lines.push(format!(
+        "  EHR → FHIR Bundle CASE-1002: {} ({}); posted again: {} with the same receipt: {}",
+        first.unwrap_or(0),
+        words.join("; "),
+        second.unwrap_or(0),
+        answer["receipt_id"] == again["receipt_id"]
+    ));
+    ok &= first == Some(202)
+        && answer["receipt_id"] == again["receipt_id"]
+        && words.len() == 2
+        && words.iter().any(|w| w.contains("→ BILL-"))
+        && words
+            .iter()
+            .any(|w| w.contains("held by usage_item_unresolved"));
     Ok(Outcome {
         lines,
         as_expected: ok,

@@ -49,6 +49,10 @@ fn demo_once_ends_with_every_contract_active() {
         "bill-only BILL-",
         "ERP cost postings (cost center CATH, service line CAR, CPT 92928): CO00000001",
         "balloon CDM-9999: held by usage_item_unresolved",
+        "EHR → FHIR Bundle CASE-1002: 202 (",
+        "ehr:fhir:Procedure-CASE-1002:1 → BILL-",
+        "ehr:fhir:SupplyDelivery-CASE-1002-2:1 held by usage_item_unresolved",
+        "posted again: 202 with the same receipt: true",
     ] {
         assert!(
             stdout.contains(expected),
