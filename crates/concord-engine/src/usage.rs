@@ -731,3 +731,74 @@ impl Hub {
         Ok(level)
     }
 }
+
+/// The shelves a replenishment PO (`PO-REP-…`, raised by a usage) fills: its lock key, the
+/// PO line, facility, location (the requisition's cost center is the usage's location) and
+/// item. Empty for any other PO (a bill-only item is the supplier's stock).
+pub(crate) fn replenished_shelves(
+    po: &crate::purchase_orders::PurchaseOrderRecord,
+) -> Vec<(String, String, String, String, String)> {
+    if !po.flow.po_number.starts_with("PO-REP-") || po.requester != REPLENISHMENT_REQUESTER {
+        return vec![];
+    }
+    po.flow
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let gtin = l.gtin.clone()?;
+            Some((
+                format!("stock:{}:{}:{gtin}", po.facility, po.cost_center),
+                l.line.clone(),
+                po.facility.clone(),
+                po.cost_center.clone(),
+                gtin,
+            ))
+        })
+        .collect()
+}
+
+impl Hub {
+    /// What a replenishment's goods receipt does to its shelves (under their locks): on hand
+    /// goes up by what arrived, and once above the reorder point the replenishment is no longer
+    /// open, so the next usage at the reorder point raises a new one.
+    pub(crate) async fn restock(
+        &self,
+        po: &crate::purchase_orders::PurchaseOrderRecord,
+        receipt: &concord_model::purchasing::GoodsReceipt,
+        shelves: &[(String, String, String, String, String)],
+        correlation_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Write>> {
+        use rust_decimal::prelude::ToPrimitive;
+        let mut writes = vec![];
+        for (_, line, facility, location, gtin) in shelves {
+            let arrived: i64 = receipt
+                .lines
+                .iter()
+                .filter(|l| &l.po_line == line)
+                .filter_map(|l| l.quantity.trunc().to_i64())
+                .sum();
+            if arrived == 0 {
+                continue;
+            }
+            let Some(mut level) = self.store().stock_level(facility, location, gtin).await? else {
+                continue;
+            };
+            let before = level.shelf.on_hand;
+            level.shelf.on_hand += arrived;
+            if level.shelf.on_hand > level.shelf.reorder_point {
+                level.shelf.replenishment = None;
+            }
+            level.updated_at = now;
+            writes.push(timeline(
+                correlation_id,
+                now,
+                "restocked",
+                json!({"po_number": po.flow.po_number, "receipt_id": receipt.receipt_id, "facility": facility,
+                    "location": location, "gtin": gtin, "on_hand_before": before, "on_hand_after": level.shelf.on_hand}),
+            ));
+            writes.push(Write::Stock(level));
+        }
+        Ok(writes)
+    }
+}

@@ -360,7 +360,7 @@ mod tests {
             .collect();
         urls.sort_unstable();
         urls.dedup();
-        assert_eq!(urls.len(), 8);
+        assert_eq!(urls.len(), 9);
         assert!(urls.iter().all(|u| u.starts_with("http://127.0.0.1:")));
 
         let http = reqwest::Client::new();

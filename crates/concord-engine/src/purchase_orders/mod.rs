@@ -734,13 +734,19 @@ impl Hub {
                 ),
             )
         };
-        let po = self
+        let first_read = self
             .purchase_order(&receipt.po_number)
             .await?
-            .ok_or_else(unknown)?
-            .flow
-            .po_number;
-        let _guard = self.lock_workflow(&subject(&po)).await;
+            .ok_or_else(unknown)?;
+        let po = first_read.flow.po_number.clone();
+        // A replenishment's receipt fills its shelf: the shelves' locks are taken with the
+        // PO's, all at once (a PO's facility, cost center and lines never change).
+        let shelves = crate::usage::replenished_shelves(&first_read);
+        let mut keys = vec![subject(&po)];
+        keys.extend(shelves.iter().map(|(key, ..)| key.clone()));
+        let _guards = self
+            .lock_workflows(&keys.iter().map(String::as_str).collect::<Vec<_>>())
+            .await;
         let mut record = self.purchase_order(&po).await?.ok_or_else(unknown)?;
         let now = Utc::now();
         let mut writes = Vec::new();
@@ -784,6 +790,10 @@ impl Hub {
                     now,
                 )
                 .await?;
+            writes.extend(
+                self.restock(&record, &receipt, &shelves, &ctx.correlation_id, now)
+                    .await?,
+            );
             record.flow.stage.words()
         };
         let body = ctx.accepted(&subject(&po), outcome);
