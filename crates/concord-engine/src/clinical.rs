@@ -276,22 +276,7 @@ impl Hub {
                 // Judged on what is kept: a broken field in a dropped segment does not matter,
                 // and no diagnostic can quote a value that was not kept.
                 let errors = intake_errors(&hl7::parse(&redacted.text));
-                let stored = InboxRecord {
-                    id: record.id,
-                    system: record.system,
-                    message_type: record.message_type,
-                    dedupe_key: record.dedupe_key,
-                    correlation_id: record.correlation_id,
-                    received_at: record.received_at,
-                    content_type: record.content_type,
-                    body: record.body,
-                    original_body: record.original_body,
-                    status: InboxStatus::Received,
-                    response_status: None,
-                    response_body: None,
-                    error: None,
-                    received_by: record.received_by,
-                };
+                let stored = record.into_received();
                 if errors.is_empty() {
                     self.metrics().observe_inbound(system, HL7V2, "accepted");
                     return Ok(Hl7Receipt {

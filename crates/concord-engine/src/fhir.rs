@@ -14,7 +14,7 @@ use concord_model::{
     gs1::parse_gs1,
     workflow::usage::{DeviceDetails, ItemReference, Usage},
 };
-use concord_store::{InboxInsert, InboxRecord, InboxStatus, NewInbound, Write};
+use concord_store::{InboxInsert, InboxRecord, NewInbound, Write};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -280,22 +280,7 @@ impl Hub {
         match self.store().insert_inbox(record.clone()).await? {
             InboxInsert::Duplicate(first) => Ok(crate::inbound::stored_answer(&first)),
             InboxInsert::Inserted => {
-                let stored = InboxRecord {
-                    id: record.id,
-                    system: record.system,
-                    message_type: record.message_type,
-                    dedupe_key: record.dedupe_key,
-                    correlation_id: record.correlation_id,
-                    received_at: record.received_at,
-                    content_type: record.content_type,
-                    body: record.body,
-                    original_body: record.original_body,
-                    status: InboxStatus::Received,
-                    response_status: None,
-                    response_body: None,
-                    error: None,
-                    received_by: record.received_by,
-                };
+                let stored = record.into_received();
                 self.process(&stored, body.len()).await
             }
         }
@@ -326,28 +311,7 @@ impl Hub {
             "mapped",
             json!({"usages": usages.iter().map(|u| &u.id).collect::<Vec<_>>(), "not_usages": not_used}),
         ));
-        let mut outcomes = vec![];
-        for usage in usages {
-            let id = usage.id.clone();
-            let r = self.usage_step(Some(usage), &id, ctx).await?;
-            outcomes.push(json!({"usage_id": id, "stage": r.flow.stage, "held_by": r.flow.held_by, "requisitions": r.requisitions}));
-        }
-        let outcome = if outcomes.is_empty() {
-            "not_used"
-        } else {
-            "recorded"
-        };
-        let mut body = ctx.accepted(
-            &format!("fhir:{}", value["resourceType"].as_str().unwrap_or("?")),
-            outcome,
-        );
-        body["usages"] = json!(outcomes);
-        lineage.push(ctx.done(202, &body));
-        self.commit(lineage).await?;
-        Ok(InboundAnswer {
-            status: 202,
-            body,
-            replayed: false,
-        })
+        let subject = format!("fhir:{}", value["resourceType"].as_str().unwrap_or("?"));
+        self.record_usages(usages, &subject, ctx, lineage).await
     }
 }

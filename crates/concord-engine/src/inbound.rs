@@ -180,22 +180,7 @@ impl Hub {
         match self.store().insert_inbox(record.clone()).await? {
             InboxInsert::Duplicate(first) => Ok(stored_answer(&first)),
             InboxInsert::Inserted => {
-                let stored = InboxRecord {
-                    id: record.id,
-                    system: record.system,
-                    message_type: record.message_type,
-                    dedupe_key: record.dedupe_key,
-                    correlation_id: record.correlation_id,
-                    received_at: record.received_at,
-                    content_type: record.content_type,
-                    body: record.body,
-                    original_body: None,
-                    status: InboxStatus::Received,
-                    response_status: None,
-                    response_body: None,
-                    error: None,
-                    received_by: record.received_by,
-                };
+                let stored = record.into_received();
                 self.process(&stored, msg.body.len()).await
             }
         }

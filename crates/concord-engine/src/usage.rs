@@ -189,13 +189,31 @@ impl Hub {
             "mapped",
             json!({"usages": usages.iter().map(|u| &u.id).collect::<Vec<_>>(), "not_usages": skipped}),
         ));
+        self.record_usages(usages, &format!("hl7:{}", dft.control_id), ctx, lineage)
+            .await
+    }
+
+    /// Takes each usage of a message through its workflow step, then commits the message's
+    /// lineage and answer (202, the usages' outcomes; `not_used` when it had none).
+    pub(crate) async fn record_usages(
+        &self,
+        usages: Vec<Usage>,
+        subject: &str,
+        ctx: &InboundContext,
+        mut lineage: Vec<Write>,
+    ) -> Result<InboundAnswer> {
         let mut outcomes = vec![];
         for usage in usages {
             let id = usage.id.clone();
             let record = self.usage_step(Some(usage), &id, ctx).await?;
             outcomes.push(json!({"usage_id": id, "stage": record.flow.stage, "held_by": record.flow.held_by, "requisitions": record.requisitions}));
         }
-        let mut body = ctx.accepted(&format!("hl7:{}", dft.control_id), "recorded");
+        let outcome = if outcomes.is_empty() {
+            "not_used"
+        } else {
+            "recorded"
+        };
+        let mut body = ctx.accepted(subject, outcome);
         body["usages"] = json!(outcomes);
         lineage.push(ctx.done(202, &body));
         self.commit(lineage).await?;

@@ -46,6 +46,28 @@ pub struct InboxRecord {
     pub received_by: Option<String>,
 }
 
+impl NewInbound {
+    /// The record as the store now holds it: received, not yet answered.
+    pub fn into_received(self) -> InboxRecord {
+        InboxRecord {
+            id: self.id,
+            system: self.system,
+            message_type: self.message_type,
+            dedupe_key: self.dedupe_key,
+            correlation_id: self.correlation_id,
+            received_at: self.received_at,
+            content_type: self.content_type,
+            body: self.body,
+            original_body: self.original_body,
+            status: InboxStatus::Received,
+            response_status: None,
+            response_body: None,
+            error: None,
+            received_by: self.received_by,
+        }
+    }
+}
+
 fn ser_inbox_status<S: serde::Serializer>(s: &InboxStatus, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(s.as_str())
 }

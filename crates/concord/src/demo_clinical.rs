@@ -6,8 +6,6 @@
 //! EHR, having missed an ACK, sends the case again: nothing happens twice. No patient name,
 //! date of birth or MRN is stored.
 
-use std::time::{Duration, Instant};
-
 use anyhow::{Context, Result};
 use chrono::Utc;
 use concord_engine::Hub;
@@ -23,7 +21,7 @@ use concord_sandbox::{
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::seed;
+use crate::{demo_suppliers::until, seed};
 
 pub struct Outcome {
     pub lines: Vec<String>,
@@ -55,19 +53,21 @@ fn priced_items(hub: &Hub, facility: &Gln) -> Vec<(Gtin, Decimal)> {
         .collect()
 }
 
-async fn until(
+/// PUTs each body to its path on the hub; any refusal stops the demo.
+async fn put_all(
     client: &reqwest::Client,
-    url: String,
-    done: impl Fn(&Value) -> bool,
-) -> Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let v: Value = client.get(&url).send().await?.json().await?;
-        if done(&v) || Instant::now() > deadline {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    hub_url: &str,
+    puts: Vec<(String, Value)>,
+) -> Result<()> {
+    for (path, body) in puts {
+        let r = client
+            .put(format!("{hub_url}{path}"))
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "PUT {path}: {}", r.text().await?);
     }
+    Ok(())
 }
 
 pub async fn run(
@@ -84,31 +84,29 @@ pub async fn run(
         .map_err(|_| anyhow::anyhow!("the seed has no two items on contract at {facility}"))?;
 
     // The EHR's own codes, mapped once by a person; the shelves of the cath lab.
-    for (path, body) in [
-        (
-            "/v1/crosswalks/ehr/facility/MERCY-E1".to_string(),
-            json!({"canonical_id": facility}),
-        ),
-        (
-            "/v1/crosswalks/ehr/item/CDM-5001".to_string(),
-            json!({"canonical_id": wire}),
-        ),
-        (
-            format!("/v1/stock/{facility}/CATH/{wire}"),
-            json!({"on_hand": 5, "par_level": 12, "reorder_point": 4}),
-        ),
-        (
-            format!("/v1/stock/{facility}/CATH/{stent}"),
-            json!({"on_hand": 0, "par_level": 0, "reorder_point": 0, "bill_only": true}),
-        ),
-    ] {
-        let r = client
-            .put(format!("{hub_url}{path}"))
-            .json(&body)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "PUT {path}: {}", r.text().await?);
-    }
+    put_all(
+        client,
+        hub_url,
+        vec![
+            (
+                "/v1/crosswalks/ehr/facility/MERCY-E1".to_string(),
+                json!({"canonical_id": facility}),
+            ),
+            (
+                "/v1/crosswalks/ehr/item/CDM-5001".to_string(),
+                json!({"canonical_id": wire}),
+            ),
+            (
+                format!("/v1/stock/{facility}/CATH/{wire}"),
+                json!({"on_hand": 5, "par_level": 12, "reorder_point": 4}),
+            ),
+            (
+                format!("/v1/stock/{facility}/CATH/{stent}"),
+                json!({"on_hand": 0, "par_level": 0, "reorder_point": 0, "bill_only": true}),
+            ),
+        ],
+    )
+    .await?;
     lines.push(format!(
         "  cath lab at {facility}: guidewire {wire} 5 on the shelf (reorder at 4, par 12); stent {stent} on consignment (bill-only)"
     ));
@@ -235,23 +233,21 @@ pub async fn run(
     let key = crate::demo::demo_key(hub, "ehr", Role::Integration, Some("ehr"), None).await?;
     ehr.set_fhir(format!("{hub_url}/v1/fhir/Bundle"), key);
     let place = format!("CATH-{}", "MERCY-E1");
-    for (path, body) in [
-        (
-            format!("/v1/crosswalks/ehr/facility/{place}"),
-            json!({"canonical_id": facility}),
-        ),
-        (
-            format!("/v1/stock/{facility}/{place}/{stent}"),
-            json!({"on_hand": 0, "par_level": 0, "reorder_point": 0, "bill_only": true}),
-        ),
-    ] {
-        let r = client
-            .put(format!("{hub_url}{path}"))
-            .json(&body)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "PUT {path}: {}", r.text().await?);
-    }
+    put_all(
+        client,
+        hub_url,
+        vec![
+            (
+                format!("/v1/crosswalks/ehr/facility/{place}"),
+                json!({"canonical_id": facility}),
+            ),
+            (
+                format!("/v1/stock/{facility}/{place}/{stent}"),
+                json!({"on_hand": 0, "par_level": 0, "reorder_point": 0, "bill_only": true}),
+            ),
+        ],
+    )
+    .await?;
     let case = Case {
         case_id: "CASE-1002".into(),
         mrn: "MRN-771203".into(),

@@ -53,7 +53,7 @@ async fn post_as(key: &str, url: String, body: Value) -> Result<(u16, Value)> {
 }
 
 /// Polls `url` until `done` holds (or 20 s pass); answers the last document.
-async fn until(
+pub(crate) async fn until(
     client: &reqwest::Client,
     url: String,
     done: impl Fn(&Value) -> bool,
