@@ -129,7 +129,7 @@ impl RouteSpec {
     }
 }
 
-use Access::{Open, OwnInbound, Scope as Needs};
+use Access::{ClinicalInbound, Open, OwnInbound, Scope as Needs};
 
 const LIMIT: Param = param("limit", false, "At most this many (1 to 1000, default 100)");
 
@@ -164,7 +164,7 @@ pub const ROUTES: &[RouteSpec] = &[
     route(
         Method::POST,
         "/v1/fhir/{resource_type}",
-        OwnInbound,
+        ClinicalInbound,
         "A FHIR R4 SupplyDelivery, SupplyRequest, Procedure, Device or Bundle from the clinical system (its integration key); checked, stored redacted, usages recorded",
     )
     .takes("FhirResource")
@@ -733,13 +733,13 @@ async fn guard(gate: Gate, params: RawPathParams, mut request: Request, next: Ne
                 }
             },
         };
-        // An inbound route without `{system}` (FHIR) is the clinical system's.
-        let clinical = gate.hub.config().clinical.system.as_str();
-        let system = params
-            .iter()
-            .find(|(name, _)| *name == "system")
-            .map(|(_, value)| value)
-            .or_else(|| spec.path.starts_with("/v1/fhir/").then_some(clinical));
+        let system = match spec.access {
+            Access::ClinicalInbound => Some(gate.hub.config().clinical.system.as_str()),
+            _ => params
+                .iter()
+                .find(|(name, _)| *name == "system")
+                .map(|(_, value)| value),
+        };
         if let Err(denied) = authorize(&principal, spec.access, system) {
             gate.hub
                 .audit_denied(&principal.actor(), &route(), 403, &denied.to_string())

@@ -152,6 +152,9 @@ fn access_text(access: Access) -> String {
         Access::OwnInbound => {
             "the integration credential of the system in the path, or admin".into()
         }
+        Access::ClinicalInbound => {
+            "the integration credential of the clinical system ([clinical] system), or admin".into()
+        }
         Access::Scope(scope) => format!("scope {}", scope.as_str()),
     }
 }

@@ -148,11 +148,7 @@ pub(crate) async fn list_crosswalk_conflicts(
 
 /// The system must be configured: a crosswalk to a system the hub does not know is a typo.
 fn known_system(hub: &Hub, system: &str) -> ApiResult<()> {
-    if system == "concord"
-        || hub.config().systems.contains_key(system)
-        || hub.config().partners.contains_key(system)
-        || hub.config().clinical.system == system
-    {
+    if system == "concord" || hub.config().knows_system(system) {
         Ok(())
     } else {
         Err(ApiError::field(

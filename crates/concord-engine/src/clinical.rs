@@ -13,13 +13,13 @@ use std::net::SocketAddr;
 use chrono::Utc;
 use concord_formats::hl7::{self, ack::AckCode};
 use concord_model::{phi::Pseudonymizer, redact::Secret};
-use concord_store::{InboxInsert, InboxRecord, InboxStatus, NewInbound, Write};
+use concord_store::{InboxInsert, InboxRecord, InboxStatus, NewInbound};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
     config::SecretRef,
-    hub::{Hub, new_id, sha256_hex, timeline},
+    hub::{Hub, new_id, sha256_hex},
 };
 
 /// The inbox's message type of an HL7 v2 message.
@@ -153,9 +153,6 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 pub struct Hl7Receipt {
     /// The ACK to send back (segments end in CR; not framed).
     pub ack: String,
-    pub code: AckCode,
-    /// The inbox id, when the message is stored (now or by an earlier copy).
-    pub receipt_id: Option<String>,
     /// Stored now and waiting to be processed (not a repeat, not quarantined).
     pub to_process: Option<InboxRecord>,
 }
@@ -170,9 +167,9 @@ fn decode(bytes: &[u8]) -> String {
 }
 
 impl Hub {
-    /// Stores one HL7 v2 message (see the module's doc) and says what to answer. Fails only
-    /// when the store fails (the caller answers AR: not stored).
-    pub async fn receive_hl7(&self, bytes: &[u8]) -> crate::error::Result<Hl7Receipt> {
+    /// Stores one HL7 v2 message (see the module's doc) and says what to answer: every
+    /// outcome, a failed store included (AR: not stored), is an ACK.
+    pub async fn receive_hl7(&self, bytes: &[u8]) -> Hl7Receipt {
         let config = &self.config().clinical;
         let system = config.system.as_str();
         let now = Utc::now();
@@ -181,12 +178,10 @@ impl Hub {
         let batch = hl7::parse(&text);
         let reject = |reason: String| {
             self.metrics().observe_inbound(system, HL7V2, "refused");
-            Ok(Hl7Receipt {
+            Hl7Receipt {
                 ack: hl7::ack::reject_unreadable(&reason, &ack_id, now.naive_utc()),
-                code: AckCode::Reject,
-                receipt_id: None,
                 to_process: None,
-            })
+            }
         };
         let message = match batch.messages.as_slice() {
             [] => {
@@ -238,16 +233,14 @@ impl Hub {
         let not_stored = |e: &dyn std::fmt::Display| {
             tracing::error!(error = %e, "an HL7 message could not be stored; answered AR");
             self.metrics().observe_inbound(system, HL7V2, "failed");
-            Ok(Hl7Receipt {
+            Hl7Receipt {
                 ack: answer(
                     AckCode::Reject,
                     Some("the hub could not store the message; send it again"),
                     &[],
                 ),
-                code: AckCode::Reject,
-                receipt_id: None,
                 to_process: None,
-            })
+            }
         };
         let inserted = match self.store().insert_inbox(record.clone()).await {
             Ok(i) => i,
@@ -265,26 +258,20 @@ impl Hub {
                 // Stored but never processed (an earlier answer failed after the insert, or
                 // the hub stopped): the repeat hands it to the worker again.
                 let pending = first.status == InboxStatus::Received;
-                Ok(Hl7Receipt {
+                Hl7Receipt {
                     ack: answer(code, Some("duplicate of a message already received"), &[]),
-                    code,
-                    receipt_id: Some(first.id.clone()),
                     to_process: pending.then_some(*first),
-                })
+                }
             }
             InboxInsert::Inserted => {
-                // Judged on what is kept: a broken field in a dropped segment does not matter,
-                // and no diagnostic can quote a value that was not kept.
-                let errors = intake_errors(&hl7::parse(&redacted.text));
+                let errors = intake_errors(message, &batch.diagnostics);
                 let stored = record.into_received();
                 if errors.is_empty() {
                     self.metrics().observe_inbound(system, HL7V2, "accepted");
-                    return Ok(Hl7Receipt {
+                    return Hl7Receipt {
                         ack: answer(AckCode::Accept, None, &[]),
-                        code: AckCode::Accept,
-                        receipt_id: Some(stored.id.clone()),
                         to_process: Some(stored),
-                    });
+                    };
                 }
                 if let Err(e) = self
                     .quarantine_hl7(&stored, &errors, &redacted.dropped)
@@ -297,90 +284,74 @@ impl Hub {
                     return not_stored(&e);
                 }
                 self.metrics().observe_inbound(system, HL7V2, "refused");
-                Ok(Hl7Receipt {
+                Hl7Receipt {
                     ack: answer(AckCode::Error, Some("stored and quarantined"), &errors),
-                    code: AckCode::Error,
-                    receipt_id: Some(stored.id),
                     to_process: None,
-                })
+                }
             }
         }
     }
 
     /// A stored message whose text is broken: quarantined with every diagnostic, by segment
-    /// and field (they name positions, never values).
+    /// and field (they name positions, never values), through the pipeline's quarantine.
     async fn quarantine_hl7(
         &self,
         record: &InboxRecord,
         errors: &[hl7::Diagnostic],
         dropped: &[String],
     ) -> crate::error::Result<()> {
-        let now = Utc::now();
-        let problem = hl7_problem(record, errors);
-        self.commit(vec![
-            timeline(
-                &record.correlation_id,
-                record.received_at,
-                "received",
-                json!({"receipt_id": record.id, "system": record.system, "message_type": HL7V2, "dropped_segments": dropped}),
-            ),
-            timeline(
-                &record.correlation_id,
-                now,
-                "quarantined",
-                json!({"problem": problem}),
-            ),
-            Write::InboxDone {
-                id: record.id.clone(),
-                status: InboxStatus::Quarantined,
-                response_status: 422,
-                response_body: problem.to_string(),
-                error: Some(problem["detail"].as_str().unwrap_or_default().to_string()),
-                at: now,
-            },
-        ])
-        .await?;
+        let received = crate::inbound::received_entry(record, json!({"dropped_segments": dropped}));
+        let ctx = crate::inbound::InboundContext::of(record);
+        self.quarantine(record, &ctx, received, hl7_rejection(errors))
+            .await?;
         Ok(())
     }
 }
 
 /// What makes a stored message unusable, found before the ACK so the sender hears it (AE, with
-/// an ERR per error): the parser's errors, a header without type or control id, and for a
-/// DFT^P03 the charge reader's errors (FT1-10 not a number…).
-fn intake_errors(kept: &hl7::Batch<'_>) -> Vec<hl7::Diagnostic> {
-    let mut errors: Vec<hl7::Diagnostic> = kept
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .cloned()
-        .collect();
-    let Some(message) = kept.messages.first() else {
-        return errors;
-    };
-    errors.extend(message.check_header());
+/// an ERR per error, in the sender's own segment positions): the parser's errors, and for a
+/// DFT^P03 the charge reader's (FT1-10 not a number…). Only errors in what the redacted copy
+/// keeps count: a broken field in a dropped segment does not matter, and no diagnostic can
+/// quote a value that was not kept.
+fn intake_errors(message: &hl7::Message<'_>, parsed: &[hl7::Diagnostic]) -> Vec<hl7::Diagnostic> {
+    let mut errors: Vec<hl7::Diagnostic> =
+        parsed.iter().filter(|d| d.is_error()).cloned().collect();
     if message.message_type() == ("DFT".into(), "P03".into())
         && let Err(found) = hl7::dft::read(message)
     {
         errors.extend(found.into_iter().filter(|d| d.is_error()));
     }
+    errors.retain(|d| hl7::redact::keeps(&d.segment_id, d.field));
     errors
 }
 
-/// The problem JSON of an HL7 message with errors: each names the segment (position and id),
-/// the field and the line.
-pub(crate) fn hl7_problem(record: &InboxRecord, errors: &[hl7::Diagnostic]) -> serde_json::Value {
-    json!({
-        "type": "https://concord.dev/problems/invalid-hl7",
-        "title": "The HL7 message has errors",
-        "status": 422,
-        "detail": errors.iter().map(|e| format!("{}: {}", e.location(), e.reason)).collect::<Vec<_>>().join("; "),
-        "errors": errors.iter().map(|e| json!({
-            "segment": e.segment_id, "position": e.segment, "field": e.field, "line": e.line,
-            "condition": e.problem.code().0, "reason": e.reason,
-        })).collect::<Vec<_>>(),
-        "receipt_id": record.id,
-        "correlation_id": record.correlation_id,
-    })
+/// An HL7 message that cannot be used: 422, each error's path as `SEG[position]-field` (the
+/// sender's positions) and its table 0357 condition as the rule.
+pub(crate) fn hl7_rejection(errors: &[hl7::Diagnostic]) -> crate::Rejection {
+    let mut r = crate::Rejection::new(
+        422,
+        "invalid_hl7",
+        "The HL7 message cannot be read",
+        errors
+            .iter()
+            .map(|e| format!("{}: {}", e.location(), e.reason))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    r.errors = errors
+        .iter()
+        .map(|e| {
+            concord_model::FieldError::new(
+                match e.field {
+                    Some(f) => format!("{}[{}]-{f}", e.segment_id, e.segment),
+                    None => format!("{}[{}]", e.segment_id, e.segment),
+                },
+                e.problem.code().1,
+                e.reason.clone(),
+            )
+        })
+        .collect();
+    r
 }
 
 /// How many stored messages wait in memory for the usage worker.

@@ -928,6 +928,14 @@ impl Config {
     }
 
     /// Systems subscribed to a message type, in id order, with whether each is required.
+    /// Whether `name` is a system the hub talks to: a connected system, a trading partner or
+    /// the clinical system.
+    pub fn knows_system(&self, name: &str) -> bool {
+        self.systems.contains_key(name)
+            || self.partners.contains_key(name)
+            || self.clinical.system == name
+    }
+
     pub fn subscribers(&self, message_type: &str) -> Vec<(String, bool)> {
         self.systems
             .iter()

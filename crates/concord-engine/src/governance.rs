@@ -192,15 +192,9 @@ impl Hub {
             (Role::Integration, None) => {
                 Some("an integration key must name the system it speaks for".to_string())
             }
-            (Role::Integration, Some(system))
-                if !self.config().systems.contains_key(system)
-                    && !self.config().partners.contains_key(system)
-                    && self.config().clinical.system != *system =>
-            {
-                Some(format!(
-                    "no system, trading partner or clinical system {system:?} is configured"
-                ))
-            }
+            (Role::Integration, Some(system)) if !self.config().knows_system(system) => Some(
+                format!("no system, trading partner or clinical system {system:?} is configured"),
+            ),
             (role, Some(_)) if role != Role::Integration => Some(format!(
                 "only integration keys name a system, not {role} keys"
             )),

@@ -212,7 +212,8 @@ impl Hub {
                 pseudonyms,
                 clinical_queue,
                 clinical_inbox: Mutex::new(Some(clinical_inbox)),
-                clinical_overflow: AtomicBool::new(false),
+                // Set, so the usage worker's first round sweeps what an earlier run left.
+                clinical_overflow: AtomicBool::new(true),
             }),
         };
         hub.reload_price_index().await?;
@@ -391,11 +392,7 @@ impl Hub {
     }
 
     pub(crate) async fn lock_workflow(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        id.hash(&mut hasher);
-        let stripe = (hasher.finish() as usize) % self.inner.workflow_locks.len();
-        self.inner.workflow_locks[stripe].lock().await
+        self.inner.workflow_locks[self.stripe(id)].lock().await
     }
 
     pub(crate) fn breaker_allow(&self, system: &str) -> Result<(), Duration> {

@@ -51,6 +51,20 @@ pub struct InboundContext {
 }
 
 impl InboundContext {
+    /// The context of a stored message: its receipt and correlation ids, its system, and the
+    /// principal that posted it (else the system) as the actor.
+    pub(crate) fn of(record: &InboxRecord) -> Self {
+        InboundContext {
+            inbox_id: record.id.clone(),
+            correlation_id: record.correlation_id.clone(),
+            source_system: record.system.clone(),
+            actor: record
+                .received_by
+                .clone()
+                .unwrap_or_else(|| format!("system:{}", record.system)),
+        }
+    }
+
     /// The 202 answer for a committed message.
     pub(crate) fn accepted(&self, subject: &str, outcome: &str) -> Value {
         json!({
@@ -74,6 +88,19 @@ impl InboundContext {
             at: Utc::now(),
         }
     }
+}
+
+/// The lineage's first entry for a stored message: `received`, with what the caller adds.
+pub(crate) fn received_entry(record: &InboxRecord, mut detail: Value) -> Write {
+    detail["receipt_id"] = json!(record.id);
+    detail["system"] = json!(record.system);
+    detail["message_type"] = json!(record.message_type);
+    timeline(
+        &record.correlation_id,
+        record.received_at,
+        "received",
+        detail,
+    )
 }
 
 /// Reads a dotted path (`.eventId`, `.header.messageId`) from a JSON document.
@@ -199,78 +226,78 @@ impl Hub {
     }
 
     async fn process_in_span(&self, record: &InboxRecord, n_bytes: usize) -> Result<InboundAnswer> {
-        let ctx = InboundContext {
-            inbox_id: record.id.clone(),
-            correlation_id: record.correlation_id.clone(),
-            source_system: record.system.clone(),
-            actor: record
-                .received_by
-                .clone()
-                .unwrap_or_else(|| format!("system:{}", record.system)),
-        };
-        let received = timeline(
-            &ctx.correlation_id,
-            record.received_at,
-            "received",
-            json!({"receipt_id": record.id, "system": record.system, "message_type": record.message_type, "bytes": n_bytes}),
-        );
+        let ctx = InboundContext::of(record);
+        let received = received_entry(record, json!({"bytes": n_bytes}));
         match self.map_and_commit(record, &ctx, received.clone()).await {
             Ok(answer) => Ok(answer),
             Err(EngineError::Rejected(rejection)) => {
-                let mut problem = rejection.to_problem();
-                problem["receipt_id"] = json!(record.id);
-                problem["correlation_id"] = json!(record.correlation_id);
-                let now = Utc::now();
-                let mut writes = vec![
-                    received,
-                    timeline(
-                        &ctx.correlation_id,
-                        now,
-                        "quarantined",
-                        json!({"problem": problem}),
-                    ),
-                    crate::governance::audit(
-                        &ctx.actor,
-                        "inbound.quarantined",
-                        format!("inbox:{}", record.id),
-                        Some(&ctx.correlation_id),
-                        None,
-                        Some(sha256_hex(record.body.as_bytes())),
-                        json!({"system": record.system, "message_type": record.message_type, "kind": rejection.kind, "status": rejection.status}),
-                    ),
-                    Write::InboxDone {
-                        id: record.id.clone(),
-                        status: InboxStatus::Quarantined,
-                        response_status: rejection.status,
-                        response_body: problem.to_string(),
-                        error: Some(rejection.detail.clone()),
-                        at: now,
-                    },
-                ];
-                if EXCEPTION_KINDS.contains(&rejection.kind) {
-                    writes.push(Write::OpenException(NewException {
-                        id: new_id("exc"),
-                        kind: rejection.kind.to_string(),
-                        subject: format!("inbox:{}", record.id),
-                        correlation_id: ctx.correlation_id.clone(),
-                        detail: json!({"receipt_id": record.id, "detail": rejection.detail, "errors": rejection.errors}),
-                        at: now,
-                        facility: None,
-                        supplier: None,
-                    }));
-                }
-                self.commit(writes).await?;
-                // The reason may quote the message (a name, a date of birth): redacted unless switched on.
-                let reason = rejection.to_string();
-                tracing::warn!(receipt_id = %record.id, system = %record.system, kind = rejection.kind, reason = %concord_model::Phi(&reason), "inbound message quarantined");
-                Ok(InboundAnswer {
-                    status: rejection.status,
-                    body: problem,
-                    replayed: false,
-                })
+                self.quarantine(record, &ctx, received, rejection).await
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Quarantines a stored message with its problem, in one commit: its lineage (`received`
+    /// is the caller's entry), the audit entry, the inbox's answer, and an exception for the
+    /// kinds somebody must fix. The answer is the problem.
+    pub(crate) async fn quarantine(
+        &self,
+        record: &InboxRecord,
+        ctx: &InboundContext,
+        received: Write,
+        rejection: Rejection,
+    ) -> Result<InboundAnswer> {
+        let mut problem = rejection.to_problem();
+        problem["receipt_id"] = json!(record.id);
+        problem["correlation_id"] = json!(record.correlation_id);
+        let now = Utc::now();
+        let mut writes = vec![
+            received,
+            timeline(
+                &ctx.correlation_id,
+                now,
+                "quarantined",
+                json!({"problem": problem}),
+            ),
+            crate::governance::audit(
+                &ctx.actor,
+                "inbound.quarantined",
+                format!("inbox:{}", record.id),
+                Some(&ctx.correlation_id),
+                None,
+                Some(sha256_hex(record.body.as_bytes())),
+                json!({"system": record.system, "message_type": record.message_type, "kind": rejection.kind, "status": rejection.status}),
+            ),
+            Write::InboxDone {
+                id: record.id.clone(),
+                status: InboxStatus::Quarantined,
+                response_status: rejection.status,
+                response_body: problem.to_string(),
+                error: Some(rejection.detail.clone()),
+                at: now,
+            },
+        ];
+        if EXCEPTION_KINDS.contains(&rejection.kind) {
+            writes.push(Write::OpenException(NewException {
+                id: new_id("exc"),
+                kind: rejection.kind.to_string(),
+                subject: format!("inbox:{}", record.id),
+                correlation_id: ctx.correlation_id.clone(),
+                detail: json!({"receipt_id": record.id, "detail": rejection.detail, "errors": rejection.errors}),
+                at: now,
+                facility: None,
+                supplier: None,
+            }));
+        }
+        self.commit(writes).await?;
+        // The reason may quote the message (a name, a date of birth): redacted unless switched on.
+        let reason = rejection.to_string();
+        tracing::warn!(receipt_id = %record.id, system = %record.system, kind = rejection.kind, reason = %concord_model::Phi(&reason), "inbound message quarantined");
+        Ok(InboundAnswer {
+            status: rejection.status,
+            body: problem,
+            replayed: false,
+        })
     }
 
     async fn map_and_commit(
@@ -330,10 +357,14 @@ impl Hub {
 
     /// Reprocesses messages stored but never finished (the hub stopped mid-way).
     pub async fn recover_inbox(&self) -> Result<usize> {
-        let pending = self
+        // Clinical messages are the usage worker's: its first round sweeps them.
+        let pending: Vec<InboxRecord> = self
             .store()
             .list_inbox(InboxStatus::Received, 10_000)
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|r| r.message_type != crate::clinical::HL7V2)
+            .collect();
         for record in &pending {
             self.process(record, record.body.len()).await?;
         }

@@ -85,24 +85,13 @@ async fn connection(hub: &Hub, mut stream: TcpStream) -> std::io::Result<()> {
         }
         for framed in deframer.push(&buf[..n]) {
             let ack = match framed {
-                Framed::Message(bytes) => match hub.receive_hl7(&bytes).await {
-                    Ok(receipt) => {
-                        if let Some(record) = receipt.to_process {
-                            hub.queue_clinical(record);
-                        }
-                        receipt.ack
+                Framed::Message(bytes) => {
+                    let receipt = hub.receive_hl7(&bytes).await;
+                    if let Some(record) = receipt.to_process {
+                        hub.queue_clinical(record);
                     }
-                    // `receive_hl7` answers store failures itself (AR naming the message);
-                    // anything else is unexpected.
-                    Err(e) => {
-                        tracing::error!(%peer, error = %e, "an HL7 message could not be taken; answered AR");
-                        reject_unreadable(
-                            "the hub could not store the message; send it again",
-                            &new_id("ack"),
-                            Utc::now().naive_utc(),
-                        )
-                    }
-                },
+                    receipt.ack
+                }
                 Framed::TooLarge { limit } => {
                     tracing::warn!(%peer, limit, "an HL7 message over the size limit was rejected");
                     reject_unreadable(

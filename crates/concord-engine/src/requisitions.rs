@@ -132,9 +132,11 @@ impl Hub {
     }
 
     /// Everything a new requisition commits: its decision, approval chain, audit entry,
-    /// lineage, orders when approved at once, and its state; and the answer. The caller holds
-    /// the requisition's lock and commits (with its own writes: a replenishment commits with
-    /// the stock change that raised it). A requisition id already used is refused.
+    /// lineage, orders when approved at once, and its state; and the answer. The caller commits
+    /// (with its own writes: a replenishment commits with the stock change that raised it) and
+    /// makes sure nothing else writes this requisition meanwhile: `submit_requisition` holds its
+    /// lock; a usage's requisition id is derived from the usage, whose lock the step holds. A
+    /// requisition id already used is refused.
     pub(crate) async fn requisition_writes(
         &self,
         requisition: Requisition,

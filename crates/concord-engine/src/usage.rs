@@ -16,8 +16,8 @@ use concord_model::{
     price::{PriceAnswer, PriceQuery},
     requisition::{Requisition, RequisitionLine},
     workflow::usage::{
-        self as wf, DeviceDetails, ItemReference, UnitCost, Usage, UsageAction, UsageEvent,
-        UsageFacts, UsageFlow, UsageStage,
+        self as wf, DeviceDetails, ItemReference, RequisitionPurpose, UnitCost, Usage, UsageAction,
+        UsageEvent, UsageFacts, UsageFlow, UsageStage,
     },
 };
 use concord_store::{InboxRecord, NewDelivery, NewException, StockLevel, Write};
@@ -122,34 +122,6 @@ pub fn usages_of(
     (usages, skipped)
 }
 
-/// A DFT that cannot be read: quarantined with each error's segment and field.
-fn unreadable(errors: &[hl7::Diagnostic]) -> Rejection {
-    let mut r = Rejection::new(
-        422,
-        "invalid_hl7",
-        "The HL7 message cannot be read",
-        errors
-            .iter()
-            .map(|e| format!("{}: {}", e.location(), e.reason))
-            .collect::<Vec<_>>()
-            .join("; "),
-    );
-    r.errors = errors
-        .iter()
-        .map(|e| {
-            FieldError::new(
-                match e.field {
-                    Some(f) => format!("{}[{}]-{f}", e.segment_id, e.segment),
-                    None => format!("{}[{}]", e.segment_id, e.segment),
-                },
-                e.problem.code().1,
-                e.reason.clone(),
-            )
-        })
-        .collect();
-    r
-}
-
 impl Hub {
     /// Processes one stored (redacted) HL7 v2 message: a DFT^P03's charges become usages;
     /// other message types are kept and marked as not used.
@@ -161,7 +133,7 @@ impl Hub {
     ) -> Result<InboundAnswer> {
         let batch = hl7::parse(&record.body);
         let Some(message) = batch.messages.first() else {
-            return Err(unreadable(&batch.diagnostics).into());
+            return Err(crate::clinical::hl7_rejection(&batch.diagnostics).into());
         };
         let (kind, trigger) = message.message_type();
         let now = Utc::now();
@@ -181,7 +153,8 @@ impl Hub {
                 replayed: false,
             });
         }
-        let (dft, _warnings) = dft::read(message).map_err(|errors| unreadable(&errors))?;
+        let (dft, _warnings) =
+            dft::read(message).map_err(|errors| crate::clinical::hl7_rejection(&errors))?;
         let (usages, skipped) = usages_of(&record.system, &dft, record.received_at);
         lineage.push(timeline(
             &ctx.correlation_id,
@@ -310,7 +283,7 @@ impl Hub {
         let usage_key = subject(id);
         let shelf_key = match (&facts.item, &facts.facility) {
             (Some(item), Some(facility)) => {
-                Some(format!("stock:{facility}:{}:{item}", known.location))
+                Some(shelf_key(facility.as_str(), &known.location, item.as_str()))
             }
             _ => None,
         };
@@ -383,11 +356,13 @@ impl Hub {
                     subject: subject(id),
                     at: now,
                 }),
-                UsageAction::Replenish { quantity, cost } | UsageAction::OrderBillOnly { quantity, cost } => {
-                    let bill_only = flow.on_hand_after.is_none();
-                    let prefix = if bill_only { "BILL" } else { "REP" };
+                UsageAction::Requisition {
+                    purpose,
+                    quantity,
+                    cost,
+                } => {
                     match self
-                        .usage_requisition(&flow, quantity, cost, prefix, &usage_ctx, now)
+                        .usage_requisition(&flow, quantity, cost, purpose, &usage_ctx, now)
                         .await?
                     {
                         Ok((req_id, mut req_writes)) => {
@@ -488,7 +463,7 @@ impl Hub {
         flow: &UsageFlow,
         quantity: i64,
         cost: Option<UnitCost>,
-        prefix: &str,
+        purpose: RequisitionPurpose,
         ctx: &InboundContext,
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<(String, Vec<Write>), String>> {
@@ -509,7 +484,8 @@ impl Hub {
         let requisition = Requisition {
             // One per usage and kind, whatever happens: a usage never raises two.
             id: format!(
-                "{prefix}-{}",
+                "{}-{}",
+                purpose.prefix(),
                 crate::hub::sha256_hex(flow.usage.id.as_bytes())[..12].to_uppercase()
             ),
             requester: REPLENISHMENT_REQUESTER.into(),
@@ -530,10 +506,9 @@ impl Hub {
         let evidence = timeline(
             &ctx.correlation_id,
             now,
-            if prefix == "BILL" {
-                "bill_only_requisition"
-            } else {
-                "replenishment_requisition"
+            match purpose {
+                RequisitionPurpose::BillOnly => "bill_only_requisition",
+                RequisitionPurpose::Replenishment => "replenishment_requisition",
             },
             json!({"requisition_id": id, "usage_id": flow.usage.id, "device": flow.usage.device,
                 "procedure_code": flow.usage.procedure_code, "location": flow.usage.location}),
@@ -708,9 +683,8 @@ impl Hub {
         if !errors.is_empty() {
             return Err(Rejection::invalid(errors).into());
         }
-        let _guard = self
-            .lock_workflow(&format!("stock:{facility}:{location}:{gtin}"))
-            .await;
+        let key = shelf_key(facility.as_str(), location, gtin.as_str());
+        let _guard = self.lock_workflow(&key).await;
         let before = self
             .store()
             .stock_level(facility.as_str(), location, gtin.as_str())
@@ -738,7 +712,7 @@ impl Hub {
             crate::governance::audit(
                 actor,
                 "stock.set",
-                format!("stock:{facility}:{location}:{gtin}"),
+                key.clone(),
                 None,
                 None,
                 None,
@@ -750,28 +724,25 @@ impl Hub {
     }
 }
 
-/// The shelves a replenishment PO (`PO-REP-…`, raised by a usage) fills: its lock key, the
-/// PO line, facility, location (the requisition's cost center is the usage's location) and
-/// item. Empty for any other PO (a bill-only item is the supplier's stock).
-pub(crate) fn replenished_shelves(
+/// The lock key of a shelf: a usage's step and a replenishment's receipt take it.
+pub(crate) fn shelf_key(facility: &str, location: &str, gtin: &str) -> String {
+    format!("stock:{facility}:{location}:{gtin}")
+}
+
+/// The lines of a replenishment PO (`PO-REP-…`, raised by a usage), as (PO line, GTIN): each
+/// fills the shelf of its GTIN at the PO's facility and location (the requisition's cost
+/// center is the usage's location). Empty for any other PO (a bill-only item is the
+/// supplier's stock).
+pub(crate) fn replenished_lines(
     po: &crate::purchase_orders::PurchaseOrderRecord,
-) -> Vec<(String, String, String, String, String)> {
+) -> Vec<(String, String)> {
     if !po.flow.po_number.starts_with("PO-REP-") || po.requester != REPLENISHMENT_REQUESTER {
         return vec![];
     }
     po.flow
         .lines
         .iter()
-        .filter_map(|l| {
-            let gtin = l.gtin.clone()?;
-            Some((
-                format!("stock:{}:{}:{gtin}", po.facility, po.cost_center),
-                l.line.clone(),
-                po.facility.clone(),
-                po.cost_center.clone(),
-                gtin,
-            ))
-        })
+        .filter_map(|l| Some((l.line.clone(), l.gtin.clone()?)))
         .collect()
 }
 
@@ -783,13 +754,14 @@ impl Hub {
         &self,
         po: &crate::purchase_orders::PurchaseOrderRecord,
         receipt: &concord_model::purchasing::GoodsReceipt,
-        shelves: &[(String, String, String, String, String)],
+        lines: &[(String, String)],
         correlation_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Write>> {
         use rust_decimal::prelude::ToPrimitive;
+        let (facility, location) = (&po.facility, &po.cost_center);
         let mut writes = vec![];
-        for (_, line, facility, location, gtin) in shelves {
+        for (line, gtin) in lines {
             let arrived: i64 = receipt
                 .lines
                 .iter()

@@ -278,6 +278,10 @@ pub enum Access {
     Scope(Scope),
     /// An integration principal for the system named in the path, or an admin.
     OwnInbound,
+    /// An integration principal for the clinical system (`[clinical] system`: routes such as
+    /// FHIR intake name no system in their path), or an admin. The caller passes that system
+    /// as `path_system`.
+    ClinicalInbound,
 }
 
 /// Why a principal was refused.
@@ -305,15 +309,17 @@ pub fn authorize(
             role: principal.role,
             scope: scope.as_str(),
         }),
-        Access::OwnInbound => match (principal.role, &principal.system, path_system) {
-            (Role::Admin, _, _) => Ok(()),
-            (Role::Integration, Some(own), Some(requested)) if own == requested => Ok(()),
-            (Role::Integration, own, requested) => Err(Denied::OtherSystem {
-                own: own.clone().unwrap_or_default(),
-                requested: requested.unwrap_or_default().to_string(),
-            }),
-            (role, _, _) => Err(Denied::NotIntegration(role)),
-        },
+        Access::OwnInbound | Access::ClinicalInbound => {
+            match (principal.role, &principal.system, path_system) {
+                (Role::Admin, _, _) => Ok(()),
+                (Role::Integration, Some(own), Some(requested)) if own == requested => Ok(()),
+                (Role::Integration, own, requested) => Err(Denied::OtherSystem {
+                    own: own.clone().unwrap_or_default(),
+                    requested: requested.unwrap_or_default().to_string(),
+                }),
+                (role, _, _) => Err(Denied::NotIntegration(role)),
+            }
+        }
     }
 }
 

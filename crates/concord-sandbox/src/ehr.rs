@@ -21,6 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use concord_formats::hl7::{self, Delimiters, ack::escape, mllp};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -106,13 +107,9 @@ impl std::fmt::Debug for EhrClient {
     }
 }
 
-/// HL7 escapes for text the EHR writes into a field.
+/// HL7 escapes for text the EHR writes into a field (standard delimiters).
 fn esc(text: &str) -> String {
-    text.replace('\\', "\\E\\")
-        .replace('|', "\\F\\")
-        .replace('^', "\\S\\")
-        .replace('&', "\\T\\")
-        .replace('~', "\\R\\")
+    escape(text, &Delimiters::default())
 }
 
 impl Case {
@@ -353,24 +350,25 @@ impl EhrClient {
 async fn exchange(addr: &str, message: &str) -> Option<String> {
     let work = async {
         let mut stream = TcpStream::connect(addr).await.ok()?;
-        let mut framed = vec![0x0b];
-        framed.extend_from_slice(message.as_bytes());
-        framed.extend_from_slice(&[0x1c, 0x0d]);
-        stream.write_all(&framed).await.ok()?;
-        let mut got = vec![];
+        stream
+            .write_all(&mllp::frame(message.as_bytes()))
+            .await
+            .ok()?;
+        let mut deframer = mllp::Deframer::new(64 * 1024);
         let mut chunk = [0u8; 1024];
-        while !got.ends_with(&[0x1c, 0x0d]) {
+        let ack = loop {
             let n = stream.read(&mut chunk).await.ok()?;
             if n == 0 {
                 return None;
             }
-            got.extend_from_slice(&chunk[..n]);
-        }
-        let text = String::from_utf8_lossy(&got).to_string();
-        text.split('\r')
-            .find_map(|s| s.strip_prefix("MSA|"))
-            .and_then(|s| s.split('|').next())
-            .map(str::to_string)
+            if let Some(mllp::Framed::Message(ack)) = deframer.push(&chunk[..n]).into_iter().next()
+            {
+                break String::from_utf8_lossy(&ack).to_string();
+            }
+        };
+        let batch = hl7::parse(&ack);
+        let msa = batch.messages.first()?.first("MSA")?;
+        msa.field(1).value()
     };
     tokio::time::timeout(Duration::from_secs(10), work)
         .await

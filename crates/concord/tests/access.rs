@@ -107,8 +107,8 @@ async fn request_for(
         ),
         ("POST", "/v1/fhir/{resource_type}") => (
             "/v1/fhir/Device".into(),
-            Some(json!({"resourceType": "Device", "id": format!("dev-{}", fastrand::u32(..))})),
-            true,
+            Some(json!({"resourceType": "Device", "id": "dev-matrix"})),
+            false,
         ),
         ("POST", "/v1/contracts") => (
             "/v1/contracts".into(),

@@ -741,9 +741,11 @@ impl Hub {
         let po = first_read.flow.po_number.clone();
         // A replenishment's receipt fills its shelf: the shelves' locks are taken with the
         // PO's, all at once (a PO's facility, cost center and lines never change).
-        let shelves = crate::usage::replenished_shelves(&first_read);
+        let shelves = crate::usage::replenished_lines(&first_read);
         let mut keys = vec![subject(&po)];
-        keys.extend(shelves.iter().map(|(key, ..)| key.clone()));
+        keys.extend(shelves.iter().map(|(_, gtin)| {
+            crate::usage::shelf_key(&first_read.facility, &first_read.cost_center, gtin)
+        }));
         let _guards = self
             .lock_workflows(&keys.iter().map(String::as_str).collect::<Vec<_>>())
             .await;

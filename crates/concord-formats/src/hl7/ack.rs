@@ -32,8 +32,8 @@ fn or<'a>(value: &'a str, default: &'a str) -> &'a str {
     if value.is_empty() { default } else { value }
 }
 
-/// Escapes delimiters in text we put into a field.
-fn escape(text: &str, d: &Delimiters) -> String {
+/// Escapes delimiters in text put into a field (line breaks become spaces).
+pub fn escape(text: &str, d: &Delimiters) -> String {
     let Some(esc) = d.escape else {
         return text
             .chars()

@@ -324,48 +324,8 @@ impl<'a> Message<'a> {
             .unwrap_or_default()
     }
 
-    /// Every segment with `id`, in order.
-    pub fn all(&self, id: &str) -> impl Iterator<Item = &Segment<'a>> {
-        let id = id.to_string();
-        self.segments.iter().filter(move |s| s.id == id)
-    }
-
     pub fn first(&self, id: &str) -> Option<&Segment<'a>> {
         self.segments.iter().find(|s| s.id == id)
-    }
-
-    /// What a receiver needs of the header to route and acknowledge the message: MSH-9 (type
-    /// and trigger event) and MSH-10 (control id). Each missing one is an error naming it.
-    pub fn check_header(&self) -> Vec<Diagnostic> {
-        let msh = self.msh();
-        let mut found = vec![];
-        let (kind, event) = self.message_type();
-        for (field, missing, what) in [
-            (
-                9,
-                kind.is_empty() || event.is_empty(),
-                "MSH-9 (message type and trigger event)",
-            ),
-            (
-                10,
-                self.control_id().is_empty(),
-                "MSH-10 (message control id)",
-            ),
-        ] {
-            if missing {
-                found.push(Diagnostic {
-                    severity: Severity::Error,
-                    problem: Problem::RequiredFieldMissing,
-                    message: self.position,
-                    segment: 1,
-                    segment_id: "MSH".into(),
-                    field: Some(field),
-                    line: msh.line,
-                    reason: format!("{what} is required"),
-                });
-            }
-        }
-        found
     }
 }
 
@@ -612,12 +572,14 @@ fn split<'a>(
 
 fn check_msh(m: &Message<'_>, line: usize, out: &mut Vec<Diagnostic>) {
     let msh = m.msh();
-    for (n, what) in [
-        (9, "message type"),
-        (10, "message control id"),
-        (12, "version id"),
+    // Decoded, not raw: `^` or `""` is no message type, and no control id either.
+    let (kind, _) = m.message_type();
+    for (n, what, missing) in [
+        (9, "message type", kind.is_empty()),
+        (10, "message control id", m.control_id().is_empty()),
+        (12, "version id", msh.field(12).is_empty()),
     ] {
-        if msh.field(n).is_empty() {
+        if missing {
             out.push(Diagnostic {
                 severity: Severity::Error,
                 problem: Problem::RequiredFieldMissing,

@@ -86,6 +86,14 @@ fn allowed(segment: &str) -> Option<&'static [(usize, Keep)]> {
     }
 }
 
+/// Whether the redacted copy keeps this segment's field (`None`: the segment itself). MSH is
+/// kept whole.
+pub fn keeps(segment: &str, field: Option<usize>) -> bool {
+    segment == "MSH"
+        || allowed(segment)
+            .is_some_and(|kept| field.is_none_or(|f| kept.iter().any(|&(n, _)| n == f)))
+}
+
 /// The redacted message, segments ending in CR, and the ids of the segments it dropped (in
 /// order, for the record: which kinds of data arrived and were not kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,13 +140,13 @@ fn redact_segment(
             Keep::All => field.raw().to_string(),
             // The assigning authority (CX.4) is part of the identity: equal MRNs from two
             // facilities are two patients.
-            Keep::Pseudonym(kind) => match field.component(1).value() {
-                Some(id) if Pseudonymizer::is_pseudonym(kind, id.trim()) => id.trim().to_string(),
-                Some(id) => match field.component(4).value() {
-                    Some(authority) => pseudonyms.pseudonym(kind, &format!("{authority}|{id}")),
-                    None => pseudonyms.pseudonym(kind, &id),
-                },
-                None => continue,
+            Keep::Pseudonym(kind) => match (field.component(1).value(), field.component(4).value())
+            {
+                (Some(id), Some(authority)) if !Pseudonymizer::is_pseudonym(kind, id.trim()) => {
+                    pseudonyms.pseudonym(kind, &format!("{authority}|{id}"))
+                }
+                (Some(id), _) => pseudonyms.pseudonymize(kind, &id),
+                (None, _) => continue,
             },
         };
         if fields.len() <= n {

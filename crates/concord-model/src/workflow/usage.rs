@@ -178,13 +178,10 @@ pub enum UsageAction {
     },
     /// The shelf's new state (on hand, and the replenishment now open, if one was raised).
     SetShelf(Shelf),
-    /// Raise a replenishment requisition for this many, at this price.
-    Replenish {
-        quantity: i64,
-        cost: Option<UnitCost>,
-    },
-    /// Raise a requisition to pay for a bill-only item used, the usage as evidence.
-    OrderBillOnly {
+    /// Raise a requisition for this many, at this price: a replenishment, or payment for a
+    /// bill-only item used (the usage as evidence).
+    Requisition {
+        purpose: RequisitionPurpose,
         quantity: i64,
         cost: Option<UnitCost>,
     },
@@ -194,6 +191,25 @@ pub enum UsageAction {
         amount: Decimal,
         unit: UnitCost,
     },
+}
+
+/// What a requisition a usage raises is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequisitionPurpose {
+    /// Fill the shelf back up to par.
+    Replenishment,
+    /// Pay the supplier for a consignment item used.
+    BillOnly,
+}
+
+impl RequisitionPurpose {
+    /// The prefix of the requisition's id (`REP-…`, `BILL-…`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Replenishment => "REP",
+            Self::BillOnly => "BILL",
+        }
+    }
 }
 
 /// Why an event does not apply.
@@ -310,7 +326,8 @@ fn decide(
     flow.item = Some(item);
     flow.facility = Some(facility);
     match facts.shelf {
-        Some(shelf) if shelf.bill_only => actions.push(UsageAction::OrderBillOnly {
+        Some(shelf) if shelf.bill_only => actions.push(UsageAction::Requisition {
+            purpose: RequisitionPurpose::BillOnly,
             quantity,
             cost: facts.cost.clone(),
         }),
@@ -322,7 +339,8 @@ fn decide(
             let replenish =
                 shelf.on_hand <= shelf.reorder_point && shelf.replenishment.is_none() && want > 0;
             if replenish {
-                actions.push(UsageAction::Replenish {
+                actions.push(UsageAction::Requisition {
+                    purpose: RequisitionPurpose::Replenishment,
                     quantity: want,
                     cost: facts.cost.clone(),
                 });
@@ -462,7 +480,8 @@ mod tests {
         let (_, actions) = arrive("1", facts(Some(shelf(5, false, None))));
         assert_eq!(
             actions[0],
-            UsageAction::Replenish {
+            UsageAction::Requisition {
+                purpose: RequisitionPurpose::Replenishment,
                 quantity: 6,
                 cost: Some(cost())
             }
@@ -472,7 +491,7 @@ mod tests {
         assert!(
             !actions
                 .iter()
-                .any(|a| matches!(a, UsageAction::Replenish { .. }))
+                .any(|a| matches!(a, UsageAction::Requisition { .. }))
         );
         assert!(actions.contains(&UsageAction::SetShelf(shelf(3, false, Some("REQ-1")))));
     }
@@ -483,7 +502,8 @@ mod tests {
         assert_eq!(flow.on_hand_after, None);
         assert_eq!(
             actions[0],
-            UsageAction::OrderBillOnly {
+            UsageAction::Requisition {
+                purpose: RequisitionPurpose::BillOnly,
                 quantity: 1,
                 cost: Some(cost())
             }

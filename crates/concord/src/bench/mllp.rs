@@ -14,6 +14,7 @@ use std::{
 
 use anyhow::{Context, Result, ensure};
 use concord_engine::{Config, Hub};
+use concord_formats::hl7::mllp::{Deframer, Framed, frame};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -34,25 +35,23 @@ fn message(k: usize) -> Vec<u8> {
          PRT|1|AD||SPLY^Supplied^HL70912||||||(01)00614141999996(17)281231(10)LOT{k}(21)SN{k}\r\
          NTE|1||Patient tolerated the procedure\r"
     );
-    let mut framed = vec![0x0b];
-    framed.extend_from_slice(text.as_bytes());
-    framed.extend_from_slice(&[0x1c, 0x0d]);
-    framed
+    frame(text.as_bytes())
 }
 
 /// Sends one framed message and reads its ACK; errors unless it is AA.
-async fn exchange(stream: &mut TcpStream, framed: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+async fn exchange(stream: &mut TcpStream, framed: &[u8]) -> Result<()> {
     stream.write_all(framed).await?;
-    buf.clear();
+    let mut deframer = Deframer::new(64 * 1024);
     let mut chunk = [0u8; 512];
-    while !buf.ends_with(&[0x1c, 0x0d]) {
+    loop {
         let n = stream.read(&mut chunk).await?;
         ensure!(n > 0, "the hub closed the connection before the ACK");
-        buf.extend_from_slice(&chunk[..n]);
+        if let Some(Framed::Message(ack)) = deframer.push(&chunk[..n]).into_iter().next() {
+            let ack = String::from_utf8_lossy(&ack);
+            ensure!(ack.contains("\rMSA|AA|"), "not accepted: {ack}");
+            return Ok(());
+        }
     }
-    let ack = String::from_utf8_lossy(buf);
-    ensure!(ack.contains("\rMSA|AA|"), "not accepted: {ack}");
-    Ok(())
 }
 
 pub async fn run(
@@ -83,7 +82,6 @@ pub async fn run(
         tasks.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            let mut buf = vec![];
             loop {
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if k >= messages {
@@ -91,7 +89,7 @@ pub async fn run(
                 }
                 let framed = message(k);
                 let t0 = Instant::now();
-                exchange(&mut stream, &framed, &mut buf).await?;
+                exchange(&mut stream, &framed).await?;
                 latencies
                     .lock()
                     .expect("latencies")
@@ -128,11 +126,10 @@ pub async fn run(
         tasks.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            let mut buf = vec![];
             for k in (s..latency_messages).step_by(senders) {
                 let due = started + Duration::from_secs_f64(k as f64 / f64::from(rate.max(1)));
                 tokio::time::sleep_until(due.into()).await;
-                exchange(&mut stream, &message(offset + k), &mut buf).await?;
+                exchange(&mut stream, &message(offset + k)).await?;
                 due_latencies
                     .lock()
                     .expect("latencies")
