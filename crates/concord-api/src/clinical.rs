@@ -10,12 +10,13 @@ use axum::{
     response::IntoResponse,
 };
 use concord_engine::{Hub, usage::StockInput};
-use concord_model::{Gln, Gtin, access::Principal};
+use concord_model::{Gln, access::Principal};
 use serde_json::json;
 
 use crate::{
     problem::ApiError,
-    routes::{ApiResult, limit, parse_body},
+    routes::{ApiResult, found, limit, parse_body, path_gtin},
+    suppliers::text_param,
 };
 
 /// `POST /v1/fhir/{resource_type}`: JSON (`application/fhir+json` or `application/json`).
@@ -42,8 +43,7 @@ pub(crate) async fn put_stock(
 ) -> ApiResult {
     let facility = Gln::parse(&facility)
         .map_err(|e| ApiError::field(400, "facility", "gln", format!("path: {e}")))?;
-    let gtin = Gtin::parse(&gtin)
-        .map_err(|e| ApiError::field(400, "gtin", "check_digit", format!("path: {e}")))?;
+    let gtin = path_gtin(&gtin)?;
     let body = parse_body(&headers, &body)?;
     let input: StockInput = serde_json::from_value(body).map_err(|e| {
         ApiError::field(
@@ -63,13 +63,9 @@ pub(crate) async fn list_stock(
     State(hub): State<Hub>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let facility = match q
-        .get("facility")
-        .map(|f| f.trim())
-        .filter(|f| !f.is_empty())
-    {
+    let facility = match text_param(&q, "facility") {
         Some(f) => Some(
-            Gln::parse(f)
+            Gln::parse(&f)
                 .map_err(|e| ApiError::field(400, "facility", "gln", e.to_string()))?
                 .to_string(),
         ),
@@ -83,10 +79,5 @@ pub(crate) async fn list_stock(
 }
 
 pub(crate) async fn get_usage(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    match hub.usage(&id).await? {
-        Some(view) => Ok(Json(view).into_response()),
-        None => Err(ApiError(concord_engine::Rejection::not_found(format!(
-            "no usage {id}"
-        )))),
-    }
+    found(hub.usage(&id).await?, format!("usage {id}"))
 }

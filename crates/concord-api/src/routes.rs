@@ -323,18 +323,28 @@ fn post_canonical(message_type: &'static str) -> MethodRouter<Hub> {
     )
 }
 
-async fn get_contract(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    match hub.contract_view(&id).await? {
+/// A view, or a 404 naming what was not found (`what`: "contract C-1").
+pub(crate) fn found(view: Option<Value>, what: String) -> ApiResult {
+    match view {
         Some(view) => Ok(Json(view).into_response()),
-        None => Err(Rejection::not_found(format!("no contract {id}")).into()),
+        None => Err(Rejection::not_found(format!("no {what}")).into()),
     }
 }
 
+/// A GTIN in a path, check digit verified.
+pub(crate) fn path_gtin(gtin: &str) -> ApiResult<Gtin> {
+    Gtin::parse(gtin).map_err(|e| ApiError::field(400, "gtin", "check_digit", format!("path: {e}")))
+}
+
+async fn get_contract(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
+    found(hub.contract_view(&id).await?, format!("contract {id}"))
+}
+
 async fn get_requisition(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    match hub.requisition_view(&id).await? {
-        Some(view) => Ok(Json(view).into_response()),
-        None => Err(Rejection::not_found(format!("no requisition {id}")).into()),
-    }
+    found(
+        hub.requisition_view(&id).await?,
+        format!("requisition {id}"),
+    )
 }
 
 /// The optional text field of a decision body (an empty body is fine for an approval).
@@ -456,8 +466,7 @@ async fn put_item(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let gtin = Gtin::parse(&gtin)
-        .map_err(|e| ApiError::field(400, "gtin", "check_digit", format!("path: {e}")))?;
+    let gtin = path_gtin(&gtin)?;
     put_master(
         &hub,
         &principal,
@@ -720,10 +729,10 @@ async fn resolve_exception(
 }
 
 async fn get_purchase_order(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    match hub.purchase_order_view(&id).await? {
-        Some(view) => Ok(Json(view).into_response()),
-        None => Err(Rejection::not_found(format!("no purchase order {id}")).into()),
-    }
+    found(
+        hub.purchase_order_view(&id).await?,
+        format!("purchase order {id}"),
+    )
 }
 
 async fn list_quarantine(

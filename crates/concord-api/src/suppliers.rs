@@ -22,14 +22,14 @@ use serde_json::{Value, json};
 
 use crate::{
     problem::ApiError,
-    routes::{ApiResult, decision_text, limit, parse_body},
+    routes::{ApiResult, decision_text, found, limit, parse_body},
 };
 
 pub(crate) async fn get_onboarding(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    match hub.onboarding_view(&id).await? {
-        Some(view) => Ok(Json(view).into_response()),
-        None => Err(Rejection::not_found(format!("no supplier onboarding {id}")).into()),
-    }
+    found(
+        hub.onboarding_view(&id).await?,
+        format!("supplier onboarding {id}"),
+    )
 }
 
 pub(crate) async fn approve_onboarding(
@@ -73,10 +73,10 @@ pub(crate) async fn request_bank_change(
 }
 
 pub(crate) async fn get_bank_change(State(hub): State<Hub>, Path(id): Path<String>) -> ApiResult {
-    match hub.bank_change_view(&id).await? {
-        Some(view) => Ok(Json(view).into_response()),
-        None => Err(Rejection::not_found(format!("no bank-detail change {id}")).into()),
-    }
+    found(
+        hub.bank_change_view(&id).await?,
+        format!("bank-detail change {id}"),
+    )
 }
 
 pub(crate) async fn approve_bank_change(
@@ -107,7 +107,7 @@ pub(crate) async fn reject_bank_change(
     Ok(Json(view).into_response())
 }
 
-fn text_param(q: &HashMap<String, String>, name: &str) -> Option<String> {
+pub(crate) fn text_param(q: &HashMap<String, String>, name: &str) -> Option<String> {
     q.get(name)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())

@@ -104,14 +104,16 @@ impl Hub {
             .ok_or_else(|| Rejection::not_found(format!("no supplier {supplier_id}")))?;
         let lock = format!("supplier:{supplier_id}:bank");
         let _guard = self.lock_workflow(&lock).await;
-        let pending = self
+        let changes = self
             .store()
-            .workflow_ids(WORKFLOW_KIND, &["flow", "supplier_id"], supplier_id)
+            .workflows_where::<BankChangeRecord>(
+                WORKFLOW_KIND,
+                &["flow", "supplier_id"],
+                supplier_id,
+            )
             .await?;
-        for other in pending {
-            if let Some(r) = self.bank_change(&other).await?
-                && r.flow.stage == wf::BankChangeStage::PendingApproval
-            {
+        for (other, r) in changes {
+            if r.flow.stage == wf::BankChangeStage::PendingApproval {
                 return Err(Rejection::new(
                     409,
                     "bank_change_pending",
@@ -343,13 +345,12 @@ impl Hub {
             return Ok(());
         };
         let mut latest: Option<(chrono::DateTime<Utc>, String)> = None;
-        for id in self
+        for (id, r) in self
             .store()
-            .workflow_ids(WORKFLOW_KIND, &["flow", "supplier_id"], supplier)
+            .workflows_where::<BankChangeRecord>(WORKFLOW_KIND, &["flow", "supplier_id"], supplier)
             .await?
         {
-            if let Some(r) = self.bank_change(&id).await?
-                && r.flow.stage == wf::BankChangeStage::Approved
+            if r.flow.stage == wf::BankChangeStage::Approved
                 && let Some(at) = r.flow.closed_at
                 && latest.as_ref().is_none_or(|(t, _)| at > *t)
             {

@@ -164,9 +164,7 @@ impl Hub {
             keys: vec![("supplier", id.clone())],
             at: now,
         });
-        let record = self
-            .onboarding_step(record, actions, "submitted", now, &mut writes)
-            .await?;
+        let record = self.onboarding_step(record, actions, "submitted", now, &mut writes)?;
         let body = answer(&record);
         writes.push(ctx.done(201, &body));
         self.commit(writes).await?;
@@ -178,7 +176,7 @@ impl Hub {
     }
 
     /// Carries out the workflow's actions and records the state and its event.
-    async fn onboarding_step(
+    fn onboarding_step(
         &self,
         mut record: OnboardingRecord,
         actions: Vec<OnboardingAction>,
@@ -443,8 +441,7 @@ impl Hub {
             json!({"supplier_id": id, "stage": flow.stage, "detail": detail}),
         ));
         let record = OnboardingRecord { flow, ..record };
-        self.onboarding_step(record, actions, step, now, &mut writes)
-            .await?;
+        self.onboarding_step(record, actions, step, now, &mut writes)?;
         self.commit(writes).await?;
         Ok(())
     }
@@ -603,8 +600,7 @@ impl Hub {
         };
         let (flow, actions) = wf::apply(Some(record.flow.clone()), event).map_err(rejection)?;
         let record = OnboardingRecord { flow, ..record };
-        self.onboarding_step(record, actions, step, now, writes)
-            .await?;
+        self.onboarding_step(record, actions, step, now, writes)?;
         Ok(())
     }
 }

@@ -476,10 +476,15 @@ impl Hub {
                 f.entity_type, f.entity_key
             ))
         })?;
-        let external = f.detail["external_id"].as_str().map(str::to_string).or(self
-            .store()
-            .crosswalk_to_external(&f.system, &f.entity_type, &f.entity_key)
-            .await?);
+        // The finding names the system's id when it knew it; the crosswalk is asked only if not.
+        let external = match f.detail["external_id"].as_str() {
+            Some(id) => Some(id.to_string()),
+            None => {
+                self.store()
+                    .crosswalk_to_external(&f.system, &f.entity_type, &f.entity_key)
+                    .await?
+            }
+        };
         let now = Utc::now();
         let delivery_id = new_id("dlv");
         let correlation_id = format!("corr_{}", f.run_id);

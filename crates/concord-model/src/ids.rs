@@ -174,9 +174,20 @@ impl Npi {
                 got: s.to_string(),
             });
         }
-        // Luhn over "80840" + the first nine digits; the tenth is the check digit.
-        let body = format!("80840{}", &s[..9]);
-        let sum: u32 = body
+        let expected = Self::check_digit(&s[..9]);
+        if s.as_bytes()[9] - b'0' != expected {
+            return Err(IdError::CheckDigit {
+                kind: "NPI",
+                got: s.to_string(),
+                expected,
+            });
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The check digit of an NPI's first nine digits: Luhn over `80840` and them.
+    pub fn check_digit(nine_digits: &str) -> u8 {
+        let sum: u32 = format!("80840{nine_digits}")
             .bytes()
             .rev()
             .enumerate()
@@ -190,15 +201,7 @@ impl Npi {
                 }
             })
             .sum();
-        let expected = ((10 - sum % 10) % 10) as u8;
-        if s.as_bytes()[9] - b'0' != expected {
-            return Err(IdError::CheckDigit {
-                kind: "NPI",
-                got: s.to_string(),
-                expected,
-            });
-        }
-        Ok(Self(s.to_string()))
+        ((10 - sum % 10) % 10) as u8
     }
 }
 string_id!(

@@ -203,10 +203,6 @@ pub fn normalize_address(line1: &str, city: &str, state: &str, zip: &str) -> Str
     out
 }
 
-fn normalized_address(address: &PostalAddress) -> String {
-    normalize_address(&address.line1, &address.city, &address.state, &address.zip)
-}
-
 /// Sørensen–Dice coefficient over character bigrams (as a multiset, spaces included), rounded to
 /// two decimals: 1.0 for identical non-empty strings, 0.0 when either is empty. Bigrams make it
 /// tolerant of a dropped or swapped letter and of word-order noise, which is what separates two
@@ -328,7 +324,7 @@ impl Comparable {
         Self {
             name: normalize_name(&profile.name),
             tin: profile.tin.as_deref().and_then(tin_digits),
-            address: profile.address.as_ref().map(normalized_address),
+            address: profile.address.as_ref().map(PostalAddress::normalized),
         }
     }
 

@@ -295,7 +295,11 @@ pub(crate) async fn post_to_hub(
         };
         match answer.0 {
             Some(s) if s < 500 && s != 429 => break,
-            _ => tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await,
+            // No wait after the last attempt: its answer is the answer.
+            _ if attempt < 4 => {
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await
+            }
+            _ => {}
         }
     }
     answer

@@ -836,6 +836,25 @@ mod tests {
         let list = send(&router, Method::GET, "/api/materials", None, None).await;
         assert_eq!(list.body["materials"][0]["material"], "00614141000029");
         assert_eq!(list.body["materials"].as_array().unwrap().len(), 1);
+        // A user of the ERP edits it: the new description replaces the old.
+        let edited = send(
+            &router,
+            Method::PUT,
+            "/api/materials/00614141000029",
+            Some("m-3"),
+            Some(json!({"description": "Nitrile glove", "baseUom": "BX"})),
+        )
+        .await;
+        assert_eq!(edited.status, StatusCode::OK);
+        let read = send(
+            &router,
+            Method::GET,
+            "/api/materials/00614141000029",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(read.body["description"], "Nitrile glove");
     }
 
     #[tokio::test]

@@ -151,11 +151,11 @@ pub enum Write {
         until: DateTime<Utc>,
         reason: String,
     },
+    /// One shelf, stored whole (the usage workflow's decrement, a count, new levels).
+    Stock(crate::StockLevel),
     /// Changes a supplier's payment details and nothing else: the only write that does
     /// (`UpsertSupplier` keeps the stored ones). Rolls back with a conflict for an unknown
     /// supplier.
-    /// One shelf, stored whole (the usage workflow's decrement, a count, new levels).
-    Stock(crate::StockLevel),
     SetSupplierPayment {
         supplier_id: String,
         payment: concord_model::PaymentDetails,

@@ -380,15 +380,15 @@ impl Store {
             .collect()
     }
 
-    /// Ids of the workflows of `kind` whose state holds `value` at `path` (the caller's
-    /// constant, never input), e.g. a supplier's bank-detail changes. A scan of the kind's
-    /// rows: for kinds with few rows per subject.
-    pub async fn workflow_ids(
+    /// The workflows of `kind` whose state holds `value` at `path` (the caller's constant,
+    /// never input), e.g. a supplier's bank-detail changes, with their states, by id: one
+    /// query, a scan of the kind's rows (for kinds with few rows per subject).
+    pub async fn workflows_where<T: DeserializeOwned>(
         &self,
         kind: &str,
         path: &[&str],
         value: &str,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<(String, T)>> {
         debug_assert!(
             path.iter()
                 .all(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
@@ -397,10 +397,13 @@ impl Store {
             Dialect::Sqlite => format!("json_extract(state, '$.{}')", path.join(".")),
             Dialect::Postgres => format!("(state::jsonb #>> '{{{}}}')", path.join(",")),
         };
-        let sql =
-            format!("SELECT id FROM workflows WHERE kind = $1 AND {extract} = $2 ORDER BY id");
+        let sql = format!(
+            "SELECT id, state FROM workflows WHERE kind = $1 AND {extract} = $2 ORDER BY id"
+        );
         let rows = self.db.fetch(Stmt::new(sql).bind(kind).bind(value)).await?;
-        rows.iter().map(|r| r.text("id")).collect()
+        rows.iter()
+            .map(|r| Ok((r.text("id")?, parse_json("workflows", &r.text("state")?)?)))
+            .collect()
     }
 
     pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>> {

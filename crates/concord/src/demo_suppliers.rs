@@ -189,30 +189,31 @@ pub async fn run(
                 json!({"action": action, "reason": reason}),
             )
             .await?;
-            anyhow::Ok(format!(
+            let line = format!(
                 "  {id}  {} → {action} by u-70 → {}",
                 exc["kind"].as_str().unwrap_or("?"),
                 answer["onboarding"]["status"].as_str().unwrap_or("?")
-            ))
+            );
+            anyhow::Ok((line, answer["exception"]["status"] == "resolved"))
         }
     };
-    lines.push(decide("S-P-2002", "reject_supplier", "excluded by the OIG").await?);
-    lines.push(
-        decide(
+    for (id, action, reason) in [
+        ("S-P-2002", "reject_supplier", "excluded by the OIG"),
+        (
             "S-P-2003",
             "reject_supplier",
             "already supplier S-002 (same TIN)",
-        )
-        .await?,
-    );
-    lines.push(
-        decide(
+        ),
+        (
             "S-P-2004",
             "clear",
             "a different company; confirmed with S-003's rep",
-        )
-        .await?,
-    );
+        ),
+    ] {
+        let (line, resolved) = decide(id, action, reason).await?;
+        lines.push(line);
+        ok &= resolved;
+    }
     for id in ["S-P-2001", "S-P-2004"] {
         let (status, _) = post_as(
             &approver,

@@ -28,24 +28,7 @@ const CITY: [(&str, &str, &str); 4] = [
 /// A valid NPI (Luhn over 80840 + nine digits) from a number.
 pub fn npi_from(n: u64) -> String {
     let body = format!("{:09}", 100_000_000 + n % 899_999_999);
-    let digits: Vec<u32> = format!("80840{body}")
-        .bytes()
-        .map(|b| u32::from(b - b'0'))
-        .collect();
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                *d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!("{body}{}", concord_model::Npi::check_digit(&body))
 }
 
 /// Row `i` of a generated LEIE file: every fifth a business, a third with an NPI.
