@@ -128,9 +128,8 @@ pub(crate) fn pseudonymizer(config: &crate::config::Config) -> Result<Pseudonymi
                     getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
                     let text = hex::encode(bytes);
                     std::fs::create_dir_all(&config.hub.data_dir)
-                        .and_then(|()| write_private(&path, &text))
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                    Secret::new(text)
+                        .and_then(|()| publish_private(&path, &text))
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?
                 }
                 Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
             }
@@ -139,13 +138,30 @@ pub(crate) fn pseudonymizer(config: &crate::config::Config) -> Result<Pseudonymi
     Pseudonymizer::new(key).map_err(|e| format!("clinical.pseudonym_key: {e}"))
 }
 
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+/// Writes `text` as a new file readable by its owner only, and answers the key that ends up at
+/// `path`: ours, or the one another process (a second hub on the same data folder, a test
+/// beside this one) published first. The file is written under a temporary name and linked into
+/// place, which fails when `path` exists, so nobody ever reads half a key.
+fn publish_private(path: &std::path::Path, text: &str) -> std::io::Result<Secret> {
     use std::io::Write as _;
+    // The random key's first characters make the temporary name unique to this call.
+    let tmp = path.with_extension(format!("tmp-{}", &text[..text.len().min(12)]));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
+    let written = options
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(Secret::new(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(Secret::new(std::fs::read_to_string(path)?.trim()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What one received message came to.
