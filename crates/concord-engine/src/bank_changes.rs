@@ -103,7 +103,7 @@ impl Hub {
             .await?
             .ok_or_else(|| Rejection::not_found(format!("no supplier {supplier_id}")))?;
         let lock = format!("supplier:{supplier_id}:bank");
-        let _guard = self.lock_workflow(&lock).await;
+        let _guard = self.lock_workflow(&lock).await?;
         let changes = self
             .store()
             .workflows_where::<BankChangeRecord>(
@@ -215,7 +215,7 @@ impl Hub {
         let supplier_id = record.flow.supplier_id.clone();
         let _guard = self
             .lock_workflow(&format!("supplier:{supplier_id}:bank"))
-            .await;
+            .await?;
         // Read again under the lock: a decision that raced this one is seen here.
         let record = self
             .bank_change(id)

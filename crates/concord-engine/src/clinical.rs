@@ -242,6 +242,9 @@ impl Hub {
             original_body: config
                 .keep_original
                 .then(|| crate::inbound::stored_text(text.as_bytes())),
+            // Ours to process (the usage worker gets it through the queue); should this
+            // instance die first, another takes it up when the lease ends.
+            claim: Some(self.claim(self.work_lease())),
         };
         let answer = |code: AckCode, note: Option<&str>, errors: &[hl7::Diagnostic]| {
             hl7::ack::ack(message, code, note, errors, &ack_id, now.naive_utc())
@@ -293,10 +296,7 @@ impl Hub {
                     .quarantine_hl7(&stored, &errors, &redacted.dropped)
                     .await
                 {
-                    // Stored as received: the worker's sweep (or a resend) quarantines it.
-                    self.inner
-                        .clinical_overflow
-                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    // Stored as received: recovery (or a resend) quarantines it.
                     return not_stored(&e);
                 }
                 self.metrics().observe_inbound(system, HL7V2, "refused");
@@ -374,32 +374,35 @@ pub(crate) fn hl7_rejection(errors: &[hl7::Diagnostic]) -> crate::Rejection {
 pub(crate) const QUEUE_DEPTH: usize = 4096;
 
 impl Hub {
-    /// Hands a stored message to the usage worker. When the queue is full the message stays
-    /// `received` in the inbox, and the worker's next sweep finds it: nothing waits on memory.
+    /// Hands a stored message to the usage worker. When the queue is full, the intake's claim
+    /// on the message is ended instead, so the recovery worker (of any instance) takes it up
+    /// within seconds: nothing waits on memory.
     pub fn queue_clinical(&self, record: InboxRecord) {
-        if self.inner.clinical_queue.try_send(record).is_err() {
-            self.inner
-                .clinical_overflow
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Err(full) = self.inner.clinical_queue.try_send(record) {
+            let record = full.into_inner();
+            let hub = self.clone();
+            tokio::spawn(async move {
+                let Some(claim) = record.claim.as_deref() else {
+                    return;
+                };
+                if let Err(e) = hub.store().end_inbox_claim(&record.id, claim).await {
+                    // Then its lease ends on its own and it is taken up a little later.
+                    tracing::warn!(receipt = %record.id, error = %e, "could not hand a clinical message to recovery");
+                }
+            });
         }
     }
 }
 
-/// How often the usage worker sweeps the inbox for clinical messages left `received`, and how
-/// old one must be to be swept (younger ones are still on their way through the queue).
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-const STUCK_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
-
-/// The usage worker: processes what the listener queued; sweeps the inbox for clinical
-/// messages still `received` (queue overflow, a failure, a restart) every [`SWEEP_EVERY`], and
-/// at once when the queue is empty after an overflow.
+/// The usage worker: processes what the listener queued, one message at a time. A message this
+/// instance's intake stored carries its claim; one handed over again (a resend of a message
+/// stored but never processed) is claimed first, and skipped while another worker holds it.
+/// What it cannot finish stays `received` and the recovery worker takes it up when its lease
+/// ends.
 pub(crate) async fn run_worker(hub: Hub) {
-    use std::sync::atomic::Ordering;
     let Some(mut queue) = hub.inner.clinical_inbox.lock().take() else {
         return;
     };
-    let system = hub.config().clinical.system.clone();
-    let mut last_sweep = std::time::Instant::now();
     loop {
         let record = tokio::select! {
             r = queue.recv() => r,
@@ -408,40 +411,31 @@ pub(crate) async fn run_worker(hub: Hub) {
         if hub.stopping() {
             return;
         }
+        let Some(record) = record else { continue };
+        let ours = record
+            .claim
+            .as_deref()
+            .is_some_and(|c| c.starts_with(hub.instance()));
+        let record = if ours {
+            Some(record)
+        } else {
+            let claim = hub.claim(hub.work_lease());
+            match hub
+                .store()
+                .claim_inbox_message(&record.id, Utc::now(), &claim)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::error!(receipt = %record.id, error = %e, "claiming a clinical message failed; recovery takes it up later");
+                    None
+                }
+            }
+        };
         if let Some(record) = &record
             && let Err(e) = hub.process(record, record.body.len()).await
         {
-            tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed; it stays received and the next sweep retries it");
-            hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
-        }
-        let overflowed = queue.is_empty() && hub.inner.clinical_overflow.load(Ordering::SeqCst);
-        if !overflowed && last_sweep.elapsed() < SWEEP_EVERY {
-            continue;
-        }
-        last_sweep = std::time::Instant::now();
-        hub.inner.clinical_overflow.store(false, Ordering::SeqCst);
-        let cutoff = Utc::now() - STUCK_AFTER;
-        match hub
-            .store()
-            .list_inbox_of(&system, HL7V2, InboxStatus::Received, 500)
-            .await
-        {
-            Ok(left) => {
-                if left.len() == 500 {
-                    hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
-                }
-                // After an overflow everything left is swept; otherwise only what is stuck.
-                for record in left.iter().filter(|r| overflowed || r.received_at < cutoff) {
-                    if let Err(e) = hub.process(record, record.body.len()).await {
-                        tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed");
-                        hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "sweeping the inbox for clinical messages failed");
-                hub.inner.clinical_overflow.store(true, Ordering::SeqCst);
-            }
+            tracing::error!(receipt = %record.id, error = %e, "processing a clinical message failed; it stays received and recovery retries it when its lease ends");
         }
     }
 }

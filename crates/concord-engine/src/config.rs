@@ -141,6 +141,23 @@ pub struct HubConfig {
     /// always be run on demand (`POST /v1/reconciliations`).
     #[serde(default)]
     pub reconcile_every: Option<String>,
+    /// How long an instance holds a received message or a due timer it is working on before
+    /// another instance may take it up (its process died or stalled), in seconds. What the
+    /// first one commits afterwards is refused, so a short lease costs duplicate work at
+    /// most, never a duplicate effect.
+    #[serde(default = "default_work_lease")]
+    pub work_lease_secs: u64,
+    /// How often an instance reads what the others committed (contract activations, items,
+    /// facilities) into its price index, in milliseconds.
+    #[serde(default = "default_peer_sync_ms")]
+    pub peer_sync_ms: u64,
+}
+
+fn default_work_lease() -> u64 {
+    30
+}
+fn default_peer_sync_ms() -> u64 {
+    1_000
 }
 
 fn default_slo_check_ms() -> u64 {
@@ -166,6 +183,8 @@ impl Default for HubConfig {
             max_body_bytes: default_max_body(),
             slo_check_ms: default_slo_check_ms(),
             reconcile_every: None,
+            work_lease_secs: default_work_lease(),
+            peer_sync_ms: default_peer_sync_ms(),
         }
     }
 }

@@ -208,7 +208,7 @@ impl Hub {
         ));
         let data = serde_json::to_value(&contract).expect("contracts serialise");
         let digest = crate::governance::digest_of_json(&data);
-        let _guard = self.lock_workflow(&contract.id).await;
+        let _guard = self.lock_workflow(&contract.id).await?;
         let existing = self.store().contract_versions(&contract.id).await?;
         if let Some(same) = existing.iter().find(|v| v.version == contract.version) {
             if same.digest == digest {
@@ -818,7 +818,7 @@ impl Hub {
             return Ok(());
         };
         let version: u32 = version.parse().unwrap_or(0);
-        let _guard = self.lock_workflow(contract_id).await;
+        let _guard = self.lock_workflow(contract_id).await?;
         let state = self
             .store()
             .workflow::<ContractPropagation>(WORKFLOW_KIND, &timer.subject)

@@ -60,11 +60,10 @@ pub(crate) async fn run(hub: Hub) {
         let claimed = if available == 0 {
             Vec::new()
         } else {
-            let now = Utc::now();
-            let lease = now + chrono::Duration::seconds(config.lease_secs as i64);
+            let claim = hub.claim(Duration::from_secs(config.lease_secs));
             match hub
                 .store()
-                .claim_deliveries(now, lease, available as u32)
+                .claim_deliveries(Utc::now(), &claim, available as u32)
                 .await
             {
                 Ok(claimed) => claimed,
@@ -87,9 +86,17 @@ pub(crate) async fn run(hub: Hub) {
             tokio::spawn(tracing::Instrument::instrument(
                 async move {
                     let id = delivery.id.clone();
-                    if let Err(e) = hub.deliver(delivery).await {
-                        // The lease expires and the delivery is claimed again: nothing is lost.
-                        tracing::error!(delivery = %id, error = %e, "recording a delivery attempt failed");
+                    match hub.deliver(delivery).await {
+                        Ok(()) => {}
+                        Err(crate::EngineError::Store(concord_store::Error::LostClaim(why))) => {
+                            // Our lease ended mid-attempt and another worker took the delivery
+                            // (same idempotency key): its attempt is the one recorded.
+                            tracing::info!(delivery = %id, reason = %why, "another worker took this delivery over");
+                        }
+                        Err(e) => {
+                            // The lease expires and the delivery is claimed again: nothing is lost.
+                            tracing::error!(delivery = %id, error = %e, "recording a delivery attempt failed");
+                        }
                     }
                     drop(permit);
                     hub.inner.work.notify_one();
@@ -143,6 +150,7 @@ impl Hub {
             let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
             self.commit(vec![Write::Postpone {
                 id: d.id.clone(),
+                claim: d.claim.clone(),
                 until,
                 reason: format!("circuit open for {}", d.target),
             }])
@@ -435,6 +443,7 @@ impl Hub {
         let mut writes = vec![
             Write::DeliveryResult {
                 delivery_id: d.id.clone(),
+                claim: d.claim.clone(),
                 attempt: number,
                 outcome,
                 at: now,
@@ -458,7 +467,7 @@ impl Hub {
                     table: "deliveries",
                     source,
                 })?;
-            let _guard = self.lock_workflow(&contract.id).await;
+            let _guard = self.lock_workflow(&contract.id).await?;
             let ok = outcome == DeliveryOutcome::Delivered;
             if ok {
                 writes.push(timeline(&d.correlation_id, now, "acknowledged", json!({"target": d.target, "contract_id": contract.id, "version": contract.version})));
@@ -505,7 +514,7 @@ impl Hub {
         {
             let _guard = self
                 .lock_workflow(&crate::purchase_orders::subject(po))
-                .await;
+                .await?;
             let mut step = self
                 .po_delivery_outcome(
                     po,

@@ -276,6 +276,7 @@ impl Hub {
                 .clinical
                 .keep_original
                 .then(|| crate::inbound::stored_text(body)),
+            claim: Some(self.claim(self.work_lease())),
         };
         match self.store().insert_inbox(record.clone()).await? {
             InboxInsert::Duplicate(first) => Ok(crate::inbound::stored_answer(&first)),

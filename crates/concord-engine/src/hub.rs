@@ -42,8 +42,15 @@ pub(crate) struct HubInner {
     pub breakers: Mutex<HashMap<String, CircuitBreaker>>,
     pub limiters: Mutex<HashMap<String, RateLimiter>>,
     /// Serialises workflow steps per workflow id within this instance (read-modify-write of the
-    /// workflow state must not interleave). Striped so memory stays bounded.
+    /// workflow state must not interleave). Striped so memory stays bounded. Across instances
+    /// sharing PostgreSQL, each step also holds the store's lock on its ids
+    /// (`Store::lock_across_instances`).
     pub workflow_locks: Vec<tokio::sync::Mutex<()>>,
+    /// This process's name among the instances sharing the store (`inst_…`, new at each start):
+    /// every claim it takes on work starts with it.
+    pub instance: String,
+    /// Numbers this instance's claims.
+    pub claims: std::sync::atomic::AtomicU64,
     pub stopping: AtomicBool,
     pub stop: Notify,
     /// API keys checked recently (see `governance::KEY_CACHE_TTL`).
@@ -59,11 +66,9 @@ pub(crate) struct HubInner {
     /// Makes the MRN and visit pseudonyms of clinical messages.
     pub pseudonyms: concord_model::phi::Pseudonymizer,
     /// Clinical messages stored and acknowledged, waiting for the usage worker (bounded: when
-    /// full, a message stays `received` in the inbox and the worker's sweep finds it).
+    /// full, a message is left to the recovery worker).
     pub clinical_queue: tokio::sync::mpsc::Sender<concord_store::InboxRecord>,
     pub clinical_inbox: Mutex<Option<tokio::sync::mpsc::Receiver<concord_store::InboxRecord>>>,
-    /// Set when a clinical message could not be queued (or failed): the worker sweeps.
-    pub clinical_overflow: AtomicBool,
     /// Each service level objective's latest status and when it was checked.
     pub slo_status:
         Mutex<std::collections::BTreeMap<String, (concord_model::slo::SloStatus, DateTime<Utc>)>>,
@@ -92,7 +97,14 @@ pub enum StartError {
 }
 
 /// The workers whose heartbeats `/readyz` checks.
-pub const WORKERS: [&str; 4] = ["delivery", "timers", "audit_sealer", "slo_checks"];
+pub const WORKERS: [&str; 6] = [
+    "delivery",
+    "timers",
+    "audit_sealer",
+    "slo_checks",
+    "recovery",
+    "peer_sync",
+];
 
 /// Which of [`WORKERS`] has not beaten within `stale` of `now`, in words; `None` when all have.
 fn late_workers(
@@ -201,6 +213,8 @@ impl Hub {
                 workflow_locks: (0..WORKFLOW_LOCK_STRIPES)
                     .map(|_| tokio::sync::Mutex::new(()))
                     .collect(),
+                instance: new_id("inst"),
+                claims: std::sync::atomic::AtomicU64::new(0),
                 stopping: AtomicBool::new(false),
                 stop: Notify::new(),
                 keys: Mutex::new(Default::default()),
@@ -212,10 +226,11 @@ impl Hub {
                 pseudonyms,
                 clinical_queue,
                 clinical_inbox: Mutex::new(Some(clinical_inbox)),
-                // Set, so the usage worker's first round sweeps what an earlier run left.
-                clinical_overflow: AtomicBool::new(true),
             }),
         };
+        // A store only this process uses holds no claim of a live worker: what the last run
+        // left is taken up at once (on a shared store the leases run out first).
+        hub.inner.store.end_claims_of_previous_run(Utc::now()).await?;
         hub.reload_price_index().await?;
         Ok(hub)
     }
@@ -295,11 +310,9 @@ impl Hub {
             )));
         }
         let hub = self.clone();
-        handles.push(tokio::spawn(async move {
-            if let Err(e) = crate::inbound::recover(&hub).await {
-                tracing::error!(error = %e, "recovering unfinished inbound messages failed");
-            }
-        }));
+        handles.push(tokio::spawn(crate::inbound::run_recovery(hub)));
+        let hub = self.clone();
+        handles.push(tokio::spawn(crate::peers::run_peer_sync(hub)));
         handles.extend(crate::x12_files::start(self));
         let hub = self.clone();
         handles.push(tokio::spawn(crate::clinical::run_worker(hub)));
@@ -369,19 +382,23 @@ impl Hub {
     }
 
     /// Locks several workflow ids at once: their stripes in ascending order, each once, so two
-    /// callers locking overlapping sets can never wait on each other.
-    pub(crate) async fn lock_workflows(
-        &self,
-        ids: &[&str],
-    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+    /// callers locking overlapping sets can never wait on each other; then, where instances
+    /// share the store, the store's lock on each id (ascending too, see
+    /// `Store::lock_across_instances`), so a step of one workflow never interleaves with
+    /// another step of it in any instance.
+    pub(crate) async fn lock_workflows(&self, ids: &[&str]) -> Result<WorkflowGuard<'_>> {
         let mut stripes: Vec<usize> = ids.iter().map(|id| self.stripe(id)).collect();
         stripes.sort_unstable();
         stripes.dedup();
-        let mut guards = Vec::with_capacity(stripes.len());
+        let mut local = Vec::with_capacity(stripes.len());
         for stripe in stripes {
-            guards.push(self.inner.workflow_locks[stripe].lock().await);
+            local.push(self.inner.workflow_locks[stripe].lock().await);
         }
-        guards
+        let across = self.inner.store.lock_across_instances(ids).await?;
+        Ok(WorkflowGuard {
+            _across: across,
+            _local: local,
+        })
     }
 
     fn stripe(&self, id: &str) -> usize {
@@ -391,8 +408,28 @@ impl Hub {
         (hasher.finish() as usize) % self.inner.workflow_locks.len()
     }
 
-    pub(crate) async fn lock_workflow(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        self.inner.workflow_locks[self.stripe(id)].lock().await
+    pub(crate) async fn lock_workflow(&self, id: &str) -> Result<WorkflowGuard<'_>> {
+        self.lock_workflows(&[id]).await
+    }
+
+    /// A new claim of this instance on some work, held until `lease` from now.
+    pub(crate) fn claim(&self, lease: Duration) -> concord_store::Claim {
+        let n = self.inner.claims.fetch_add(1, Ordering::Relaxed);
+        concord_store::Claim {
+            token: format!("{}:{n}", self.inner.instance),
+            lease_until: Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default(),
+        }
+    }
+
+    /// How long this instance holds a received message or a due timer it works on before
+    /// another instance may take it up.
+    pub(crate) fn work_lease(&self) -> Duration {
+        Duration::from_secs(self.inner.config.hub.work_lease_secs.max(1))
+    }
+
+    /// This process's name among the instances sharing the store.
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
     }
 
     pub(crate) fn breaker_allow(&self, system: &str) -> Result<(), Duration> {
@@ -429,6 +466,13 @@ impl Hub {
             .or_insert_with(|| RateLimiter::new(rate, now));
         limiter.take(now).err()
     }
+}
+
+/// Workflow locks held by one step: this instance's stripes and, on a shared store, the
+/// store's locks (released first when dropped: fields drop in declaration order).
+pub(crate) struct WorkflowGuard<'a> {
+    _across: concord_store::InstanceLocks,
+    _local: Vec<tokio::sync::MutexGuard<'a, ()>>,
 }
 
 /// A lineage entry.

@@ -48,6 +48,8 @@ pub struct InboundContext {
     pub source_system: String,
     /// Who the resulting changes are recorded against in the audit log.
     pub actor: String,
+    /// The claim this processing holds on the message: its answer commits only under it.
+    pub claim: Option<String>,
 }
 
 impl InboundContext {
@@ -62,6 +64,16 @@ impl InboundContext {
                 .received_by
                 .clone()
                 .unwrap_or_else(|| format!("system:{}", record.system)),
+            claim: record.claim.clone(),
+        }
+    }
+
+    /// A write that refuses the unit it is in unless the message is still received under
+    /// this processing's claim (for units committed before the answer).
+    pub(crate) fn still_claimed(&self) -> Write {
+        Write::InboxStillClaimed {
+            id: self.inbox_id.clone(),
+            claim: self.claim.clone(),
         }
     }
 
@@ -81,6 +93,7 @@ impl InboundContext {
     pub(crate) fn done(&self, status: u16, body: &Value) -> Write {
         Write::InboxDone {
             id: self.inbox_id.clone(),
+            claim: self.claim.clone(),
             status: InboxStatus::Processed,
             response_status: status,
             response_body: body.to_string(),
@@ -203,6 +216,7 @@ impl Hub {
             body,
             received_by: msg.actor.clone(),
             original_body: None,
+            claim: Some(self.claim(self.work_lease())),
         };
         match self.store().insert_inbox(record.clone()).await? {
             InboxInsert::Duplicate(first) => Ok(stored_answer(&first)),
@@ -228,12 +242,21 @@ impl Hub {
     async fn process_in_span(&self, record: &InboxRecord, n_bytes: usize) -> Result<InboundAnswer> {
         let ctx = InboundContext::of(record);
         let received = received_entry(record, json!({"bytes": n_bytes}));
-        match self.map_and_commit(record, &ctx, received.clone()).await {
-            Ok(answer) => Ok(answer),
+        let answer = match self.map_and_commit(record, &ctx, received.clone()).await {
             Err(EngineError::Rejected(rejection)) => {
                 self.quarantine(record, &ctx, received, rejection).await
             }
-            Err(other) => Err(other),
+            other => other,
+        };
+        match answer {
+            Err(EngineError::Store(concord_store::Error::LostClaim(why))) => {
+                // Our lease ended and another worker (in this or another instance) took the
+                // message up; its answer is the one that counts, and nothing of ours committed.
+                tracing::info!(receipt = %record.id, reason = %why, "another worker took this message over");
+                let now = self.store().inbox(&record.id).await?;
+                Ok(now.map_or_else(|| stored_answer(record), |r| stored_answer(&r)))
+            }
+            other => other,
         }
     }
 
@@ -270,6 +293,7 @@ impl Hub {
             ),
             Write::InboxDone {
                 id: record.id.clone(),
+                claim: ctx.claim.clone(),
                 status: InboxStatus::Quarantined,
                 response_status: rejection.status,
                 response_body: problem.to_string(),
@@ -355,20 +379,30 @@ impl Hub {
         tracing::Instrument::instrument(step, span).await
     }
 
-    /// Reprocesses messages stored but never finished (the hub stopped mid-way).
+    /// Processes the messages stored but never answered whose claim has lapsed: left by a run
+    /// that stopped mid-way, by an instance that died, or by a processing that failed on a
+    /// store error. Each is claimed first, so two instances never take up the same one.
     pub async fn recover_inbox(&self) -> Result<usize> {
-        // Clinical messages are the usage worker's: its first round sweeps them.
-        let pending: Vec<InboxRecord> = self
-            .store()
-            .list_inbox(InboxStatus::Received, 10_000)
-            .await?
-            .into_iter()
-            .filter(|r| r.message_type != crate::clinical::HL7V2)
-            .collect();
-        for record in &pending {
-            self.process(record, record.body.len()).await?;
+        const BATCH: u32 = 100;
+        let now = Utc::now();
+        let mut n = 0;
+        loop {
+            let claim = self.claim(self.work_lease());
+            let batch = self
+                .store()
+                .claim_inbox(now, &claim, None, None, BATCH)
+                .await?;
+            for record in &batch {
+                if let Err(e) = self.process(record, record.body.len()).await {
+                    // Its lease lapses again and a later round retries it.
+                    tracing::error!(receipt = %record.id, error = %e, "processing a recovered message failed");
+                }
+            }
+            n += batch.len();
+            if batch.len() < BATCH as usize || self.stopping() {
+                return Ok(n);
+            }
         }
-        Ok(pending.len())
     }
 
     /// Replays a quarantined message, optionally with a fixed body (the original is kept).
@@ -439,7 +473,25 @@ impl Hub {
             subject: format!("inbox:{id}"),
             at: now,
         }));
-        self.commit(writes).await?;
+        // Back to received under our claim, in the same commit: a second replay of the same
+        // message at the same moment is refused rather than processed twice.
+        let claim = self.claim(self.work_lease());
+        record.claim = Some(claim.token.clone());
+        writes.push(Write::ReclaimInbox {
+            id: id.to_string(),
+            claim,
+            at: now,
+        });
+        self.commit(writes).await.map_err(|e| match e {
+            EngineError::Store(concord_store::Error::Conflict(why)) => Rejection::new(
+                409,
+                "not_quarantined",
+                "Only quarantined messages can be replayed",
+                why,
+            )
+            .into(),
+            other => other,
+        })?;
         self.process(&record, record.body.len()).await
     }
 }
@@ -459,16 +511,22 @@ pub(crate) fn stored_answer(first: &InboxRecord) -> InboundAnswer {
     }
 }
 
-/// Called by the workers at start-up.
-pub(crate) async fn recover(hub: &Hub) -> Result<()> {
-    let n = hub.recover_inbox().await?;
-    if n > 0 {
-        tracing::info!(
-            messages = n,
-            "reprocessed inbound messages left unfinished by the last run"
-        );
+/// The recovery worker: at start-up, then every few seconds, takes up received messages whose
+/// claim lapsed (see [`Hub::recover_inbox`]).
+pub(crate) async fn run_recovery(hub: Hub) {
+    let every = std::time::Duration::from_secs(2);
+    while !hub.stopping() {
+        hub.beat("recovery");
+        match hub.recover_inbox().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                messages = n,
+                "took up inbound messages left unfinished (by an earlier run, another instance, or a failed attempt)"
+            ),
+            Err(e) => tracing::error!(error = %e, "recovering unfinished inbound messages failed"),
+        }
+        hub.idle("recovery", every).await;
     }
-    Ok(())
 }
 
 /// A stored message turned into its canonical document: parsed, mapped by the system's inbound

@@ -26,6 +26,7 @@ pub mod mllp;
 pub mod onboarding;
 pub mod operations;
 pub mod partners;
+pub mod peers;
 pub mod policy;
 pub mod purchase_orders;
 pub mod reconciliation;

@@ -104,7 +104,7 @@ impl Hub {
         let supplier = check_onboarding(canonical).map_err(Rejection::invalid)?;
         let id = supplier.id.clone();
         let now = Utc::now();
-        let _guard = self.lock_workflow(&subject(&id)).await;
+        let _guard = self.lock_workflow(&subject(&id)).await?;
         if self
             .store()
             .workflow::<Value>(WORKFLOW_KIND, &id)
@@ -384,7 +384,7 @@ impl Hub {
         step: &str,
         extra: Vec<Write>,
     ) -> Result<()> {
-        let _guard = self.lock_workflow(&subject(id)).await;
+        let _guard = self.lock_workflow(&subject(id)).await?;
         let record = self
             .store()
             .workflow::<OnboardingRecord>(WORKFLOW_KIND, id)
@@ -558,7 +558,7 @@ impl Hub {
             }
             return Ok(());
         }
-        let _guard = self.lock_workflow(&d.subject).await;
+        let _guard = self.lock_workflow(&d.subject).await?;
         let Some(record) = self
             .store()
             .workflow::<OnboardingRecord>(WORKFLOW_KIND, id)

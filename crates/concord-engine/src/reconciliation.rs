@@ -600,9 +600,28 @@ pub(crate) async fn run_scheduled(hub: Hub, every: Duration) {
     hub.idle("reconciliation", every).await;
     while !hub.stopping() {
         hub.beat("reconciliation");
-        if let Err(e) = hub.reconcile("schedule", "concord:scheduler").await {
+        if let Err(e) = hub.reconcile_on_schedule(every).await {
             tracing::error!(error = %e, "scheduled reconciliation failed");
         }
         hub.idle("reconciliation", every).await;
+    }
+}
+
+impl Hub {
+    /// The scheduled run, unless another instance sharing the store made one within the
+    /// period already (each instance has the schedule; one run per period is what is meant).
+    async fn reconcile_on_schedule(&self, every: Duration) -> Result<()> {
+        let _one = self.lock_workflow("concord:reconciliation_schedule").await?;
+        let period = chrono::Duration::from_std(every).unwrap_or_default();
+        let latest = self.store().reconciliation_runs(20).await?;
+        let recent = latest
+            .iter()
+            .any(|r| r.trigger == "schedule" && Utc::now() - r.started_at < period * 9 / 10);
+        if recent {
+            tracing::debug!("another instance ran the scheduled reconciliation of this period");
+            return Ok(());
+        }
+        self.reconcile("schedule", "concord:scheduler").await?;
+        Ok(())
     }
 }

@@ -118,7 +118,7 @@ impl Hub {
     ) -> Result<InboundAnswer> {
         let requisition: Requisition = parse_canonical(canonical).map_err(Rejection::invalid)?;
         let now = Utc::now();
-        let _guard = self.lock_workflow(&subject(&requisition.id)).await;
+        let _guard = self.lock_workflow(&subject(&requisition.id)).await?;
         let (mut writes, body) = self
             .requisition_writes(requisition, ctx, lineage, now)
             .await?;
@@ -284,7 +284,7 @@ impl Hub {
                 "this credential names no user; approvals are made in a person's name (create the key with a user)".into(),
             ));
         };
-        let _guard = self.lock_workflow(&subject(id)).await;
+        let _guard = self.lock_workflow(&subject(id)).await?;
         let record = self
             .store()
             .workflow::<RequisitionRecord>(WORKFLOW_KIND, id)
@@ -349,7 +349,7 @@ impl Hub {
     /// Fires one requisition's escalation timer.
     pub(crate) async fn fire_requisition_timer(&self, timer: &Timer) -> Result<()> {
         let id = &timer.subject;
-        let _guard = self.lock_workflow(&subject(id)).await;
+        let _guard = self.lock_workflow(&subject(id)).await?;
         let mut writes = vec![Write::DeleteTimer {
             id: timer.id.clone(),
         }];

@@ -405,13 +405,21 @@ fn acknowledged(record: &crate::purchase_orders::PurchaseOrderRecord) -> Option<
 
 /// The worker: checks the objectives every `[hub] slo_check_ms` (a config without any still
 /// beats, so readiness sees it alive).
+/// What instances sharing a store lock while one of them checks the objectives.
+const SLO_CHECKS_LOCK: &str = "concord:slo_checks";
+
 pub(crate) async fn run_slo_checks(hub: Hub, every: Duration) {
     while !hub.stopping() {
         hub.beat("slo_checks");
-        if !hub.config().slo.is_empty()
-            && let Err(e) = hub.check_slos().await
-        {
-            tracing::error!(error = %e, "checking service level objectives failed");
+        if !hub.config().slo.is_empty() {
+            // One instance at a time: two checking at once could both record the same breach.
+            let checked = async {
+                let _one = hub.lock_workflow(SLO_CHECKS_LOCK).await?;
+                hub.check_slos().await
+            };
+            if let Err(e) = checked.await {
+                tracing::error!(error = %e, "checking service level objectives failed");
+            }
         }
         hub.idle("slo_checks", every).await;
     }

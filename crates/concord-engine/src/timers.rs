@@ -10,8 +10,12 @@ use crate::{error::Result, hub::Hub};
 
 impl Hub {
     /// Fires the timers due now (up to 100 a round), each through the workflow of its kind.
+    /// Each is claimed first (leased for `[hub] work_lease_secs`), so with several instances
+    /// only one fires it; one whose instance died fires when the lease ends.
     pub async fn fire_due_timers(&self) -> Result<usize> {
-        let due = self.store().due_timers(Utc::now(), 100).await?;
+        let now = Utc::now();
+        let lease = now + chrono::Duration::from_std(self.work_lease()).unwrap_or_default();
+        let due = self.store().claim_timers(now, lease, 100).await?;
         for timer in &due {
             let span = tracing::info_span!("timer", timer = %timer.id, kind = %timer.kind, correlation_id = %timer.correlation_id);
             // One timer that fails (or is of a kind this build does not know) is left in place
@@ -30,7 +34,7 @@ impl Hub {
                         }
                     };
                     if let Err(e) = fired {
-                        tracing::error!(error = %e, "firing a timer failed; it stays due");
+                        tracing::error!(error = %e, "firing a timer failed; it fires again when its lease ends");
                     }
                 },
                 span,

@@ -289,7 +289,7 @@ impl Hub {
         };
         let mut keys = vec![usage_key.as_str()];
         keys.extend(shelf_key.as_deref());
-        let _guards = self.lock_workflows(&keys).await;
+        let _guards = self.lock_workflows(&keys).await?;
         let state = self
             .store()
             .workflow::<UsageRecord>(WORKFLOW_KIND, id)
@@ -588,6 +588,7 @@ impl Hub {
             correlation_id: state.correlation_id.clone(),
             source_system: state.source_system.clone(),
             actor: actor.to_string(),
+            claim: None,
         };
         let record = self.usage_step(None, id, &ctx).await?;
         Ok(usage_view(&record))
@@ -684,7 +685,7 @@ impl Hub {
             return Err(Rejection::invalid(errors).into());
         }
         let key = shelf_key(facility.as_str(), location, gtin.as_str());
-        let _guard = self.lock_workflow(&key).await;
+        let _guard = self.lock_workflow(&key).await?;
         let before = self
             .store()
             .stock_level(facility.as_str(), location, gtin.as_str())

@@ -133,7 +133,9 @@ impl Hub {
         }
         // The acknowledgements go out whatever happens to the content.
         if !acks.is_empty() {
-            let mut writes = Vec::new();
+            // Only while the interchange is still ours: a worker that lost it to another
+            // (after its lease ended) must not queue a second set of acknowledgements.
+            let mut writes = vec![ctx.still_claimed()];
             for ack in &acks {
                 writes.push(self.ack_delivery(partner_name, ack, ctx).await?);
             }
@@ -348,7 +350,7 @@ impl Hub {
         let po = self.po_number_of(quoted).await?;
         let _guard = self
             .lock_workflow(&crate::purchase_orders::subject(&po))
-            .await;
+            .await?;
         let writes = apply(&po).await?;
         let applied = !writes.is_empty();
         self.commit(writes).await?;

@@ -78,12 +78,30 @@ pub enum Write {
     DeleteTimer {
         id: String,
     },
+    /// Records a received message's answer (processed or quarantined). Fenced by `claim`:
+    /// rolls the unit back with [`crate::Error::LostClaim`] when the message is no longer
+    /// received under that claim (another worker took it over and answers it).
     InboxDone {
         id: String,
+        claim: Option<String>,
         status: InboxStatus,
         response_status: u16,
         response_body: String,
         error: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// Checks, inside a unit that processing commits before its answer (an X12 interchange's
+    /// acknowledgements), that the message is still received under `claim`; fenced like
+    /// `InboxDone`.
+    InboxStillClaimed {
+        id: String,
+        claim: Option<String>,
+    },
+    /// Takes a quarantined message back to `received` under a new claim, for a replay. Rolls
+    /// the unit back with a conflict when it is not quarantined (a replay already took it).
+    ReclaimInbox {
+        id: String,
+        claim: crate::Claim,
         at: DateTime<Utc>,
     },
     /// Replaces a quarantined message's body with a fixed one, keeping the first original.
@@ -97,9 +115,12 @@ pub enum Write {
     UpsertSupplier(Supplier, DateTime<Utc>),
     UpsertItem(Item, DateTime<Utc>),
     UpsertFacility(Facility, DateTime<Utc>),
-    /// Records an attempt and moves the delivery to its next status.
+    /// Records an attempt and moves the delivery to its next status. Fenced by `claim`: rolls
+    /// the unit back with [`crate::Error::LostClaim`] when the delivery is no longer held under
+    /// that claim (its lease ended and another worker took it; every claim has its own token).
     DeliveryResult {
         delivery_id: String,
+        claim: Option<String>,
         attempt: u32,
         outcome: DeliveryOutcome,
         at: DateTime<Utc>,
@@ -145,9 +166,11 @@ pub enum Write {
         keys: Vec<(&'static str, String)>,
         at: DateTime<Utc>,
     },
-    /// Hands a claimed delivery back without an attempt (circuit open), to be tried at `until`.
+    /// Hands a claimed delivery back without an attempt (circuit open), to be tried at `until`;
+    /// fenced by `claim` like `DeliveryResult`.
     Postpone {
         id: String,
+        claim: Option<String>,
         until: DateTime<Utc>,
         reason: String,
     },
@@ -373,7 +396,7 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
         Write::Timer(t) => {
             out.push(Stmt::new(
                 "INSERT INTO timers (id, due_at, kind, subject, correlation_id) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at",
+                 ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, lease_until = NULL",
             )
             .bind(t.id)
             .bind(to_micros(t.due_at))
@@ -397,6 +420,7 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
         }
         Write::InboxDone {
             id,
+            claim,
             status,
             response_status,
             response_body,
@@ -404,15 +428,43 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
             at,
         } => {
             out.push(Stmt::new(
-                "UPDATE inbox SET status = $1, response_status = $2, response_body = $3, error = $4, updated_at = $5 \
-                 WHERE id = $6",
+                "UPDATE inbox SET status = $1, response_status = $2, response_body = $3, error = $4, updated_at = $5, \
+                 lease_until = NULL WHERE id = $6 AND status = 'received' AND claim IS NOT DISTINCT FROM $7",
             )
             .bind(status.as_str())
             .bind(i64::from(response_status))
             .bind(response_body)
             .bind(error)
             .bind(to_micros(at))
-            .bind(id));
+            .bind(id.clone())
+            .bind(claim)
+            .fence(format!("inbound message {id} is being processed by another worker")));
+        }
+        Write::InboxStillClaimed { id, claim } => {
+            out.push(
+                Stmt::new(
+                    "UPDATE inbox SET claim = claim WHERE id = $1 AND status = 'received' \
+                     AND claim IS NOT DISTINCT FROM $2",
+                )
+                .bind(id.clone())
+                .bind(claim)
+                .fence(format!(
+                    "inbound message {id} is being processed by another worker"
+                )),
+            );
+        }
+        Write::ReclaimInbox { id, claim, at } => {
+            out.push(
+                Stmt::new(
+                    "UPDATE inbox SET status = 'received', claim = $1, lease_until = $2, updated_at = $3 \
+                     WHERE id = $4 AND status = 'quarantined'",
+                )
+                .bind(claim.token)
+                .bind(to_micros(claim.lease_until))
+                .bind(to_micros(at))
+                .bind(id.clone())
+                .must_change(format!("message {id} is not quarantined any more")),
+            );
         }
         Write::UpsertSupplier(s, at) => out.push(crate::master::upsert_supplier(&s, at, dialect)),
         Write::UpsertItem(i, at) => {
@@ -438,6 +490,7 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
         }
         Write::DeliveryResult {
             delivery_id,
+            claim,
             attempt,
             outcome,
             at,
@@ -446,32 +499,35 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
             error,
             next_attempt_at,
         } => {
-            out.push(Stmt::new(
-                "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, status_code, latency_us, error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(delivery_id.clone())
-            .bind(i64::from(attempt))
-            .bind(to_micros(at))
-            .bind(outcome.as_str())
-            .bind(status_code.map(i64::from))
-            .bind(latency_us)
-            .bind(error.clone()));
             let status = match outcome {
                 DeliveryOutcome::Delivered => DeliveryStatus::Delivered,
                 DeliveryOutcome::Retry => DeliveryStatus::Pending,
                 DeliveryOutcome::Dead => DeliveryStatus::Dead,
             };
+            // The fence first: a worker that lost its claim records nothing, not even its attempt.
             out.push(Stmt::new(
                 "UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
-                 last_error = $4, updated_at = $5 WHERE id = $6",
+                 last_error = $4, updated_at = $5 WHERE id = $6 AND claim IS NOT DISTINCT FROM $7",
             )
             .bind(status.as_str())
             .bind(i64::from(attempt))
             .bind(to_micros(next_attempt_at))
-            .bind(error)
+            .bind(error.clone())
             .bind(to_micros(at))
-            .bind(delivery_id));
+            .bind(delivery_id.clone())
+            .bind(claim)
+            .fence(format!("delivery {delivery_id} was taken over by another worker")));
+            out.push(Stmt::new(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, status_code, latency_us, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(delivery_id)
+            .bind(i64::from(attempt))
+            .bind(to_micros(at))
+            .bind(outcome.as_str())
+            .bind(status_code.map(i64::from))
+            .bind(latency_us)
+            .bind(error));
         }
         Write::PauseTarget {
             target,
@@ -513,14 +569,23 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
         Write::ResumeTarget { target } => {
             out.push(Stmt::new("DELETE FROM paused_targets WHERE target = $1").bind(target));
         }
-        Write::Postpone { id, until, reason } => {
-            out.push(Stmt::new(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, last_error = $2 \
-                 WHERE id = $3",
-            )
-            .bind(to_micros(until))
-            .bind(reason)
-            .bind(id));
+        Write::Postpone {
+            id,
+            claim,
+            until,
+            reason,
+        } => {
+            out.push(
+                Stmt::new(
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, last_error = $2 \
+                     WHERE id = $3 AND status = 'in_flight' AND claim IS NOT DISTINCT FROM $4",
+                )
+                .bind(to_micros(until))
+                .bind(reason)
+                .bind(id.clone())
+                .bind(claim)
+                .fence(format!("delivery {id} was taken over by another worker")),
+            );
         }
         Write::UpsertExclusions { entries, at } => {
             crate::master::upsert_exclusions(&entries, at, dialect, out)
@@ -624,8 +689,8 @@ fn statements(write: Write, out: &mut Vec<Stmt>, dialect: crate::Dialect) {
         }
         Write::ReplayDelivery { id, at } => {
             out.push(Stmt::new(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, updated_at = $1 \
-                 WHERE id = $2",
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, claim = NULL, \
+                 updated_at = $1 WHERE id = $2",
             )
             .bind(to_micros(at))
             .bind(id));

@@ -60,6 +60,10 @@ pub enum Error {
     Migration { version: i64, reason: String },
     #[error("{0}")]
     Conflict(String),
+    /// The work being finished was taken over by another worker (its lease had ended): what
+    /// this one computed is dropped, the other one's result stands.
+    #[error("claim lost: {0}")]
+    LostClaim(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -166,10 +170,29 @@ impl Store {
         self.db.close().await;
     }
 
+    /// Locks workflow ids across every instance sharing this store, for as long as the answer
+    /// lives: on PostgreSQL, session advisory locks on a connection of their own (released when
+    /// the answer is dropped, or by PostgreSQL when the instance dies); on SQLite, which only
+    /// one hub process uses, nothing (the hub's own striped locks suffice).
+    pub async fn lock_across_instances(&self, names: &[&str]) -> Result<InstanceLocks> {
+        Ok(InstanceLocks {
+            _held: match &self.db {
+                Db::Postgres(db) => Some(db.advisory_lock(names).await?),
+                Db::Sqlite(_) => None,
+            },
+        })
+    }
+
     /// Drops a PostgreSQL schema created for a test.
     pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
         db::postgres::Postgres::drop_schema(url, schema).await
     }
+}
+
+/// Workflow locks held across instances (see [`Store::lock_across_instances`]); dropping it
+/// releases them.
+pub struct InstanceLocks {
+    _held: Option<db::postgres::HeldLocks>,
 }
 
 /// Microseconds since the Unix epoch, the store's time representation (always UTC).

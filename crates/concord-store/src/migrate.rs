@@ -50,6 +50,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 9,
         sql: include_str!("../migrations/0009_inventory.sql"),
     },
+    Migration {
+        version: 10,
+        sql: include_str!("../migrations/0010_scale_out.sql"),
+    },
 ];
 
 /// The newest schema version this build knows: the last migration's, so adding one is one entry.

@@ -22,7 +22,7 @@ fn opt_u16(row: &Row, col: &str) -> Result<Option<u16>> {
 }
 
 pub(crate) const INBOX_COLS: &str = "id, system, message_type, dedupe_key, correlation_id, received_at, content_type, body, \
-    original_body, status, response_status, response_body, error, received_by";
+    original_body, status, response_status, response_body, error, received_by, claim";
 
 pub(crate) fn inbox_row(row: &Row) -> Result<InboxRecord> {
     let status: String = row.text("status")?;
@@ -41,11 +41,12 @@ pub(crate) fn inbox_row(row: &Row) -> Result<InboxRecord> {
         response_body: row.opt_text("response_body")?,
         error: row.opt_text("error")?,
         received_by: row.opt_text("received_by")?,
+        claim: row.opt_text("claim")?,
     })
 }
 
 pub(crate) const DELIVERY_COLS: &str = "seq, id, event_id, target, message_type, subject, idempotency_key, correlation_id, \
-    required, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at";
+    required, payload, status, attempts, next_attempt_at, last_error, created_at, updated_at, claim";
 
 pub(crate) fn delivery_row(row: &Row) -> Result<DeliveryRecord> {
     let status: String = row.text("status")?;
@@ -67,6 +68,7 @@ pub(crate) fn delivery_row(row: &Row) -> Result<DeliveryRecord> {
         last_error: row.opt_text("last_error")?,
         created_at: from_micros(row.int("created_at")?),
         updated_at: from_micros(row.int("updated_at")?),
+        claim: row.opt_text("claim")?,
     })
 }
 
@@ -132,10 +134,14 @@ impl Store {
     /// key stores nothing and returns the first message instead.
     pub async fn insert_inbox(&self, m: NewInbound) -> Result<InboxInsert> {
         let at = to_micros(m.received_at);
+        let (claim, lease_until) = match m.claim {
+            Some(c) => (Some(c.token), Some(to_micros(c.lease_until))),
+            None => (None, None),
+        };
         let inserted = self.db.execute(Stmt::new(
             "INSERT INTO inbox (id, system, message_type, dedupe_key, correlation_id, received_at, content_type, \
-             body, status, updated_at, received_by, original_body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $6, $9, $10) \
+             body, status, updated_at, received_by, original_body, claim, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $6, $9, $10, $11, $12) \
              ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(m.id)
@@ -147,7 +153,9 @@ impl Store {
         .bind(m.content_type)
         .bind(m.body)
         .bind(m.received_by)
-        .bind(m.original_body)).await?;
+        .bind(m.original_body)
+        .bind(claim)
+        .bind(lease_until)).await?;
         if inserted == 1 {
             return Ok(InboxInsert::Inserted);
         }
@@ -207,6 +215,125 @@ impl Store {
         rows.iter().map(inbox_row).collect()
     }
 
+    /// Claims up to `limit` received messages nobody holds (never claimed, or their lease
+    /// ended), oldest first, optionally of one message type: each is then this caller's until
+    /// `claim.lease_until`, and its answer commits only with `claim.token` (see
+    /// [`crate::Write::InboxDone`]). Messages whose claim token starts with `held_by` (this
+    /// instance's own, such as HL7 messages its intake stored but could not queue) count as
+    /// free too.
+    pub async fn claim_inbox(
+        &self,
+        now: DateTime<Utc>,
+        claim: &crate::Claim,
+        message_type: Option<&str>,
+        held_by: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<InboxRecord>> {
+        let lock = self.skip_locked();
+        let mut stmt = Stmt::new(String::new())
+            .bind(claim.token.as_str())
+            .bind(to_micros(claim.lease_until))
+            .bind(to_micros(now))
+            .bind(i64::from(limit));
+        let mut filters = String::new();
+        if let Some(t) = message_type {
+            stmt = stmt.bind(t);
+            filters.push_str(&format!(" AND message_type = ${}", stmt.params.len()));
+        }
+        let mut free = "COALESCE(lease_until, 0) <= $3".to_string();
+        if let Some(prefix) = held_by {
+            // substr, not LIKE: the prefix may hold LIKE's wildcards.
+            stmt = stmt.bind(prefix).bind(prefix.chars().count() as i64);
+            let n = stmt.params.len();
+            free = format!(
+                "({free} OR substr(claim, 1, CAST(${n} AS INTEGER)) = ${})",
+                n - 1
+            );
+        }
+        stmt.sql = format!(
+            "UPDATE inbox SET claim = $1, lease_until = $2 WHERE id IN \
+             (SELECT id FROM inbox WHERE status = 'received' AND {free}{filters} \
+              ORDER BY received_at, id LIMIT $4{lock}) \
+             AND status = 'received' RETURNING {INBOX_COLS}"
+        )
+        .into();
+        let rows = self.db.fetch(stmt).await?;
+        let mut claimed = rows.iter().map(inbox_row).collect::<Result<Vec<_>>>()?;
+        claimed.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
+        Ok(claimed)
+    }
+
+    /// Claims one received message, unless another worker holds it: `None` when it is not
+    /// received any more or its lease has not ended.
+    pub async fn claim_inbox_message(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        claim: &crate::Claim,
+    ) -> Result<Option<InboxRecord>> {
+        let sql = format!(
+            "UPDATE inbox SET claim = $1, lease_until = $2 WHERE id = $3 AND status = 'received' \
+             AND COALESCE(lease_until, 0) <= $4 RETURNING {INBOX_COLS}"
+        );
+        let row = self
+            .db
+            .fetch_optional(
+                Stmt::new(sql)
+                    .bind(claim.token.as_str())
+                    .bind(to_micros(claim.lease_until))
+                    .bind(id)
+                    .bind(to_micros(now)),
+            )
+            .await?;
+        row.as_ref().map(inbox_row).transpose()
+    }
+
+    /// Ends `claim` on a received message, so any worker may take it up at once.
+    pub async fn end_inbox_claim(&self, id: &str, claim: &str) -> Result<()> {
+        self.db
+            .execute(
+                Stmt::new(
+                    "UPDATE inbox SET lease_until = NULL WHERE id = $1 AND claim = $2 AND status = 'received'",
+                )
+                .bind(id)
+                .bind(claim),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every claim a previous run left (received messages, deliveries in flight, timers
+    /// being fired), so a restarted hub takes its unfinished work up at once instead of
+    /// waiting the leases out. Only for a store one process uses (SQLite): on a shared
+    /// store another instance may be working on them now, and the leases must run out.
+    pub async fn end_claims_of_previous_run(&self, now: DateTime<Utc>) -> Result<()> {
+        if self.dialect() != Dialect::Sqlite {
+            return Ok(());
+        }
+        let now = to_micros(now);
+        self.db
+            .transaction(vec![
+                Stmt::new("UPDATE inbox SET lease_until = NULL WHERE status = 'received'"),
+                Stmt::new(
+                    "UPDATE deliveries SET lease_until = $1 WHERE status = 'in_flight' AND lease_until > $1",
+                )
+                .bind(now),
+                Stmt::new("UPDATE timers SET lease_until = NULL WHERE lease_until IS NOT NULL"),
+            ])
+            .await?;
+        Ok(())
+    }
+
+    /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL, where several instances claim from one table
+    /// (each passes over the rows another is claiming); nothing on SQLite, whose one writer
+    /// claims alone.
+    fn skip_locked(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        }
+    }
+
     // ---- events ------------------------------------------------------------------------------
 
     pub async fn events_after(&self, after_seq: i64, limit: u32) -> Result<Vec<EventRecord>> {
@@ -246,17 +373,18 @@ impl Store {
     // ---- deliveries --------------------------------------------------------------------------
 
     /// Claims up to `limit` deliveries that are due, plus up to `limit` whose lease expired,
-    /// leasing them until `lease_until`; returned in commit order.
+    /// leasing them until `claim.lease_until` under `claim.token`; returned in commit order.
     ///
     /// A delivery is due when it is pending and its next attempt time has come, or in flight
     /// with an expired lease (its worker died). It is held back while an earlier delivery to the
     /// same target and subject is still pending or in flight: that is what keeps contract
-    /// versions in version order at each target. On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets
-    /// several hub instances claim without taking the same row.
+    /// versions in version order at each target, whichever instance sends them. On
+    /// PostgreSQL, `FOR UPDATE SKIP LOCKED` lets several hub instances claim without taking the
+    /// same row; the token fences the attempt's result (see [`crate::Write::DeliveryResult`]).
     pub async fn claim_deliveries(
         &self,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
+        claim: &crate::Claim,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>> {
         let lock = match self.dialect() {
@@ -270,7 +398,7 @@ impl Store {
             AND e.subject = d.subject AND e.seq < d.seq AND e.status IN ('pending', 'in_flight')) \
             AND NOT EXISTS (SELECT 1 FROM paused_targets p WHERE p.target = d.target)";
         let sql = format!(
-            "UPDATE deliveries SET status = 'in_flight', lease_until = $3, updated_at = $1 WHERE id IN \
+            "UPDATE deliveries SET status = 'in_flight', lease_until = $3, claim = $4, updated_at = $1 WHERE id IN \
              (SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
               AND {earlier_open} ORDER BY d.next_attempt_at, d.seq LIMIT $2{lock}) \
              OR id IN \
@@ -284,7 +412,8 @@ impl Store {
                 Stmt::new(sql)
                     .bind(to_micros(now))
                     .bind(i64::from(limit))
-                    .bind(to_micros(lease_until)),
+                    .bind(to_micros(claim.lease_until))
+                    .bind(claim.token.as_str()),
             )
             .await?;
         let mut claimed = rows.iter().map(delivery_row).collect::<Result<Vec<_>>>()?;
@@ -456,13 +585,34 @@ impl Store {
         }
     }
 
-    pub async fn due_timers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Timer>> {
-        let rows = self.db.fetch(Stmt::new(
-            "SELECT id, due_at, kind, subject, correlation_id FROM timers WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
-        )
-        .bind(to_micros(now))
-        .bind(i64::from(limit))).await?;
-        rows.iter()
+    /// Claims up to `limit` timers that are due and not being fired elsewhere (no lease, or
+    /// its lease ended), leasing them until `lease_until`. A timer fired to its end is deleted
+    /// or rescheduled by its workflow's commit (which clears the lease); one whose instance
+    /// died is due again when the lease ends.
+    pub async fn claim_timers(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Timer>> {
+        let lock = self.skip_locked();
+        let sql = format!(
+            "UPDATE timers SET lease_until = $1 WHERE id IN \
+             (SELECT id FROM timers WHERE due_at <= $2 AND COALESCE(lease_until, 0) <= $2 \
+              ORDER BY due_at LIMIT $3{lock}) \
+             RETURNING id, due_at, kind, subject, correlation_id"
+        );
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(sql)
+                    .bind(to_micros(lease_until))
+                    .bind(to_micros(now))
+                    .bind(i64::from(limit)),
+            )
+            .await?;
+        let mut timers = rows
+            .iter()
             .map(|r| {
                 Ok(Timer {
                     id: r.text("id")?,
@@ -472,7 +622,9 @@ impl Store {
                     correlation_id: r.text("correlation_id")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        timers.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+        Ok(timers)
     }
 
     // ---- lineage and exceptions --------------------------------------------------------------
@@ -656,6 +808,52 @@ impl Store {
 
     pub async fn all_facilities(&self) -> Result<Vec<Facility>> {
         let stmt = Stmt::new("SELECT data FROM facilities ORDER BY gln");
+        self.documents("facilities", stmt).await
+    }
+
+    // ---- what other instances changed ---------------------------------------------------------
+
+    /// Contract versions whose status changed at or after `since`, oldest change first (ids,
+    /// versions and statuses only): how an instance's price index follows the activations
+    /// other instances commit.
+    pub async fn contracts_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::ContractChange>> {
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(
+                    "SELECT contract_id, version, status, updated_at FROM contract_versions \
+                     WHERE updated_at >= $1 ORDER BY updated_at, contract_id, version",
+                )
+                .bind(to_micros(since)),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::ContractChange {
+                    contract_id: r.text("contract_id")?,
+                    version: r.int("version")? as u32,
+                    status: r.text("status")?,
+                    updated_at: from_micros(r.int("updated_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Items written at or after `since` (by any instance, or by `concord import`).
+    pub async fn items_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Item>> {
+        let stmt = Stmt::new("SELECT data FROM items WHERE updated_at >= $1 ORDER BY updated_at")
+            .bind(to_micros(since));
+        self.documents("items", stmt).await
+    }
+
+    /// Facilities written at or after `since`.
+    pub async fn facilities_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Facility>> {
+        let stmt =
+            Stmt::new("SELECT data FROM facilities WHERE updated_at >= $1 ORDER BY updated_at")
+                .bind(to_micros(since));
         self.documents("facilities", stmt).await
     }
 }

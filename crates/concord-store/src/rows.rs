@@ -24,6 +24,20 @@ pub struct NewInbound {
     /// The message as it arrived, when `body` is a redacted copy and the operator chose to
     /// keep originals (`[clinical] keep_original`); `None` otherwise.
     pub original_body: Option<String>,
+    /// The receiver's claim on processing it, and until when: a message stored by the
+    /// instance that goes on to process it carries one, so no other instance takes it up
+    /// meanwhile. `None`: anyone may claim it at once (HL7 intake hands it to a worker).
+    pub claim: Option<Claim>,
+}
+
+/// A worker's hold on a piece of work (a received message, a delivery): a token unique to this
+/// taking, and when the hold lapses. What the worker commits is fenced by the token, so once
+/// another worker has taken the work over after the lease ended, the first one's commit is
+/// refused ([`crate::Error::LostClaim`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub token: String,
+    pub lease_until: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +58,9 @@ pub struct InboxRecord {
     pub response_body: Option<String>,
     pub error: Option<String>,
     pub received_by: Option<String>,
+    /// The token of the worker that claimed it last, if any (see [`Claim`]).
+    #[serde(skip)]
+    pub claim: Option<String>,
 }
 
 impl NewInbound {
@@ -64,6 +81,7 @@ impl NewInbound {
             response_body: None,
             error: None,
             received_by: self.received_by,
+            claim: self.claim.map(|c| c.token),
         }
     }
 }
@@ -144,6 +162,10 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The token of the worker that claimed it last (see [`Claim`]); its attempt's result is
+    /// recorded only while the delivery is still claimed with it.
+    #[serde(skip)]
+    pub claim: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +189,15 @@ pub struct ContractVersionRecord {
     pub data: Value,
     pub correlation_id: String,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A contract version's status as of a change (see `Store::contracts_changed_since`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractChange {
+    pub contract_id: String,
+    pub version: u32,
+    pub status: String,
     pub updated_at: DateTime<Utc>,
 }
 

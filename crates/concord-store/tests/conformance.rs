@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use concord_model::audit::{Finding, verify};
 use concord_model::{Gtin, Item, Supplier, Unspsc, Uom};
 use concord_store::{
-    ApiKeyRecord, Crosswalk, DeliveryOutcome, DeliveryStatus, ExceptionFilter, InboxInsert,
+    ApiKeyRecord, Claim, Crosswalk, DeliveryOutcome, DeliveryStatus, ExceptionFilter, InboxInsert,
     InboxStatus, NewAuditEntry, NewDelivery, NewEvent, NewException, NewInbound, Store,
     TimelineEntry, Timer, Write,
     testing::{Backend, TestStore},
@@ -209,6 +209,22 @@ fn inbound(id: &str, key: &str) -> NewInbound {
         body: r#"{"a":1}"#.into(),
         received_by: Some("k_test(integration:clm)".into()),
         original_body: None,
+        claim: None,
+    }
+}
+
+/// The claim token the tests' one worker takes work under.
+const WORKER: &str = "inst_test:1";
+
+/// A claim of [`WORKER`] lasting until `until`.
+fn lease(until: chrono::DateTime<Utc>) -> Claim {
+    claim(WORKER, until)
+}
+
+fn claim(token: &str, until: chrono::DateTime<Utc>) -> Claim {
+    Claim {
+        token: token.into(),
+        lease_until: until,
     }
 }
 
@@ -235,6 +251,7 @@ async fn inbox_deduplicates_and_returns_first(store: Store) {
     store
         .commit(vec![Write::InboxDone {
             id: "m1".into(),
+            claim: None,
             status: InboxStatus::Processed,
             response_status: 202,
             response_body: r#"{"receipt_id":"m1"}"#.into(),
@@ -301,7 +318,7 @@ async fn deliveries_keep_subject_order_and_retry(store: Store) {
         .unwrap();
     let now = Utc::now();
     let claimed = store
-        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
         .await
         .unwrap();
     let ids: Vec<_> = claimed.iter().map(|d| d.id.as_str()).collect();
@@ -314,7 +331,7 @@ async fn deliveries_keep_subject_order_and_retry(store: Store) {
     // Nothing more while a1 is in flight.
     assert!(
         store
-            .claim_deliveries(now, now + Duration::seconds(30), 10)
+            .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
             .await
             .unwrap()
             .is_empty()
@@ -322,6 +339,7 @@ async fn deliveries_keep_subject_order_and_retry(store: Store) {
     // b1 succeeds; a1 fails and is retried later: a2 still waits (order holds across retries).
     store
         .commit(vec![Write::DeliveryResult {
+            claim: Some(WORKER.into()),
             delivery_id: "b1".into(),
             attempt: 1,
             outcome: DeliveryOutcome::Delivered,
@@ -335,6 +353,7 @@ async fn deliveries_keep_subject_order_and_retry(store: Store) {
         .unwrap();
     store
         .commit(vec![Write::DeliveryResult {
+            claim: Some(WORKER.into()),
             delivery_id: "a1".into(),
             attempt: 1,
             outcome: DeliveryOutcome::Retry,
@@ -348,14 +367,14 @@ async fn deliveries_keep_subject_order_and_retry(store: Store) {
         .unwrap();
     assert!(
         store
-            .claim_deliveries(now, now + Duration::seconds(30), 10)
+            .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
             .await
             .unwrap()
             .is_empty()
     );
     let later = now + Duration::seconds(61);
     let claimed = store
-        .claim_deliveries(later, later + Duration::seconds(30), 10)
+        .claim_deliveries(later, &lease(later + Duration::seconds(30)), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -365,6 +384,7 @@ async fn deliveries_keep_subject_order_and_retry(store: Store) {
     assert_eq!(claimed[0].attempts, 1);
     store
         .commit(vec![Write::DeliveryResult {
+            claim: Some(WORKER.into()),
             delivery_id: "a1".into(),
             attempt: 2,
             outcome: DeliveryOutcome::Delivered,
@@ -377,7 +397,7 @@ async fn deliveries_keep_subject_order_and_retry(store: Store) {
         .await
         .unwrap();
     let claimed = store
-        .claim_deliveries(later, later + Duration::seconds(30), 10)
+        .claim_deliveries(later, &lease(later + Duration::seconds(30)), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -403,7 +423,7 @@ async fn expired_lease_is_reclaimed(store: Store) {
     let now = Utc::now();
     assert_eq!(
         store
-            .claim_deliveries(now, now + Duration::seconds(5), 10)
+            .claim_deliveries(now, &lease(now + Duration::seconds(5)), 10)
             .await
             .unwrap()
             .len(),
@@ -412,13 +432,13 @@ async fn expired_lease_is_reclaimed(store: Store) {
     // The worker "died": before the lease expires nobody else takes it, after it somebody does.
     assert!(
         store
-            .claim_deliveries(now + Duration::seconds(4), now + Duration::seconds(9), 10)
+            .claim_deliveries(now + Duration::seconds(4), &lease(now + Duration::seconds(9)), 10)
             .await
             .unwrap()
             .is_empty()
     );
     let again = store
-        .claim_deliveries(now + Duration::seconds(6), now + Duration::seconds(11), 10)
+        .claim_deliveries(now + Duration::seconds(6), &lease(now + Duration::seconds(11)), 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -705,19 +725,67 @@ async fn timeline_and_timers(store: Store) {
         })])
         .await
         .unwrap();
-    assert!(store.due_timers(now, 10).await.unwrap().is_empty());
+    let later = now + Duration::seconds(11);
+    assert!(
+        store
+            .claim_timers(now, now + Duration::seconds(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let due = store
-        .due_timers(now + Duration::seconds(11), 10)
+        .claim_timers(later, later + Duration::seconds(30), 10)
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0].due_at.timestamp_micros(),
+        (now + Duration::seconds(10)).timestamp_micros(),
+        "a claim leases the timer; its due time is kept"
+    );
+    // Leased: another instance does not fire it, until the lease ends (its instance died).
+    assert!(
+        store
+            .claim_timers(later, later + Duration::seconds(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after_lease = now + Duration::seconds(42);
+    assert_eq!(
+        store
+            .claim_timers(after_lease, after_lease + Duration::seconds(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Rescheduling (what a workflow's commit does) ends the lease.
+    store
+        .commit(vec![Write::Timer(Timer {
+            id: "t1".into(),
+            due_at: now + Duration::seconds(10),
+            kind: "contract_fallback".into(),
+            subject: "C-1:1".into(),
+            correlation_id: "corr-1".into(),
+        })])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_timers(later, later + Duration::seconds(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     store
         .commit(vec![Write::DeleteTimer { id: "t1".into() }])
         .await
         .unwrap();
     assert!(
         store
-            .due_timers(now + Duration::seconds(11), 10)
+            .claim_timers(after_lease + Duration::seconds(60), after_lease, 10)
             .await
             .unwrap()
             .is_empty()
@@ -731,11 +799,12 @@ async fn replay_requeues_dead_delivery(store: Store) {
         .unwrap();
     let now = Utc::now();
     store
-        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
         .await
         .unwrap();
     store
         .commit(vec![Write::DeliveryResult {
+            claim: Some(WORKER.into()),
             delivery_id: "r1".into(),
             attempt: 5,
             outcome: DeliveryOutcome::Dead,
@@ -753,7 +822,7 @@ async fn replay_requeues_dead_delivery(store: Store) {
     );
     assert!(
         store
-            .claim_deliveries(now, now + Duration::seconds(30), 10)
+            .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
             .await
             .unwrap()
             .is_empty()
@@ -766,7 +835,7 @@ async fn replay_requeues_dead_delivery(store: Store) {
         .await
         .unwrap();
     let claimed = store
-        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -836,7 +905,7 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         ("k_ops(operator)", "ERP upgrade")
     );
     let claimed = store
-        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -857,7 +926,7 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
         .unwrap();
     assert!(store.paused_targets().await.unwrap().is_empty());
     let claimed = store
-        .claim_deliveries(now, now + Duration::seconds(30), 10)
+        .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -942,8 +1011,17 @@ async fn console_reads_pause_search_and_lineage(store: Store) {
     assert!(lineage.deliveries.is_empty() && lineage.attempts.is_empty());
     // The deliveries above (correlation `corr`) with p1's two attempts, read in one go.
     for attempt in [1, 2] {
+        if attempt == 2 {
+            // The retry is claimed again before its attempt is recorded.
+            let claimed = store
+                .claim_deliveries(now, &lease(now + Duration::seconds(30)), 10)
+                .await
+                .unwrap();
+            assert!(claimed.iter().any(|d| d.id == "p1"));
+        }
         store
             .commit(vec![Write::DeliveryResult {
+                claim: Some(WORKER.into()),
                 delivery_id: "p1".into(),
                 attempt,
                 outcome: DeliveryOutcome::Retry,

@@ -110,7 +110,14 @@ async fn readiness_reports_the_store(backend: Backend) {
     assert_eq!((s, body["status"].as_str()), (200, Some("ready")), "{body}");
     assert_eq!(
         body["workers"],
-        serde_json::json!(["delivery", "timers", "audit_sealer", "slo_checks"])
+        serde_json::json!([
+            "delivery",
+            "timers",
+            "audit_sealer",
+            "slo_checks",
+            "recovery",
+            "peer_sync"
+        ])
     );
     t.shutdown().await;
 }

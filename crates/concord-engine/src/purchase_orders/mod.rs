@@ -666,7 +666,7 @@ impl Hub {
     /// The acknowledgement timer: no 997/999 came in time.
     pub(crate) async fn fire_ack_timer(&self, timer: &Timer) -> Result<()> {
         let po = &timer.subject;
-        let _guard = self.lock_workflow(&subject(po)).await;
+        let _guard = self.lock_workflow(&subject(po)).await?;
         let mut writes = vec![Write::DeleteTimer {
             id: timer.id.clone(),
         }];
@@ -748,7 +748,7 @@ impl Hub {
         }));
         let _guards = self
             .lock_workflows(&keys.iter().map(String::as_str).collect::<Vec<_>>())
-            .await;
+            .await?;
         let mut record = self.purchase_order(&po).await?.ok_or_else(unknown)?;
         let now = Utc::now();
         let mut writes = Vec::new();
@@ -957,7 +957,7 @@ impl Hub {
             .strip_prefix("purchase_order:")
             .map(str::to_string);
         let _guard = match &po {
-            Some(po) => Some(self.lock_workflow(&subject(po)).await),
+            Some(po) => Some(self.lock_workflow(&subject(po)).await?),
             None => None,
         };
         // Read again under the PO's lock: a resolution that raced this one is seen here.

@@ -71,6 +71,9 @@ pub(crate) struct Stmt {
     /// In a transaction: when the statement changes no row, the whole unit of work is rolled
     /// back with [`Error::Conflict`] carrying this message.
     pub must_change: Option<String>,
+    /// With `must_change`: the statement checks a claim (see [`Stmt::fence`]), and an unchanged
+    /// row means [`Error::LostClaim`] rather than a conflict.
+    pub fences: bool,
 }
 
 impl Stmt {
@@ -79,6 +82,7 @@ impl Stmt {
             sql: sql.into(),
             params: Vec::new(),
             must_change: None,
+            fences: false,
         }
     }
 
@@ -89,6 +93,15 @@ impl Stmt {
 
     pub fn must_change(mut self, conflict: String) -> Self {
         self.must_change = Some(conflict);
+        self
+    }
+
+    /// Like `must_change`, for a statement that only changes its row while the work it
+    /// finishes is still claimed by the caller: an unchanged row rolls the unit back with
+    /// [`Error::LostClaim`] (another worker took the work over after the lease ended).
+    pub fn fence(mut self, what: String) -> Self {
+        self.must_change = Some(what);
+        self.fences = true;
         self
     }
 }
@@ -143,6 +156,7 @@ impl Row {
 /// Checks a statement's effect inside a transaction; see [`Stmt::must_change`].
 pub(crate) fn check_changed(stmt: &Stmt, rows_affected: u64) -> Result<()> {
     match &stmt.must_change {
+        Some(what) if rows_affected == 0 && stmt.fences => Err(Error::LostClaim(what.clone())),
         Some(conflict) if rows_affected == 0 => Err(Error::Conflict(conflict.clone())),
         _ => Ok(()),
     }
@@ -258,5 +272,8 @@ mod tests {
         assert!(matches!(check_changed(&s, 0), Err(Error::Conflict(m)) if m == "gone"));
         assert!(check_changed(&s, 1).is_ok());
         assert!(check_changed(&Stmt::new("UPDATE t SET a = 1"), 0).is_ok());
+        let f = Stmt::new("UPDATE t SET a = 1 WHERE claim = 'x'").fence("taken".into());
+        assert!(matches!(check_changed(&f, 0), Err(Error::LostClaim(m)) if m == "taken"));
+        assert!(check_changed(&f, 1).is_ok());
     }
 }

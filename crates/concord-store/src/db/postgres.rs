@@ -16,6 +16,45 @@ use crate::{Error, Result};
 #[derive(Clone, Debug)]
 pub(crate) struct Postgres {
     pool: PgPool,
+    /// Connections that hold workflow locks (session advisory locks) for as long as a step
+    /// runs; apart from `pool` so a step's own queries never wait behind held locks.
+    locks: PgPool,
+    /// Mixed into every lock key, so stores in different schemas of one database (tests, or
+    /// two hub estates) never lock each other out.
+    lock_salt: String,
+}
+
+/// How long a step waits for another instance's step on the same workflow before it gives up
+/// (its message stays received, its delivery or timer leased, and is taken up again later).
+const LOCK_TIMEOUT: &str = "SET lock_timeout = '30s'";
+
+/// Session advisory locks held on one connection of the lock pool. Dropping it releases them
+/// (in a task: a drop cannot wait); a connection whose release fails is closed, which releases
+/// them too, as does the death of the process holding them.
+pub(crate) struct HeldLocks {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+}
+
+impl Drop for HeldLocks {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let released = sqlx::query("SELECT pg_advisory_unlock_all()")
+                        .execute(&mut *conn)
+                        .await;
+                    if released.is_err() {
+                        // Never hand a connection that may still hold locks back to the pool.
+                        drop(conn.detach());
+                    }
+                });
+            }
+            Err(_) => drop(conn.detach()),
+        }
+    }
 }
 
 fn query(stmt: &Stmt) -> Query<'_, sqlx::Postgres, PgArguments> {
@@ -95,7 +134,44 @@ impl Postgres {
             })
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        let locks = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
+            .max_connections(max_connections.max(4))
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(LOCK_TIMEOUT).await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy(url)?;
+        Ok(Self {
+            pool,
+            locks,
+            lock_salt: schema.unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Takes the session advisory lock of each name, in ascending key order (so two callers
+    /// locking overlapping sets never wait on each other in a cycle), on one connection.
+    pub async fn advisory_lock(&self, names: &[&str]) -> Result<HeldLocks> {
+        let mut keys: Vec<i64> = names.iter().map(|n| lock_key(&self.lock_salt, n)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut held = HeldLocks {
+            conn: Some(self.locks.acquire().await?),
+        };
+        let conn = held.conn.as_mut().expect("just acquired");
+        for key in keys {
+            // On failure `held` is dropped, which releases whatever was taken.
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(key)
+                .execute(&mut **conn)
+                .await?;
+        }
+        Ok(held)
     }
 
     pub async fn fetch(&self, stmt: Stmt) -> Result<Vec<Row>> {
@@ -163,6 +239,33 @@ impl Postgres {
     }
 }
 
+/// The advisory lock key of a workflow id: the first 8 bytes of SHA-256 over the salt and the
+/// id, the same in every instance and every build (a std hasher is not promised to be).
+fn lock_key(salt: &str, name: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(salt.as_bytes())
+        .chain_update([0u8])
+        .chain_update(name.as_bytes())
+        .finalize();
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
 fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_key;
+
+    #[test]
+    fn lock_keys_are_stable_and_salted() {
+        // Fixed value: instances of different builds must compute the same key.
+        assert_eq!(lock_key("", "contract:C-1"), lock_key("", "contract:C-1"));
+        assert_ne!(lock_key("", "contract:C-1"), lock_key("", "contract:C-2"));
+        assert_ne!(lock_key("a", "contract:C-1"), lock_key("b", "contract:C-1"));
+        // SHA-256("\0x") begins 3c 7e …: pinned so a change of the key's derivation is seen here.
+        assert_eq!(lock_key("", "x"), 4_359_092_777_751_712_752);
+    }
 }

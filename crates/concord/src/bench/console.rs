@@ -79,6 +79,8 @@ fn transaction(k: usize, at: chrono::DateTime<Utc>) -> Vec<Write> {
     }
     writes.push(Write::DeliveryResult {
         delivery_id: delivery,
+        // Seeded as if answered at once: never claimed.
+        claim: None,
         attempt: 1,
         outcome: if dead {
             DeliveryOutcome::Dead
