@@ -228,9 +228,6 @@ impl Hub {
                 clinical_inbox: Mutex::new(Some(clinical_inbox)),
             }),
         };
-        // A store only this process uses holds no claim of a live worker: what the last run
-        // left is taken up at once (on a shared store the leases run out first).
-        hub.inner.store.end_claims_of_previous_run(Utc::now()).await?;
         hub.reload_price_index().await?;
         Ok(hub)
     }

@@ -515,6 +515,15 @@ pub(crate) fn stored_answer(first: &InboxRecord) -> InboundAnswer {
 /// claim lapsed (see [`Hub::recover_inbox`]).
 pub(crate) async fn run_recovery(hub: Hub) {
     let every = std::time::Duration::from_secs(2);
+    // A store only this process uses holds no claim of another live worker: what the last run
+    // left is taken up at once (on a shared store the leases run out first).
+    if let Err(e) = hub
+        .store()
+        .end_claims_of_previous_run(Utc::now(), hub.instance())
+        .await
+    {
+        tracing::error!(error = %e, "ending the last run's claims failed; its work is taken up when their leases end");
+    }
     while !hub.stopping() {
         hub.beat("recovery");
         match hub.recover_inbox().await {

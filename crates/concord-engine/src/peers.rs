@@ -44,12 +44,19 @@ impl Hub {
         // The documents of activations this index does not show yet (most are its own).
         let mut activated = Vec::new();
         for change in &changes {
-            if change.status == "active" && self.prices().active_version(&change.contract_id) != Some(change.version) {
+            if change.status == "active"
+                && self.prices().active_version(&change.contract_id) != Some(change.version)
+            {
                 let versions = store.contract_versions(&change.contract_id).await?;
-                if let Some(record) = versions.into_iter().find(|v| v.version == change.version && v.status == "active") {
+                if let Some(record) = versions
+                    .into_iter()
+                    .find(|v| v.version == change.version && v.status == "active")
+                {
                     match serde_json::from_value::<Contract>(record.data) {
                         Ok(contract) => activated.push(contract),
-                        Err(e) => tracing::error!(contract = %change.contract_id, error = %e, "stored active contract is unreadable"),
+                        Err(e) => {
+                            tracing::error!(contract = %change.contract_id, error = %e, "stored active contract is unreadable")
+                        }
                     }
                 }
             }
@@ -113,7 +120,11 @@ mod tests {
     #[test]
     fn a_peer_activation_shows_and_a_supersession_leaves() {
         let mut prices = PriceCatalog::default();
-        apply_contract_changes(&mut prices, &[change("C-1", 1, "active")], vec![contract("C-1", 1)]);
+        apply_contract_changes(
+            &mut prices,
+            &[change("C-1", 1, "active")],
+            vec![contract("C-1", 1)],
+        );
         assert_eq!(prices.active_version("C-1"), Some(1));
         // v2 activated elsewhere, v1 superseded in the same commit.
         apply_contract_changes(
@@ -121,9 +132,17 @@ mod tests {
             &[change("C-1", 1, "superseded"), change("C-1", 2, "active")],
             vec![contract("C-1", 2)],
         );
-        assert_eq!(prices.active_version("C-1"), Some(2), "the supersession of v1 must not remove v2");
+        assert_eq!(
+            prices.active_version("C-1"),
+            Some(2),
+            "the supersession of v1 must not remove v2"
+        );
         // A late look that still sees v1 active never puts it back over v2.
-        apply_contract_changes(&mut prices, &[change("C-1", 1, "active")], vec![contract("C-1", 1)]);
+        apply_contract_changes(
+            &mut prices,
+            &[change("C-1", 1, "active")],
+            vec![contract("C-1", 1)],
+        );
         assert_eq!(prices.active_version("C-1"), Some(2));
         // Withdrawn: gone from pricing.
         apply_contract_changes(&mut prices, &[change("C-1", 2, "superseded")], vec![]);

@@ -611,7 +611,9 @@ impl Hub {
     /// The scheduled run, unless another instance sharing the store made one within the
     /// period already (each instance has the schedule; one run per period is what is meant).
     async fn reconcile_on_schedule(&self, every: Duration) -> Result<()> {
-        let _one = self.lock_workflow("concord:reconciliation_schedule").await?;
+        let _one = self
+            .lock_workflow("concord:reconciliation_schedule")
+            .await?;
         let period = chrono::Duration::from_std(every).unwrap_or_default();
         let latest = self.store().reconciliation_runs(20).await?;
         let recent = latest

@@ -302,23 +302,36 @@ impl Store {
         Ok(())
     }
 
-    /// Ends every claim a previous run left (received messages, deliveries in flight, timers
-    /// being fired), so a restarted hub takes its unfinished work up at once instead of
-    /// waiting the leases out. Only for a store one process uses (SQLite): on a shared
-    /// store another instance may be working on them now, and the leases must run out.
-    pub async fn end_claims_of_previous_run(&self, now: DateTime<Utc>) -> Result<()> {
+    /// Ends every claim on received messages and deliveries in flight not taken by
+    /// `this_instance` (a claim token starts with its instance's name), so a restarted hub
+    /// takes up what its last run left at once instead of waiting the leases out. Only for a
+    /// store one hub process uses (SQLite); on a shared store another instance may be working
+    /// on them now, and their leases must run out: there it does nothing.
+    pub async fn end_claims_of_previous_run(
+        &self,
+        now: DateTime<Utc>,
+        this_instance: &str,
+    ) -> Result<()> {
         if self.dialect() != Dialect::Sqlite {
             return Ok(());
         }
-        let now = to_micros(now);
+        let not_ours = "(claim IS NULL OR substr(claim, 1, CAST($2 AS INTEGER)) <> $1)";
+        let prefix = format!("{this_instance}:");
+        let n = prefix.chars().count() as i64;
         self.db
             .transaction(vec![
-                Stmt::new("UPDATE inbox SET lease_until = NULL WHERE status = 'received'"),
-                Stmt::new(
-                    "UPDATE deliveries SET lease_until = $1 WHERE status = 'in_flight' AND lease_until > $1",
-                )
-                .bind(now),
-                Stmt::new("UPDATE timers SET lease_until = NULL WHERE lease_until IS NOT NULL"),
+                Stmt::new(format!(
+                    "UPDATE inbox SET lease_until = NULL WHERE status = 'received' AND {not_ours}"
+                ))
+                .bind(prefix.clone())
+                .bind(n),
+                Stmt::new(format!(
+                    "UPDATE deliveries SET lease_until = $3 WHERE status = 'in_flight' AND lease_until > $3 \
+                     AND {not_ours}"
+                ))
+                .bind(prefix)
+                .bind(n)
+                .bind(to_micros(now)),
             ])
             .await?;
         Ok(())

@@ -163,7 +163,10 @@ async fn a_received_message_is_claimed_once_and_its_answer_is_fenced(i: Instance
         .claim_inbox(later, &taker, Some("contract"), None, 10)
         .await
         .unwrap();
-    assert_eq!(taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["m1"]);
+    assert_eq!(
+        taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["m1"]
+    );
     assert_eq!(taken[0].claim.as_deref(), Some("inst_two:1"));
     // Another type is not taken by a typed claim.
     assert!(
@@ -212,11 +215,20 @@ async fn a_received_message_is_claimed_once_and_its_answer_is_fenced(i: Instance
         .unwrap();
     let answered = i.one.inbox("m1").await.unwrap().unwrap();
     assert_eq!(answered.status, InboxStatus::Processed);
-    assert_eq!(answered.response_body.as_deref(), Some(r#"{"by":"inst_two:1"}"#));
+    assert_eq!(
+        answered.response_body.as_deref(),
+        Some(r#"{"by":"inst_two:1"}"#)
+    );
     // Answered: nobody claims it again, and a second answer is refused.
     assert!(
         i.one
-            .claim_inbox(later + Duration::seconds(600), &taker, None, Some("inst_"), 10)
+            .claim_inbox(
+                later + Duration::seconds(600),
+                &taker,
+                None,
+                Some("inst_"),
+                10
+            )
             .await
             .unwrap()
             .is_empty()
@@ -229,13 +241,22 @@ async fn a_received_message_is_claimed_once_and_its_answer_is_fenced(i: Instance
     // A message stored with no claim is free at once; ending a claim frees it too.
     i.one.insert_inbox(message("m2", None)).await.unwrap();
     i.one
-        .insert_inbox(message("m3", Some(claim("inst_one:3", now + Duration::seconds(60)))))
+        .insert_inbox(message(
+            "m3",
+            Some(claim("inst_one:3", now + Duration::seconds(60))),
+        ))
         .await
         .unwrap();
     i.one.end_inbox_claim("m3", "inst_one:3").await.unwrap();
     let free = i
         .two
-        .claim_inbox(now, &claim("inst_two:2", now + Duration::seconds(9)), None, None, 10)
+        .claim_inbox(
+            now,
+            &claim("inst_two:2", now + Duration::seconds(9)),
+            None,
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -262,14 +283,23 @@ async fn a_delivery_result_commits_only_under_its_claim(i: Instances) {
     let later = now + Duration::seconds(6);
     let second = i
         .two
-        .claim_deliveries(later, &claim("inst_two:1", later + Duration::seconds(30)), 10)
+        .claim_deliveries(
+            later,
+            &claim("inst_two:1", later + Duration::seconds(30)),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].idempotency_key, "key-d1");
     let late = i
         .one
-        .commit(vec![result("d1", "inst_one:1", 1, DeliveryOutcome::Delivered)])
+        .commit(vec![result(
+            "d1",
+            "inst_one:1",
+            1,
+            DeliveryOutcome::Delivered,
+        )])
         .await;
     assert!(matches!(late, Err(Error::LostClaim(_))), "{late:?}");
     let postponed = i
@@ -287,7 +317,12 @@ async fn a_delivery_result_commits_only_under_its_claim(i: Instances) {
         "a refused result records no attempt"
     );
     i.two
-        .commit(vec![result("d1", "inst_two:1", 1, DeliveryOutcome::Delivered)])
+        .commit(vec![result(
+            "d1",
+            "inst_two:1",
+            1,
+            DeliveryOutcome::Delivered,
+        )])
         .await
         .unwrap();
     let d = i.one.delivery("d1").await.unwrap().unwrap();
@@ -350,7 +385,11 @@ async fn two_instances_never_claim_the_same_delivery(i: Instances) {
     // Each instance's own claims of one subject come in queue order.
     for mine in [&a, &b] {
         for subject in (0..30).map(|s| format!("C-{s}")) {
-            let ids: Vec<&String> = mine.iter().filter(|(_, s)| *s == subject).map(|(id, _)| id).collect();
+            let ids: Vec<&String> = mine
+                .iter()
+                .filter(|(_, s)| *s == subject)
+                .map(|(id, _)| id)
+                .collect();
             let mut sorted = ids.clone();
             sorted.sort();
             assert_eq!(ids, sorted, "subject {subject} went out of order");
@@ -361,7 +400,10 @@ async fn two_instances_never_claim_the_same_delivery(i: Instances) {
 async fn a_replay_reclaims_a_quarantined_message_once(i: Instances) {
     let now = Utc::now();
     i.one
-        .insert_inbox(message("q1", Some(claim("inst_one:1", now + Duration::seconds(30)))))
+        .insert_inbox(message(
+            "q1",
+            Some(claim("inst_one:1", now + Duration::seconds(30))),
+        ))
         .await
         .unwrap();
     i.one
@@ -386,7 +428,11 @@ async fn a_replay_reclaims_a_quarantined_message_once(i: Instances) {
 }
 
 async fn workflow_locks_hold_across_instances(i: Instances) {
-    let held = i.one.lock_across_instances(&["contract:C-1"]).await.unwrap();
+    let held = i
+        .one
+        .lock_across_instances(&["contract:C-1"])
+        .await
+        .unwrap();
     let other = i.two.clone();
     let waiting = tokio::spawn(async move {
         let _lock = other
@@ -481,7 +527,10 @@ async fn changes_are_read_back_for_other_instances(i: Instances) {
 async fn a_restart_on_sqlite_ends_the_previous_runs_claims(i: Instances) {
     let now = Utc::now();
     i.one
-        .insert_inbox(message("r1", Some(claim("inst_old:1", now + Duration::seconds(60)))))
+        .insert_inbox(message(
+            "r1",
+            Some(claim("inst_old:1", now + Duration::seconds(60))),
+        ))
         .await
         .unwrap();
     i.one
@@ -492,7 +541,18 @@ async fn a_restart_on_sqlite_ends_the_previous_runs_claims(i: Instances) {
         .claim_deliveries(now, &claim("inst_old:2", now + Duration::seconds(60)), 10)
         .await
         .unwrap();
-    i.one.end_claims_of_previous_run(now).await.unwrap();
+    // A claim the new run already took is its own and stays.
+    i.one
+        .insert_inbox(message(
+            "r2",
+            Some(claim("inst_new:0", now + Duration::seconds(60))),
+        ))
+        .await
+        .unwrap();
+    i.one
+        .end_claims_of_previous_run(now, "inst_new")
+        .await
+        .unwrap();
     let new = claim("inst_new:1", now + Duration::seconds(60));
     let inbox = i.one.claim_inbox(now, &new, None, None, 10).await.unwrap();
     let deliveries = i
@@ -503,7 +563,10 @@ async fn a_restart_on_sqlite_ends_the_previous_runs_claims(i: Instances) {
     match i.one.dialect() {
         // Only this process uses the file: the last run's work is taken up at once.
         Dialect::Sqlite => {
-            assert_eq!(inbox.len(), 1);
+            assert_eq!(
+                inbox.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+                ["r1"]
+            );
             assert_eq!(deliveries.len(), 1);
         }
         // Shared: another instance may be working on it; its leases must run out.

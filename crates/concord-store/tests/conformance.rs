@@ -432,13 +432,21 @@ async fn expired_lease_is_reclaimed(store: Store) {
     // The worker "died": before the lease expires nobody else takes it, after it somebody does.
     assert!(
         store
-            .claim_deliveries(now + Duration::seconds(4), &lease(now + Duration::seconds(9)), 10)
+            .claim_deliveries(
+                now + Duration::seconds(4),
+                &lease(now + Duration::seconds(9)),
+                10
+            )
             .await
             .unwrap()
             .is_empty()
     );
     let again = store
-        .claim_deliveries(now + Duration::seconds(6), &lease(now + Duration::seconds(11)), 10)
+        .claim_deliveries(
+            now + Duration::seconds(6),
+            &lease(now + Duration::seconds(11)),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(again.len(), 1);

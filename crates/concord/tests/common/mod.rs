@@ -109,6 +109,47 @@ pub async fn spawn_hub(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Opt
     })
 }
 
+/// A second hub instance beside a test hub: the same config, its own handle on the same
+/// store (its own pool, as another process would have), its own workers and port.
+pub struct Peer {
+    pub url: String,
+    pub hub: Hub,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestHub {
+    /// Starts another instance on this hub's store (only meaningful on PostgreSQL).
+    pub async fn spawn_peer(&self) -> Peer {
+        let options = self.store.as_ref().expect("the test store").options();
+        let store = concord_store::Store::open(options).await.unwrap();
+        let config = self.hub.config().clone();
+        let mappings = MappingRegistry::validate(&config).unwrap();
+        let hub = Hub::with_store(config, mappings, store).await.unwrap();
+        hub.start_workers();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(concord_api::serve(listener, hub.clone(), async move {
+            let _ = rx.await;
+        }));
+        Peer {
+            url,
+            hub,
+            stop: Some(tx),
+        }
+    }
+}
+
+impl Peer {
+    pub async fn shutdown(mut self) {
+        self.hub.shutdown();
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.hub.store().close().await;
+    }
+}
+
 /// A test fixture file (`tests/fixtures/…`).
 pub fn fixture(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
