@@ -109,6 +109,9 @@ pub struct Config {
     /// Service level objectives by name (`[slo.contract_propagation]`…).
     #[serde(default)]
     pub slo: BTreeMap<String, crate::slo::SloConfig>,
+    /// NATS JetStream: events published, streams read, subscribers fed (off when absent).
+    #[serde(default)]
+    pub nats: Option<crate::nats::NatsConfig>,
     /// The folder the config file is in: relative mapping paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -424,6 +427,10 @@ pub struct ContractsConfig {
 pub struct SystemConfig {
     /// What the system is: erp, purchasing, clm, analytics, supplier, warehouse, ehr, other.
     pub role: String,
+    /// How its outbound routes are sent: `http` (requests to `base_url` + the route's `path`)
+    /// or `nats` (JetStream publishes to the route's `subject`; needs `[nats]`).
+    #[serde(default)]
+    pub transport: Transport,
     /// Base URL for calls to the system (needed when it has outbound routes or lookups).
     #[serde(default)]
     pub base_url: Option<String>,
@@ -454,6 +461,15 @@ pub struct SystemConfig {
     /// What reconciliation reads of this system, by entity type (`supplier`, `item`).
     #[serde(default)]
     pub views: BTreeMap<String, ViewRoute>,
+}
+
+/// How a system's outbound routes are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Http,
+    Nats,
 }
 
 /// How reconciliation reads a system's records of one entity type.
@@ -558,8 +574,13 @@ pub struct OutboundRoute {
     pub mapping: PathBuf,
     #[serde(default = "default_method")]
     pub method: String,
-    /// Request path; `{id}` is replaced by the URL-encoded subject id.
+    /// Request path; `{id}` is replaced by the URL-encoded subject id (HTTP systems).
+    #[serde(default)]
     pub path: String,
+    /// The subject to publish on; `{id}` is replaced by the subject id, its dots and
+    /// wildcards by `_` (systems with `transport = "nats"`).
+    #[serde(default)]
+    pub subject: Option<String>,
     /// Activation waits for required targets only.
     #[serde(default = "default_true")]
     pub required: bool,
@@ -665,8 +686,20 @@ impl Config {
         if let Some(addr) = get("CONCORD_MLLP_LISTEN").and_then(|v| v.parse().ok()) {
             self.clinical.mllp_listen = Some(addr);
         }
+        if let Some(url) = get("CONCORD_NATS_URL").filter(|u| !u.is_empty()) {
+            self.set_nats_url(url);
+        }
         if let Some(flag) = get("CONCORD_LOG_PATIENT_DATA") {
             self.log.show_patient_data = matches!(flag.as_str(), "1" | "true" | "yes");
+        }
+    }
+
+    /// Points the hub at a NATS server (`CONCORD_NATS_URL`, `--nats-url`): the `[nats]`
+    /// section's URL, or a `[nats]` of defaults when the file has none.
+    pub fn set_nats_url(&mut self, url: String) {
+        match &mut self.nats {
+            Some(nats) => nats.url = url,
+            None => self.nats = Some(crate::nats::NatsConfig::with_url(url)),
         }
     }
 
@@ -675,11 +708,15 @@ impl Config {
     pub fn fingerprint(&self) -> String {
         crate::hub::sha256_hex(
             format!(
-                "{}\0listen={}\0data_dir={}\0store={}",
+                "{}\0listen={}\0data_dir={}\0store={}\0nats={}",
                 self.source,
                 self.hub.listen,
                 self.hub.data_dir.display(),
-                self.store_url()
+                self.store_url(),
+                self.nats
+                    .as_ref()
+                    .map(|n| n.url.as_str())
+                    .unwrap_or_default()
             )
             .as_bytes(),
         )
@@ -791,8 +828,15 @@ impl Config {
                     "system ids may hold only letters, digits, - and _".into(),
                 );
             }
+            let over_http = system.transport == Transport::Http;
+            if system.transport == Transport::Nats && self.nats.is_none() {
+                problem(
+                    format!("{at}.transport"),
+                    "\"nats\" needs a [nats] section (or CONCORD_NATS_URL)".into(),
+                );
+            }
             if system.base_url.is_none()
-                && (!system.outbound.is_empty()
+                && ((over_http && !system.outbound.is_empty())
                     || !system.lookups.is_empty()
                     || !system.views.is_empty())
             {
@@ -862,8 +906,31 @@ impl Config {
                         format!("expected one of {METHODS:?}"),
                     );
                 }
-                if !route.path.starts_with('/') {
-                    problem(format!("{at}.path"), "must start with /".into());
+                match (over_http, &route.subject) {
+                    (true, Some(_)) => problem(
+                        format!("{at}.subject"),
+                        "only for systems with transport = \"nats\"; HTTP routes have a path".into(),
+                    ),
+                    (true, None) if !route.path.starts_with('/') => {
+                        problem(format!("{at}.path"), "must start with /".into())
+                    }
+                    (false, None) => problem(
+                        format!("{at}.subject"),
+                        "required: the subject to publish on (transport = \"nats\")".into(),
+                    ),
+                    (false, Some(subject))
+                        if !crate::nats::is_subject(&subject.replace("{id}", "x"), false) =>
+                    {
+                        problem(
+                            format!("{at}.subject"),
+                            format!("{subject:?} is not a subject without wildcards"),
+                        )
+                    }
+                    (false, Some(_)) if !route.path.is_empty() => problem(
+                        format!("{at}.path"),
+                        "a system with transport = \"nats\" publishes to its subject; remove the path".into(),
+                    ),
+                    _ => {}
                 }
                 self.check_file(&format!("{at}.mapping"), &route.mapping, &mut problem);
             }
@@ -902,6 +969,9 @@ impl Config {
                     "a system has the same name; partners post to /v1/inbound/{name}/x12, so names must differ".into(),
                 );
             }
+        }
+        if let Some(nats) = &self.nats {
+            nats.check(self, &mut problem);
         }
         if let Some(fallback) = &self.contracts.fallback {
             for (i, target) in fallback.targets.iter().enumerate() {
@@ -946,7 +1016,6 @@ impl Config {
             .map(|(k, p)| (k.as_str(), p))
     }
 
-    /// Systems subscribed to a message type, in id order, with whether each is required.
     /// Whether `name` is a system the hub talks to: a connected system, a trading partner or
     /// the clinical system.
     pub fn knows_system(&self, name: &str) -> bool {
@@ -955,6 +1024,7 @@ impl Config {
             || self.clinical.system == name
     }
 
+    /// Systems subscribed to a message type, in id order, with whether each is required.
     pub fn subscribers(&self, message_type: &str) -> Vec<(String, bool)> {
         self.systems
             .iter()

@@ -138,6 +138,10 @@ impl Hub {
             let attempt = self.send_x12(&d).await;
             return self.finish(&d, attempt).await;
         }
+        if d.target == crate::nats::EVENTS_TARGET {
+            let attempt = self.publish_event(&d).await;
+            return self.finish(&d, attempt).await;
+        }
         let Some(system) = self.config().systems.get(&d.target) else {
             return self
                 .finish(
@@ -168,9 +172,12 @@ impl Hub {
                 kind: AttemptKind::Transient { retry_after: None },
                 reply: None,
             },
-            Ok(xref) => match self.build_request(&d, system, xref) {
-                Ok(request) => self.send(request, system.timeout_ms).await,
-                Err(message) => permanent(message),
+            Ok(xref) => match system.transport {
+                crate::config::Transport::Http => match self.build_request(&d, system, xref) {
+                    Ok(request) => self.send(request, system.timeout_ms).await,
+                    Err(message) => permanent(message),
+                },
+                crate::config::Transport::Nats => self.publish_to_subscriber(&d, xref).await,
             },
         };
         match attempt.kind {
@@ -183,18 +190,24 @@ impl Hub {
         self.finish(&d, attempt).await
     }
 
-    fn build_request(
-        &self,
+    /// The target's native body for a delivery (its outbound mapping run on the canonical
+    /// document and references), with its route and the id the route's path or subject names.
+    fn outbound_body<'c>(
+        &'c self,
         d: &DeliveryRecord,
-        system: &crate::config::SystemConfig,
         xref: Value,
-    ) -> Result<reqwest::RequestBuilder, String> {
-        let route = system.outbound.get(&d.message_type).ok_or_else(|| {
-            format!(
-                "system {} has no outbound route for {}",
-                d.target, d.message_type
-            )
-        })?;
+    ) -> Result<(Value, &'c crate::config::OutboundRoute, String), String> {
+        let route = self
+            .config()
+            .systems
+            .get(&d.target)
+            .and_then(|s| s.outbound.get(&d.message_type))
+            .ok_or_else(|| {
+                format!(
+                    "system {} has no outbound route for {}",
+                    d.target, d.message_type
+                )
+            })?;
         let mapping = self
             .inner
             .mappings
@@ -215,8 +228,19 @@ impl Hub {
             .get("path_id")
             .or_else(|| d.payload.pointer("/contract/id"))
             .and_then(Value::as_str)
-            .unwrap_or_default();
-        let path = route.path.replace("{id}", &urlencode(id));
+            .unwrap_or_default()
+            .to_string();
+        Ok((body, route, id))
+    }
+
+    fn build_request(
+        &self,
+        d: &DeliveryRecord,
+        system: &crate::config::SystemConfig,
+        xref: Value,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let (body, route, id) = self.outbound_body(d, xref)?;
+        let path = route.path.replace("{id}", &urlencode(&id));
         let url = format!("{}{path}", system.base_url.as_deref().unwrap_or_default());
         let method =
             reqwest::Method::from_bytes(route.method.as_bytes()).map_err(|e| e.to_string())?;
@@ -229,6 +253,79 @@ impl Hub {
             .json(&body);
         let request = self.with_credentials(system.credentials.as_ref(), request)?;
         Ok(request)
+    }
+
+    /// Publishes a canonical event (its CloudEvents envelope, kept as the delivery's payload)
+    /// on its type's subject; the events stream is created the first time it is missing.
+    async fn publish_event(&self, d: &DeliveryRecord) -> Attempt {
+        let Some(nats) = &self.inner.nats else {
+            return permanent("NATS is not configured any more ([nats])".into());
+        };
+        let event_type = d.payload["type"].as_str().unwrap_or_default();
+        let envelope = crate::nats::sink::Envelope {
+            subject: nats.config.event_subject(event_type),
+            message_id: &d.idempotency_key,
+            content_type: "application/cloudevents+json",
+            headers: vec![
+                ("ce-specversion", "1.0".into()),
+                ("ce-id", d.idempotency_key.clone()),
+                ("ce-type", event_type.to_string()),
+                (
+                    "ce-source",
+                    d.payload["source"].as_str().unwrap_or_default().into(),
+                ),
+                ("ce-subject", d.subject.clone()),
+                ("X-Correlation-Id", d.correlation_id.clone()),
+                ("traceparent", traceparent(d)),
+            ],
+        };
+        let events_stream = (
+            nats.config.stream.as_str(),
+            vec![format!("{}.>", nats.config.subject_prefix)],
+        );
+        let payload = d.payload.to_string().into_bytes();
+        attempt_of(nats.publish(envelope, payload, Some(events_stream)).await)
+    }
+
+    /// Publishes a subscriber's delivery on its route's subject (`transport = "nats"`).
+    async fn publish_to_subscriber(&self, d: &DeliveryRecord, xref: Value) -> Attempt {
+        let Some(nats) = &self.inner.nats else {
+            return permanent("NATS is not configured any more ([nats])".into());
+        };
+        let (body, route, id) = match self.outbound_body(d, xref) {
+            Ok(found) => found,
+            Err(message) => return permanent(message),
+        };
+        // A subject token holds no dots or wildcards: an id's are replaced.
+        let token: String = id
+            .chars()
+            .map(|c| {
+                if c == '.' || c == '*' || c == '>' || c.is_whitespace() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let subject = route
+            .subject
+            .as_deref()
+            .unwrap_or_default()
+            .replace("{id}", &token);
+        let envelope = crate::nats::sink::Envelope {
+            subject,
+            message_id: &d.idempotency_key,
+            content_type: "application/json",
+            headers: vec![
+                ("Idempotency-Key", d.idempotency_key.clone()),
+                ("X-Correlation-Id", d.correlation_id.clone()),
+                ("traceparent", traceparent(d)),
+            ],
+        };
+        attempt_of(
+            nats.publish(envelope, body.to_string().into_bytes(), None)
+                .await,
+        )
     }
 
     /// The target's own ids for what the document references (from the crosswalks), given to
@@ -618,6 +715,37 @@ pub(crate) fn replay_writes(d: &DeliveryRecord, actor: &str, now: DateTime<Utc>)
             json!({"target": d.target, "previous_status": d.status.as_str(), "attempts": d.attempts}),
         ),
     ]
+}
+
+/// A publish's outcome as a delivery attempt: stored is acknowledged, anything else is worth
+/// trying again (the stream may be created, NATS may come back).
+fn attempt_of(published: crate::nats::sink::Published) -> Attempt {
+    match published {
+        crate::nats::sink::Published::Acked {
+            latency_us,
+            duplicate,
+        } => {
+            if duplicate {
+                tracing::debug!(
+                    "JetStream already had this message (a resend inside its duplicate window)"
+                );
+            }
+            Attempt {
+                status_code: None,
+                latency_us,
+                error: None,
+                kind: AttemptKind::Acknowledged,
+                reply: None,
+            }
+        }
+        crate::nats::sink::Published::Failed { latency_us, error } => Attempt {
+            status_code: None,
+            latency_us,
+            error: Some(error),
+            kind: AttemptKind::Transient { retry_after: None },
+            reply: None,
+        },
+    }
 }
 
 fn permanent(message: String) -> Attempt {

@@ -69,6 +69,8 @@ pub(crate) struct HubInner {
     /// full, a message is left to the recovery worker).
     pub clinical_queue: tokio::sync::mpsc::Sender<concord_store::InboxRecord>,
     pub clinical_inbox: Mutex<Option<tokio::sync::mpsc::Receiver<concord_store::InboxRecord>>>,
+    /// The NATS connection, when `[nats]` is configured.
+    pub nats: Option<crate::nats::Nats>,
     /// Each service level objective's latest status and when it was checked.
     pub slo_status:
         Mutex<std::collections::BTreeMap<String, (concord_model::slo::SloStatus, DateTime<Utc>)>>,
@@ -94,6 +96,8 @@ pub enum StartError {
     Audit(String),
     #[error("systems.{system}.ca_file: {reason}")]
     CaFile { system: String, reason: String },
+    #[error("NATS: {0}")]
+    Nats(String),
 }
 
 /// The workers whose heartbeats `/readyz` checks.
@@ -199,6 +203,14 @@ impl Hub {
         })?;
         let (clinical_queue, clinical_inbox) =
             tokio::sync::mpsc::channel(crate::clinical::QUEUE_DEPTH);
+        let nats = match &config.nats {
+            Some(nats) => Some(
+                crate::nats::Nats::connect(nats, &config)
+                    .await
+                    .map_err(StartError::Nats)?,
+            ),
+            None => None,
+        };
         let hub = Hub {
             inner: Arc::new(HubInner {
                 config,
@@ -226,6 +238,7 @@ impl Hub {
                 pseudonyms,
                 clinical_queue,
                 clinical_inbox: Mutex::new(Some(clinical_inbox)),
+                nats,
             }),
         };
         hub.reload_price_index().await?;
@@ -311,6 +324,14 @@ impl Hub {
         let hub = self.clone();
         handles.push(tokio::spawn(crate::peers::run_peer_sync(hub)));
         handles.extend(crate::x12_files::start(self));
+        for (name, source) in self.config().nats.iter().flat_map(|n| &n.sources) {
+            let hub = self.clone();
+            handles.push(tokio::spawn(crate::nats::source::run(
+                hub,
+                name.clone(),
+                source.clone(),
+            )));
+        }
         let hub = self.clone();
         handles.push(tokio::spawn(crate::clinical::run_worker(hub)));
         Workers { handles }
@@ -365,7 +386,22 @@ impl Hub {
 
     /// Commits writes, and wakes the delivery workers when the commit queued something to
     /// send (a finished delivery wakes them itself, for what waited behind it).
-    pub(crate) async fn commit(&self, writes: Vec<Write>) -> Result<concord_store::CommitReceipt> {
+    pub(crate) async fn commit(
+        &self,
+        mut writes: Vec<Write>,
+    ) -> Result<concord_store::CommitReceipt> {
+        if self.publishes_events() {
+            // Each event also leaves through the outbox, in the same transaction, to JetStream.
+            let now = Utc::now();
+            let events: Vec<Write> = writes
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Event(e) => Some(Write::Delivery(crate::nats::event_delivery(e, now))),
+                    _ => None,
+                })
+                .collect();
+            writes.extend(events);
+        }
         let queues_work = writes
             .iter()
             .any(|w| matches!(w, Write::Delivery(_) | Write::ReplayDelivery { .. }));
@@ -376,6 +412,17 @@ impl Hub {
             self.inner.work.notify_one();
         }
         Ok(receipt)
+    }
+
+    /// Whether committed events are published to NATS JetStream.
+    pub(crate) fn publishes_events(&self) -> bool {
+        self.inner.nats.is_some()
+            && self
+                .inner
+                .config
+                .nats
+                .as_ref()
+                .is_some_and(|n| n.publish_events)
     }
 
     /// Locks several workflow ids at once: their stripes in ascending order, each once, so two

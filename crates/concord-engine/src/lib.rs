@@ -23,6 +23,7 @@ pub mod mapping;
 pub mod master;
 pub mod metrics;
 pub mod mllp;
+pub mod nats;
 pub mod onboarding;
 pub mod operations;
 pub mod partners;

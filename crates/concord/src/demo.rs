@@ -449,6 +449,7 @@ pub async fn run(
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     mllp: Option<SocketAddr>,
+    nats_url: Option<String>,
     once: bool,
 ) -> Result<()> {
     let started = Instant::now();
@@ -462,7 +463,18 @@ pub async fn run(
 
     let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let mllp = mllp.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let estate = Estate::start(listen, &dir, |c| c.clinical.mllp_listen = Some(mllp)).await?;
+    let nats_url = nats_url.or_else(|| {
+        std::env::var("CONCORD_NATS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+    });
+    let estate = Estate::start(listen, &dir, |c| {
+        c.clinical.mllp_listen = Some(mllp);
+        if let Some(url) = &nats_url {
+            c.set_nats_url(url.clone());
+        }
+    })
+    .await?;
     let (hub, sandbox, hub_url, keys) =
         (&estate.hub, &estate.sandbox, &estate.hub_url, &estate.keys);
 

@@ -257,6 +257,10 @@ struct CommonArgs {
     /// Accept HL7 v2 over MLLP on this address, e.g. 127.0.0.1:2575 (`[clinical] mllp_listen`).
     #[arg(long, global = true)]
     mllp_listen: Option<SocketAddr>,
+    /// Publish events to (and read `[nats.sources]` from) NATS JetStream at this URL, e.g.
+    /// nats://127.0.0.1:4222 (`[nats] url`, env `CONCORD_NATS_URL`).
+    #[arg(long, global = true)]
+    nats_url: Option<String>,
 }
 
 impl CommonArgs {
@@ -269,6 +273,9 @@ impl CommonArgs {
         }
         if let Some(addr) = self.mllp_listen {
             config.clinical.mllp_listen = Some(addr);
+        }
+        if let Some(url) = &self.nats_url {
+            config.set_nats_url(url.clone());
         }
     }
 }
@@ -287,7 +294,14 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Serve { config, common } => serve(config, common).await,
             Command::Demo { common, once } => {
-                demo::run(common.listen, common.data_dir, common.mllp_listen, once).await
+                demo::run(
+                    common.listen,
+                    common.data_dir,
+                    common.mllp_listen,
+                    common.nats_url,
+                    once,
+                )
+                .await
             }
             Command::Check { config } => check(&config),
             Command::TestMappings { config } => test_mappings(&config),

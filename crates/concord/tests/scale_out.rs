@@ -67,7 +67,7 @@ async fn two_instances_share_the_work_and_duplicate_nothing() {
     // One more, through the first instance only: the cheapest price of ITEM_3.
     post(0, contract("K-cheap", 1, &[(ITEM_3, "0.50")], &[])).await;
 
-    let latest = |k: usize| -> u32 { if k % 3 == 0 { 2 } else { 1 } };
+    let latest = |k: usize| -> u32 { if k.is_multiple_of(3) { 2 } else { 1 } };
     for k in 0..N {
         t.wait_status(&format!("K-{k}"), u64::from(latest(k)), "active")
             .await;
