@@ -328,20 +328,28 @@ impl Hub {
             expires_at: None,
             revoked_at: None,
         };
-        self.commit(vec![
-            audit(
-                SYSTEM_ACTOR,
-                "key.created",
-                format!("key:{id}"),
-                None,
-                None,
-                Some(digest_of(&record)),
-                json!({"name": record.name, "role": record.role, "bootstrap": true}),
-            ),
-            Write::InsertApiKey { key: record, hash },
-        ])
-        .await?;
-        Ok(())
+        let installed = self
+            .commit(vec![
+                audit(
+                    SYSTEM_ACTOR,
+                    "key.created",
+                    format!("key:{id}"),
+                    None,
+                    None,
+                    Some(digest_of(&record)),
+                    json!({"name": record.name, "role": record.role, "bootstrap": true}),
+                ),
+                Write::InsertApiKey {
+                    key: record,
+                    hash: hash.clone(),
+                },
+            ])
+            .await;
+        match installed {
+            // Another instance starting on the same store at the same moment installed it.
+            Err(_) if self.store().api_key_by_hash(&hash).await?.is_some() => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 
     /// Witnesses the config the hub starts on. Config takes effect at start, so a start on a

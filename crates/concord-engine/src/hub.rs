@@ -46,6 +46,9 @@ pub(crate) struct HubInner {
     /// sharing PostgreSQL, each step also holds the store's lock on its ids
     /// (`Store::lock_across_instances`).
     pub workflow_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The store sessions holding the workflow locks of the steps running now, by the task
+    /// running each: a step's commits go through its session (see `Hub::commit`).
+    pub lock_sessions: Mutex<HashMap<tokio::task::Id, concord_store::LockSession>>,
     /// This process's name among the instances sharing the store (`inst_…`, new at each start):
     /// every claim it takes on work starts with it.
     pub instance: String,
@@ -226,6 +229,7 @@ impl Hub {
                     .map(|_| tokio::sync::Mutex::new(()))
                     .collect(),
                 instance: new_id("inst"),
+                lock_sessions: Mutex::new(HashMap::new()),
                 claims: std::sync::atomic::AtomicU64::new(0),
                 stopping: AtomicBool::new(false),
                 stop: Notify::new(),
@@ -406,8 +410,14 @@ impl Hub {
             .iter()
             .any(|w| matches!(w, Write::Delivery(_) | Write::ReplayDelivery { .. }));
         let span = tracing::info_span!("commit", writes = writes.len());
-        let receipt =
-            tracing::Instrument::instrument(self.inner.store.commit(writes), span).await?;
+        // Within a step holding workflow locks across instances, in the session holding them.
+        let session = tokio::task::try_id()
+            .and_then(|task| self.inner.lock_sessions.lock().get(&task).cloned());
+        let receipt = tracing::Instrument::instrument(
+            self.inner.store.commit_in(writes, session.as_ref()),
+            span,
+        )
+        .await?;
         if queues_work {
             self.inner.work.notify_one();
         }
@@ -439,7 +449,17 @@ impl Hub {
             local.push(self.inner.workflow_locks[stripe].lock().await);
         }
         let across = self.inner.store.lock_across_instances(ids).await?;
+        // The step's commits go through the session holding its locks.
+        let task = match (across.session(), tokio::task::try_id()) {
+            (Some(session), Some(task)) => {
+                self.inner.lock_sessions.lock().insert(task, session);
+                Some(task)
+            }
+            _ => None,
+        };
         Ok(WorkflowGuard {
+            hub: self,
+            task,
             _across: across,
             _local: local,
         })
@@ -515,8 +535,19 @@ impl Hub {
 /// Workflow locks held by one step: this instance's stripes and, on a shared store, the
 /// store's locks (released first when dropped: fields drop in declaration order).
 pub(crate) struct WorkflowGuard<'a> {
+    hub: &'a Hub,
+    /// The task whose commits go through the locks' session, while this guard lives.
+    task: Option<tokio::task::Id>,
     _across: concord_store::InstanceLocks,
     _local: Vec<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl Drop for WorkflowGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task {
+            self.hub.inner.lock_sessions.lock().remove(&task);
+        }
+    }
 }
 
 /// A lineage entry.

@@ -228,6 +228,17 @@ pub struct CommitReceipt {
 impl Store {
     /// Applies every write in one transaction.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<CommitReceipt> {
+        self.commit_in(writes, None).await
+    }
+
+    /// Applies every write in one transaction, in `session` when given: the session that holds
+    /// the committing step's locks across instances (PostgreSQL), so the commit happens only
+    /// while they are held.
+    pub async fn commit_in(
+        &self,
+        writes: Vec<Write>,
+        session: Option<&crate::LockSession>,
+    ) -> Result<CommitReceipt> {
         let mut stmts = Vec::with_capacity(writes.len() + 2);
         let mut opens_exception = Vec::new();
         for write in writes {
@@ -236,7 +247,12 @@ impl Store {
             }
             statements(write, &mut stmts, self.dialect());
         }
-        let changed = self.db.transaction(stmts).await?;
+        let changed = match (&self.db, session) {
+            (crate::db::Db::Postgres(db), Some(session)) => {
+                db.transaction_on(&session.0, stmts).await?
+            }
+            _ => self.db.transaction(stmts).await?,
+        };
         Ok(CommitReceipt {
             exceptions_opened: opens_exception
                 .into_iter()

@@ -176,7 +176,7 @@ impl Store {
     /// one hub process uses, nothing (the hub's own striped locks suffice).
     pub async fn lock_across_instances(&self, names: &[&str]) -> Result<InstanceLocks> {
         Ok(InstanceLocks {
-            _held: match &self.db {
+            held: match &self.db {
                 Db::Postgres(db) => Some(db.advisory_lock(names).await?),
                 Db::Sqlite(_) => None,
             },
@@ -192,8 +192,20 @@ impl Store {
 /// Workflow locks held across instances (see [`Store::lock_across_instances`]); dropping it
 /// releases them.
 pub struct InstanceLocks {
-    _held: Option<db::postgres::HeldLocks>,
+    held: Option<db::postgres::HeldLocks>,
 }
+
+impl InstanceLocks {
+    /// Where a step holding these locks commits (see [`Store::commit_in`]); `None` on SQLite.
+    pub fn session(&self) -> Option<LockSession> {
+        self.held.as_ref().map(|h| LockSession(h.session()))
+    }
+}
+
+/// The database session that holds a step's locks across instances; the step commits in it,
+/// so a step whose locks were lost (its session ended) cannot commit at all.
+#[derive(Clone)]
+pub struct LockSession(db::postgres::LockSession);
 
 /// Microseconds since the Unix epoch, the store's time representation (always UTC).
 pub fn to_micros(t: chrono::DateTime<chrono::Utc>) -> i64 {

@@ -131,3 +131,42 @@ impl TestStore {
         }
     }
 }
+
+/// A PostgreSQL database made for one test that runs hubs as child processes (they take a
+/// store URL, not a schema); dropped by [`TestDatabase::drop_now`].
+pub struct TestDatabase {
+    /// The URL of the new database.
+    pub url: String,
+    server_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates `concord_<unique>` on the server of `server_url` (any database there).
+    pub async fn create(server_url: &str) -> Result<TestDatabase> {
+        let name = format!(
+            "concord_{}_{}",
+            std::process::id(),
+            uuid::Uuid::now_v7()
+                .simple()
+                .to_string()
+                .get(20..)
+                .unwrap_or("0")
+        );
+        crate::db::postgres::Postgres::create_database(server_url, &name).await?;
+        let url = match server_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => format!("{server_url}/{name}"),
+        };
+        Ok(TestDatabase {
+            url,
+            server_url: server_url.to_string(),
+            name,
+        })
+    }
+
+    /// Drops the database, closing whatever connections are left to it.
+    pub async fn drop_now(self) -> Result<()> {
+        crate::db::postgres::Postgres::drop_database(&self.server_url, &self.name).await
+    }
+}

@@ -232,6 +232,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         connections: usize,
     },
+    /// The pipeline through N `concord serve` processes sharing one fresh PostgreSQL database
+    /// (made on the server of --store and dropped afterwards), for each N of --instances, with
+    /// where the CPU went.
+    ScaleOut {
+        /// A PostgreSQL server URL; the bench creates its own database there.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        store: String,
+        /// Instance counts to measure, in turn.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        instances: Vec<usize>,
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
     /// What authentication and authorisation add to each request (in-process, per call).
     Auth {
         #[arg(long, default_value_t = 200_000)]
@@ -426,6 +441,15 @@ fn main() -> Result<()> {
             Command::Bench {
                 what: BenchCommand::Auth { iterations },
             } => bench::auth(iterations).await,
+            Command::Bench {
+                what:
+                    BenchCommand::ScaleOut {
+                        store,
+                        instances,
+                        messages,
+                        connections,
+                    },
+            } => bench::scale_out(store, instances, messages, connections).await,
             Command::Bench {
                 what:
                     BenchCommand::Console {

@@ -83,6 +83,10 @@ pub struct NatsSource {
     /// are shared out between them. Default `concord-{source name}`.
     #[serde(default)]
     pub consumer: Option<String>,
+    /// How long NATS waits for the hub's acknowledgement of a message before it delivers it
+    /// again, in seconds (an acknowledgement lost while the server restarted, say).
+    #[serde(default = "default_ack_wait")]
+    pub ack_wait_secs: u64,
     /// The system the messages come from, and their message type: they take that system's
     /// inbound route (its mapping and message-id path), exactly as if posted over HTTP.
     pub system: String,
@@ -100,6 +104,9 @@ fn default_prefix() -> String {
 }
 fn default_duplicate_window() -> u64 {
     600
+}
+fn default_ack_wait() -> u64 {
+    30
 }
 fn default_ack_timeout() -> u64 {
     5_000
@@ -188,6 +195,9 @@ impl NatsConfig {
                     format!("{at}.filter_subject"),
                     format!("{filter:?} is not a subject"),
                 );
+            }
+            if source.ack_wait_secs == 0 {
+                problem(format!("{at}.ack_wait_secs"), "must be at least 1".into());
             }
             if let Some(consumer) = &source.consumer
                 && !is_stream_name(consumer)

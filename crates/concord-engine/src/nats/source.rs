@@ -60,7 +60,7 @@ async fn read(
             pull::Config {
                 durable_name: Some(consumer_name.to_string()),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
+                ack_wait: Duration::from_secs(source.ack_wait_secs),
                 filter_subject: source.filter_subject.clone().unwrap_or_default(),
                 ..Default::default()
             },

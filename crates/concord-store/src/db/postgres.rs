@@ -24,35 +24,61 @@ pub(crate) struct Postgres {
     lock_salt: String,
 }
 
+/// The advisory lock that serialises migrations (one key per database: "concord\0migrate").
+const MIGRATION_LOCK: i64 = 0x636f_6e63_6f72_6400;
+
 /// How long a step waits for another instance's step on the same workflow before it gives up
 /// (its message stays received, its delivery or timer leased, and is taken up again later).
 const LOCK_TIMEOUT: &str = "SET lock_timeout = '30s'";
+
+/// A connection of the lock pool that holds a step's session advisory locks. The step's commit
+/// runs on it too ([`Postgres::transaction_on`]): should the session end (the database
+/// restarted, the connection broke), the locks are gone and so is the commit, so a step that
+/// lost its locks can never write over the step that took them next.
+#[derive(Clone)]
+pub(crate) struct LockSession(
+    std::sync::Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>>>,
+);
 
 /// Session advisory locks held on one connection of the lock pool. Dropping it releases them
 /// (in a task: a drop cannot wait); a connection whose release fails is closed, which releases
 /// them too, as does the death of the process holding them.
 pub(crate) struct HeldLocks {
-    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    session: LockSession,
+}
+
+impl HeldLocks {
+    pub fn session(&self) -> LockSession {
+        self.session.clone()
+    }
 }
 
 impl Drop for HeldLocks {
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
+        let session = self.session.clone();
+        let release = async move {
+            let Some(mut conn) = session.0.lock().await.take() else {
+                return;
+            };
+            let released = sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *conn)
+                .await;
+            if released.is_err() {
+                // Never hand a connection that may still hold locks back to the pool.
+                drop(conn.detach());
+            }
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(async move {
-                    let released = sqlx::query("SELECT pg_advisory_unlock_all()")
-                        .execute(&mut *conn)
-                        .await;
-                    if released.is_err() {
-                        // Never hand a connection that may still hold locks back to the pool.
-                        drop(conn.detach());
-                    }
-                });
+                runtime.spawn(release);
             }
-            Err(_) => drop(conn.detach()),
+            Err(_) => {
+                if let Ok(mut conn) = self.session.0.try_lock()
+                    && let Some(conn) = conn.take()
+                {
+                    drop(conn.detach());
+                }
+            }
         }
     }
 }
@@ -91,6 +117,21 @@ fn decode(row: &PgRow, names: &Arc<[String]>) -> Result<Row> {
     })
 }
 
+/// Runs every statement in `tx` and commits; dropping `tx` on an error rolls back.
+async fn run_transaction(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    stmts: &[Stmt],
+) -> Result<Vec<u64>> {
+    let mut changed = Vec::with_capacity(stmts.len());
+    for stmt in stmts {
+        let n = query(stmt).execute(&mut *tx).await?.rows_affected();
+        check_changed(stmt, n)?;
+        changed.push(n);
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
 fn decode_all(rows: &[PgRow]) -> Result<Vec<Row>> {
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
@@ -111,12 +152,18 @@ impl Postgres {
             // connection's search path at it.
             let bootstrap = PgPoolOptions::new().max_connections(1).connect(url).await?;
             let create = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
-            sqlx::query(AssertSqlSafe(create))
-                .execute(&bootstrap)
+            // Under the migrations' lock: two `IF NOT EXISTS` at once can still collide.
+            let mut tx = bootstrap.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
                 .await?;
+            sqlx::query(AssertSqlSafe(create)).execute(&mut *tx).await?;
+            tx.commit().await?;
             bootstrap.close().await;
         }
         let search_path = schema.map(|s| format!("SET search_path TO {}", quote_ident(s)));
+        let lock_search_path = search_path.clone();
         let pool = PgPoolOptions::new()
             .acquire_timeout(Duration::from_secs(30))
             // No ping before each acquire: it doubles the round trips of every query, and a
@@ -140,9 +187,14 @@ impl Postgres {
             .max_connections(max_connections.max(4))
             .min_connections(0)
             .idle_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _meta| {
+            .after_connect(move |conn, _meta| {
+                // Steps commit on these connections too: the same schema as the pool's.
+                let search_path = lock_search_path.clone();
                 Box::pin(async move {
                     conn.execute(LOCK_TIMEOUT).await?;
+                    if let Some(sql) = search_path {
+                        conn.execute(AssertSqlSafe(sql)).await?;
+                    }
                     Ok(())
                 })
             })
@@ -160,18 +212,21 @@ impl Postgres {
         let mut keys: Vec<i64> = names.iter().map(|n| lock_key(&self.lock_salt, n)).collect();
         keys.sort_unstable();
         keys.dedup();
-        let mut held = HeldLocks {
-            conn: Some(self.locks.acquire().await?),
-        };
-        let conn = held.conn.as_mut().expect("just acquired");
+        let mut conn = self.locks.acquire().await?;
         for key in keys {
-            // On failure `held` is dropped, which releases whatever was taken.
-            sqlx::query("SELECT pg_advisory_lock($1)")
+            if let Err(e) = sqlx::query("SELECT pg_advisory_lock($1)")
                 .bind(key)
-                .execute(&mut **conn)
-                .await?;
+                .execute(&mut *conn)
+                .await
+            {
+                // Whatever was taken goes with the connection.
+                drop(conn.detach());
+                return Err(e.into());
+            }
         }
-        Ok(held)
+        Ok(HeldLocks {
+            session: LockSession(std::sync::Arc::new(tokio::sync::Mutex::new(Some(conn)))),
+        })
     }
 
     pub async fn fetch(&self, stmt: Stmt) -> Result<Vec<Row>> {
@@ -184,24 +239,32 @@ impl Postgres {
     }
 
     pub async fn transaction(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>> {
-        let mut tx = self.pool.begin().await?;
-        let mut changed = Vec::with_capacity(stmts.len());
-        for stmt in &stmts {
-            let n = query(stmt).execute(&mut *tx).await?.rows_affected();
-            check_changed(stmt, n)?; // dropping `tx` rolls back
-            changed.push(n);
-        }
-        tx.commit().await?;
-        Ok(changed)
+        let tx = self.pool.begin().await?;
+        run_transaction(tx, &stmts).await
+    }
+
+    /// Runs a transaction on the connection that holds a step's locks (see [`LockSession`]).
+    pub async fn transaction_on(
+        &self,
+        session: &LockSession,
+        stmts: Vec<Stmt>,
+    ) -> Result<Vec<u64>> {
+        let mut conn = session.0.lock().await;
+        let conn = conn.as_mut().ok_or(Error::Closed)?;
+        let tx = sqlx::Connection::begin(&mut **conn).await?;
+        run_transaction(tx, &stmts).await
     }
 
     pub async fn migrate(&self, version: i64, script: String) -> Result<bool> {
-        sqlx::query(MIGRATIONS_TABLE).execute(&self.pool).await?;
         let mut tx = self.pool.begin().await?;
-        // Serialise concurrent starters: the second waits, then sees the row.
-        sqlx::query("LOCK TABLE concord_migrations IN EXCLUSIVE MODE")
+        // Serialise instances starting together: the second waits, then sees the row. The lock
+        // comes before the bookkeeping table is created, since two concurrent `CREATE TABLE IF
+        // NOT EXISTS` can both try to create it (and one fails on the catalog's unique index).
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(MIGRATIONS_TABLE).execute(&mut *tx).await?;
         let applied = sqlx::query(MIGRATION_APPLIED)
             .bind(version)
             .fetch_optional(&mut *tx)
@@ -233,6 +296,26 @@ impl Postgres {
     pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
         let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
         let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema));
+        sqlx::query(AssertSqlSafe(sql)).execute(&pool).await?;
+        pool.close().await;
+        Ok(())
+    }
+}
+
+impl Postgres {
+    /// Creates a database (for tests that run hubs as child processes).
+    pub async fn create_database(url: &str, name: &str) -> Result<()> {
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        let sql = format!("CREATE DATABASE {}", quote_ident(name));
+        sqlx::query(AssertSqlSafe(sql)).execute(&pool).await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    /// Drops a database made by [`Postgres::create_database`], ending its connections.
+    pub async fn drop_database(url: &str, name: &str) -> Result<()> {
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
         sqlx::query(AssertSqlSafe(sql)).execute(&pool).await?;
         pool.close().await;
         Ok(())

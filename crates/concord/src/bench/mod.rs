@@ -20,8 +20,10 @@ mod console;
 pub mod import;
 pub mod mllp;
 mod po_cycle;
+mod scale_out;
 pub use console::console;
 pub use po_cycle::po_cycle;
+pub use scale_out::scale_out;
 
 pub struct Report {
     pub name: String,
@@ -31,7 +33,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn print(mut self) {
+    pub(crate) fn print(mut self) {
         self.latencies_us.sort_unstable();
         let p = |q: f64| {
             self.latencies_us
@@ -74,7 +76,7 @@ async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir, String)
     Ok((hub, url, dir, key))
 }
 
-mod tempdir {
+pub(crate) mod tempdir {
     /// A folder removed when the benchmark ends.
     pub struct Dir(pub std::path::PathBuf);
     impl Dir {
@@ -194,12 +196,13 @@ pub async fn prices(n_contracts: usize, duration: Duration, concurrency: usize) 
     Ok(())
 }
 
+/// A loopback target that acknowledges every delivery and notes its key and arrival.
 #[derive(Clone, Default)]
-struct Sink {
-    received: Arc<Mutex<Vec<(String, Instant)>>>,
+pub(crate) struct Sink {
+    pub(crate) received: Arc<Mutex<Vec<(String, Instant)>>>,
 }
 
-async fn sink_accept(State(sink): State<Sink>, headers: HeaderMap) -> &'static str {
+pub(crate) async fn sink_accept(State(sink): State<Sink>, headers: HeaderMap) -> &'static str {
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
