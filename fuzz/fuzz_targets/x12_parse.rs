@@ -1,5 +1,5 @@
 //! The X12 engine on arbitrary bytes: decode, parse with envelope checks, every typed reader on
-//! every set, and the 997 for every group. Whatever the input, the answer is a document with
+//! every set (850, 855, 856, 810, 832, 997/999), and the 999 for every group. Whatever the input, the answer is a document with
 //! diagnostics; never a panic. (The same property runs in every test run with proptest:
 //! `crates/concord-formats/tests/x12_props.rs`.)
 
@@ -8,7 +8,7 @@
 use concord_formats::x12::{
     self, Diagnostic,
     ack::{AckKind, FunctionalAck},
-    sets::{Invoice, PurchaseOrder, PurchaseOrderAck, ShipNotice},
+    sets::{Catalog, Invoice, PurchaseOrder, PurchaseOrderAck, ShipNotice},
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
                     let _ = PurchaseOrder::read(set);
                     let _ = PurchaseOrderAck::read(set);
                     let _ = ShipNotice::read(set);
+                    let _ = Catalog::read(set);
                     let _ = FunctionalAck::read(set);
                     Invoice::read(set).err().unwrap_or_default()
                 })

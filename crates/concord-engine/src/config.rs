@@ -154,6 +154,16 @@ pub struct HubConfig {
     /// facilities) into its price index, in milliseconds.
     #[serde(default = "default_peer_sync_ms")]
     pub peer_sync_ms: u64,
+    /// PostgreSQL: connections this instance keeps for queries and commits, and as many again
+    /// at most for workflow locks. With several instances on one database, keep the sum near a
+    /// few per database core: more backends than cores cost the database CPU in switching
+    /// between them (BENCHMARKS.md, "Scale-out").
+    #[serde(default = "default_store_connections")]
+    pub store_connections: u32,
+}
+
+fn default_store_connections() -> u32 {
+    8
 }
 
 fn default_work_lease() -> u64 {
@@ -188,6 +198,7 @@ impl Default for HubConfig {
             reconcile_every: None,
             work_lease_secs: default_work_lease(),
             peer_sync_ms: default_peer_sync_ms(),
+            store_connections: default_store_connections(),
         }
     }
 }
@@ -377,6 +388,13 @@ pub struct DeliveryConfig {
     /// How often workers look for due work when nothing woke them.
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
+    /// The least time between two claims of due deliveries, in milliseconds: under load the
+    /// due rows gather meanwhile and are taken in one claim (each claim costs the database a
+    /// look at the queue); a delivery waits this long at most for it. Default: 5 on SQLite,
+    /// 50 on PostgreSQL, where a claim also reads past the queue's recently finished rows
+    /// until they are vacuumed, and every instance claims (BENCHMARKS.md, "Scale-out").
+    #[serde(default)]
+    pub claim_gap_ms: Option<u64>,
 }
 
 fn default_max_attempts() -> u32 {
@@ -407,6 +425,7 @@ impl Default for DeliveryConfig {
             concurrency: default_concurrency(),
             lease_secs: default_lease(),
             poll_ms: default_poll(),
+            claim_gap_ms: None,
         }
     }
 }
@@ -732,6 +751,13 @@ impl Config {
     }
 
     /// The store URL: the configured one, else the SQLite file in `data_dir`.
+    /// How the hub opens its store: the URL, and the pool size for PostgreSQL.
+    pub fn store_options(&self) -> concord_store::StoreOptions {
+        let mut options = concord_store::StoreOptions::new(self.store_url());
+        options.max_connections = self.hub.store_connections;
+        options
+    }
+
     pub fn store_url(&self) -> String {
         self.hub.store_url.clone().unwrap_or_else(|| {
             format!(
@@ -816,6 +842,9 @@ impl Config {
                     self.resolve(path).display()
                 ),
             );
+        }
+        if self.hub.store_connections < 2 {
+            problem("hub.store_connections".into(), "must be at least 2".into());
         }
         if self.delivery.concurrency == 0 {
             problem("delivery.concurrency".into(), "must be at least 1".into());

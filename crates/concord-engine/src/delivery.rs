@@ -54,8 +54,18 @@ pub(crate) async fn run(hub: Hub) {
     let config = hub.config().delivery.clone();
     let permits = Arc::new(Semaphore::new(config.concurrency));
     let poll = Duration::from_millis(config.poll_ms);
+    let gap = Duration::from_millis(config.claim_gap_ms.unwrap_or(match hub.store().dialect() {
+        concord_store::Dialect::Sqlite => 5,
+        concord_store::Dialect::Postgres => 50,
+    }));
+    let mut last_claim = tokio::time::Instant::now();
     while !hub.stopping() {
         hub.beat("delivery");
+        // Under load, wake-ups come with every commit; a short gap between claims lets the
+        // due rows gather, so one claim takes many instead of each claim taking one (every
+        // claim costs the database a look at the queue).
+        tokio::time::sleep_until(last_claim + gap).await;
+        last_claim = tokio::time::Instant::now();
         let available = permits.available_permits();
         let claimed = if available == 0 {
             Vec::new()
@@ -104,7 +114,10 @@ pub(crate) async fn run(hub: Hub) {
                 span,
             ));
         }
-        if n == 0 {
+        // Everything due was taken (fewer than the free slots): wait to be woken by a commit
+        // that queues work or a finished delivery, or for the poll, rather than asking again
+        // at once for what is almost surely nothing.
+        if n < available {
             tokio::select! {
                 _ = hub.inner.work.notified() => {}
                 _ = tokio::time::sleep(poll) => {}

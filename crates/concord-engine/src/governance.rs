@@ -417,7 +417,13 @@ const SEAL_BATCH: u32 = 1000;
 pub(crate) async fn run_sealer(hub: Hub) {
     loop {
         hub.beat("audit_sealer");
-        match hub.store().seal_audit(SEAL_BATCH).await {
+        // One sealer at a time among instances sharing the store: two would read the same
+        // unsealed entries and all but one would have its chain refused (safe, but wasted).
+        let sealed = async {
+            let _one = hub.lock_workflow("concord:audit_sealer").await?;
+            Ok::<_, crate::EngineError>(hub.store().seal_audit(SEAL_BATCH).await?)
+        };
+        match sealed.await {
             Ok(n) if n == SEAL_BATCH as usize => continue, // more may be waiting
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "sealing the audit log failed"),

@@ -12,7 +12,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use concord_model::PriceCatalog;
-use concord_store::{NewEvent, Store, StoreOptions, TimelineEntry, Write};
+use concord_store::{NewEvent, Store, TimelineEntry, Write};
 use parking_lot::{Mutex, RwLock};
 use tokio::{sync::Notify, task::JoinHandle};
 
@@ -155,7 +155,7 @@ impl Hub {
                 }
             })?;
         }
-        let store = Store::open(StoreOptions::new(config.store_url())).await?;
+        let store = Store::open(config.store_options()).await?;
         let hub = Self::with_store(config, mappings, store).await?;
         hub.record_config().await.map_err(|e| match e {
             crate::EngineError::Store(e) => StartError::Store(e),

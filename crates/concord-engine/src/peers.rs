@@ -44,20 +44,16 @@ impl Hub {
         // The documents of activations this index does not show yet (most are its own).
         let mut activated = Vec::new();
         for change in &changes {
-            if change.status == "active"
-                && self.prices().active_version(&change.contract_id) != Some(change.version)
-            {
-                let versions = store.contract_versions(&change.contract_id).await?;
-                if let Some(record) = versions
-                    .into_iter()
-                    .find(|v| v.version == change.version && v.status == "active")
-                {
-                    match serde_json::from_value::<Contract>(record.data) {
-                        Ok(contract) => activated.push(contract),
-                        Err(e) => {
-                            tracing::error!(contract = %change.contract_id, error = %e, "stored active contract is unreadable")
-                        }
-                    }
+            let Some(document) = &change.document else {
+                continue;
+            };
+            if self.prices().active_version(&change.contract_id) == Some(change.version) {
+                continue;
+            }
+            match serde_json::from_str::<Contract>(document) {
+                Ok(contract) => activated.push(contract),
+                Err(e) => {
+                    tracing::error!(contract = %change.contract_id, error = %e, "stored active contract is unreadable")
                 }
             }
         }
@@ -114,6 +110,7 @@ mod tests {
             version,
             status: status.into(),
             updated_at: Utc::now(),
+            document: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Each migration is written once for both databases. The one construct the dialects spell
 //! differently, an auto-numbered primary key, is written `{{SEQ_PRIMARY_KEY}}` and filled in
-//! here. We do not use sqlx's migrator: it cannot do that substitution, and SQLite does not
+//! here; a line starting `{{POSTGRES}}` is run by PostgreSQL only. We do not use sqlx's migrator: it cannot do that substitution, and SQLite does not
 //! run through sqlx.
 
 use crate::{Dialect, Result, Store, db::Stmt};
@@ -54,6 +54,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 10,
         sql: include_str!("../migrations/0010_scale_out.sql"),
     },
+    Migration {
+        version: 11,
+        sql: include_str!("../migrations/0011_open_deliveries.sql"),
+    },
 ];
 
 /// The newest schema version this build knows: the last migration's, so adding one is one entry.
@@ -65,7 +69,13 @@ fn for_dialect(sql: &str, dialect: Dialect) -> String {
         Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Dialect::Postgres => "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
     };
+    // `{{POSTGRES}}` starts a line only PostgreSQL runs (a storage parameter, say).
+    let postgres_only = match dialect {
+        Dialect::Sqlite => "-- (PostgreSQL only) ",
+        Dialect::Postgres => "",
+    };
     sql.replace("{{SEQ_PRIMARY_KEY}}", seq_primary_key)
+        .replace("{{POSTGRES}}", postgres_only)
 }
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
@@ -127,5 +137,11 @@ mod tests {
             for_dialect(MIGRATIONS[0].sql, Dialect::Postgres)
                 .contains("GENERATED ALWAYS AS IDENTITY")
         );
+        let only = "{{POSTGRES}}ALTER TABLE t SET (fillfactor = 90);";
+        assert_eq!(
+            for_dialect(only, Dialect::Postgres),
+            "ALTER TABLE t SET (fillfactor = 90);"
+        );
+        assert!(for_dialect(only, Dialect::Sqlite).starts_with("-- "));
     }
 }

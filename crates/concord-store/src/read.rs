@@ -250,14 +250,16 @@ impl Store {
                 n - 1
             );
         }
+        let picked = self.ids_in(&format!(
+            "SELECT id FROM inbox WHERE status = 'received' AND {free}{filters} \
+             ORDER BY received_at, id LIMIT $4{lock}"
+        ));
         stmt.sql = format!(
-            "UPDATE inbox SET claim = $1, lease_until = $2 WHERE id IN \
-             (SELECT id FROM inbox WHERE status = 'received' AND {free}{filters} \
-              ORDER BY received_at, id LIMIT $4{lock}) \
+            "UPDATE inbox SET claim = $1, lease_until = $2 WHERE {picked} \
              AND status = 'received' RETURNING {INBOX_COLS}"
         )
         .into();
-        let rows = self.db.fetch(stmt).await?;
+        let rows = self.db.fetch(stmt.replanned()).await?;
         let mut claimed = rows.iter().map(inbox_row).collect::<Result<Vec<_>>>()?;
         claimed.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
         Ok(claimed)
@@ -337,6 +339,16 @@ impl Store {
         Ok(())
     }
 
+    /// `id IN (subquery)` for a claim's UPDATE. On PostgreSQL the ids are matched as an array
+    /// (an index lookup each) rather than by a semi-join, which PostgreSQL plans as a scan of
+    /// the whole table while its statistics are young (a new database, a table that grew fast).
+    fn ids_in(&self, subquery: &str) -> String {
+        match self.dialect() {
+            Dialect::Postgres => format!("id = ANY(ARRAY({subquery}))"),
+            Dialect::Sqlite => format!("id IN ({subquery})"),
+        }
+    }
+
     /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL, where several instances claim from one table
     /// (each passes over the rows another is claiming); nothing on SQLite, whose one writer
     /// claims alone.
@@ -404,20 +416,22 @@ impl Store {
             Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
             Dialect::Sqlite => "",
         };
+        let picked = self.ids_in("SELECT id FROM due UNION ALL SELECT id FROM expired");
         // One statement, so the choice and the lease are atomic on both databases. Each branch
         // walks an index in the order it takes rows and stops at the limit.
         // A paused target's rows wait (an operator's maintenance window).
         let earlier_open = "NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.target = d.target \
             AND e.subject = d.subject AND e.seq < d.seq AND e.status IN ('pending', 'in_flight')) \
             AND NOT EXISTS (SELECT 1 FROM paused_targets p WHERE p.target = d.target)";
+        // The two branches as CTEs joined by UNION ALL, not `id IN (…) OR id IN (…)`: PostgreSQL
+        // plans that OR as a scan of the whole table (every delivery ever made) per claim.
         let sql = format!(
-            "UPDATE deliveries SET status = 'in_flight', lease_until = $3, claim = $4, updated_at = $1 WHERE id IN \
-             (SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
-              AND {earlier_open} ORDER BY d.next_attempt_at, d.seq LIMIT $2{lock}) \
-             OR id IN \
-             (SELECT d.id FROM deliveries d WHERE d.status = 'in_flight' AND d.lease_until <= $1 \
+            "WITH due AS (SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+              AND {earlier_open} ORDER BY d.next_attempt_at, d.seq LIMIT $2{lock}), \
+             expired AS (SELECT d.id FROM deliveries d WHERE d.status = 'in_flight' AND d.lease_until <= $1 \
               AND {earlier_open} ORDER BY d.lease_until, d.seq LIMIT $2{lock}) \
-             RETURNING {DELIVERY_COLS}"
+             UPDATE deliveries SET status = 'in_flight', lease_until = $3, claim = $4, updated_at = $1 \
+             WHERE {picked} RETURNING {DELIVERY_COLS}"
         );
         let rows = self
             .db
@@ -426,7 +440,8 @@ impl Store {
                     .bind(to_micros(now))
                     .bind(i64::from(limit))
                     .bind(to_micros(claim.lease_until))
-                    .bind(claim.token.as_str()),
+                    .bind(claim.token.as_str())
+                    .replanned(),
             )
             .await?;
         let mut claimed = rows.iter().map(delivery_row).collect::<Result<Vec<_>>>()?;
@@ -609,10 +624,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Timer>> {
         let lock = self.skip_locked();
+        let picked = self.ids_in(&format!(
+            "SELECT id FROM timers WHERE due_at <= $2 AND COALESCE(lease_until, 0) <= $2 \
+             ORDER BY due_at LIMIT $3{lock}"
+        ));
         let sql = format!(
-            "UPDATE timers SET lease_until = $1 WHERE id IN \
-             (SELECT id FROM timers WHERE due_at <= $2 AND COALESCE(lease_until, 0) <= $2 \
-              ORDER BY due_at LIMIT $3{lock}) \
+            "UPDATE timers SET lease_until = $1 WHERE {picked} \
              RETURNING id, due_at, kind, subject, correlation_id"
         );
         let rows = self
@@ -621,7 +638,8 @@ impl Store {
                 Stmt::new(sql)
                     .bind(to_micros(lease_until))
                     .bind(to_micros(now))
-                    .bind(i64::from(limit)),
+                    .bind(i64::from(limit))
+                    .replanned(),
             )
             .await?;
         let mut timers = rows
@@ -826,9 +844,9 @@ impl Store {
 
     // ---- what other instances changed ---------------------------------------------------------
 
-    /// Contract versions whose status changed at or after `since`, oldest change first (ids,
-    /// versions and statuses only): how an instance's price index follows the activations
-    /// other instances commit.
+    /// Contract versions whose status changed at or after `since`, oldest change first, with
+    /// the document of those now active: how an instance's price index follows the activations
+    /// other instances commit, in one query.
     pub async fn contracts_changed_since(
         &self,
         since: DateTime<Utc>,
@@ -837,7 +855,8 @@ impl Store {
             .db
             .fetch(
                 Stmt::new(
-                    "SELECT contract_id, version, status, updated_at FROM contract_versions \
+                    "SELECT contract_id, version, status, updated_at, \
+                     CASE WHEN status = 'active' THEN data END AS data FROM contract_versions \
                      WHERE updated_at >= $1 ORDER BY updated_at, contract_id, version",
                 )
                 .bind(to_micros(since)),
@@ -850,6 +869,7 @@ impl Store {
                     version: r.int("version")? as u32,
                     status: r.text("status")?,
                     updated_at: from_micros(r.int("updated_at")?),
+                    document: r.opt_text("data")?,
                 })
             })
             .collect()

@@ -199,6 +199,9 @@ pub struct ContractChange {
     pub version: u32,
     pub status: String,
     pub updated_at: DateTime<Utc>,
+    /// The contract version's canonical document (JSON text) when it is active, to be read
+    /// only if needed.
+    pub document: Option<String>,
 }
 
 /// One step in a transaction's lineage.

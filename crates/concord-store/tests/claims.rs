@@ -499,6 +499,14 @@ async fn changes_are_read_back_for_other_instances(i: Instances) {
         .collect();
     assert_eq!(seen, [(1, "superseded"), (2, "active")]);
     assert!(
+        changes[0].document.is_none(),
+        "only an active version's document comes along"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(changes[1].document.as_deref().unwrap()).unwrap(),
+        json!({"id": "C-1", "version": 2})
+    );
+    assert!(
         i.two
             .contracts_changed_since(t0 + Duration::seconds(2))
             .await

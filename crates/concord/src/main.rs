@@ -246,6 +246,9 @@ enum BenchCommand {
         messages: usize,
         #[arg(long, default_value_t = 64)]
         connections: usize,
+        /// Each instance's PostgreSQL connections (`[hub] store_connections`).
+        #[arg(long, default_value_t = 8)]
+        store_connections: u32,
     },
     /// What authentication and authorisation add to each request (in-process, per call).
     Auth {
@@ -448,8 +451,9 @@ fn main() -> Result<()> {
                         instances,
                         messages,
                         connections,
+                        store_connections,
                     },
-            } => bench::scale_out(store, instances, messages, connections).await,
+            } => bench::scale_out(store, instances, messages, connections, store_connections).await,
             Command::Bench {
                 what:
                     BenchCommand::Console {

@@ -74,6 +74,10 @@ pub(crate) struct Stmt {
     /// With `must_change`: the statement checks a claim (see [`Stmt::fence`]), and an unchanged
     /// row means [`Error::LostClaim`] rather than a conflict.
     pub fences: bool,
+    /// Plan the statement afresh at each run (PostgreSQL) instead of reusing a cached plan:
+    /// for the claims, whose best plan changes as their tables grow (a plan cached while a
+    /// table was small scans the whole of it later).
+    pub replan: bool,
 }
 
 impl Stmt {
@@ -83,6 +87,7 @@ impl Stmt {
             params: Vec::new(),
             must_change: None,
             fences: false,
+            replan: false,
         }
     }
 
@@ -93,6 +98,12 @@ impl Stmt {
 
     pub fn must_change(mut self, conflict: String) -> Self {
         self.must_change = Some(conflict);
+        self
+    }
+
+    /// See [`Stmt::replan`].
+    pub fn replanned(mut self) -> Self {
+        self.replan = true;
         self
     }
 

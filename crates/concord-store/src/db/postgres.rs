@@ -85,7 +85,7 @@ impl Drop for HeldLocks {
 
 fn query(stmt: &Stmt) -> Query<'_, sqlx::Postgres, PgArguments> {
     let sql: Cow<'static, str> = stmt.sql.clone();
-    let mut q = sqlx::query(AssertSqlSafe(sql));
+    let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(!stmt.replan);
     for value in &stmt.params {
         q = match value {
             Value::Int(v) => q.bind(*v),
@@ -184,7 +184,7 @@ impl Postgres {
         let locks = PgPoolOptions::new()
             .acquire_timeout(Duration::from_secs(30))
             .test_before_acquire(false)
-            .max_connections(max_connections.max(4))
+            .max_connections(max_connections.max(2))
             .min_connections(0)
             .idle_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {

@@ -92,6 +92,7 @@ pub async fn scale_out(
     instances: Vec<usize>,
     messages: usize,
     connections: usize,
+    store_connections: u32,
 ) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -99,7 +100,15 @@ pub async fn scale_out(
     );
     for n in instances {
         anyhow::ensure!(n >= 1, "--instances takes counts of 1 or more");
-        run_once(&server_url, n, messages, connections, cores).await?;
+        run_once(
+            &server_url,
+            n,
+            messages,
+            connections,
+            cores,
+            store_connections,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -110,6 +119,7 @@ async fn run_once(
     messages: usize,
     connections: usize,
     cores: usize,
+    store_connections: u32,
 ) -> Result<()> {
     let sink = Sink::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -130,7 +140,8 @@ async fn run_once(
     std::fs::write(
         &config,
         format!(
-            "[api]\nrate_limit_per_principal = 0\nrate_limit_per_system = 0\n\
+            "[hub]\nstore_connections = {store_connections}\n\
+             [api]\nrate_limit_per_principal = 0\nrate_limit_per_system = 0\n\
              [delivery]\nconcurrency = 128\npoll_ms = 20\n\
              [systems.sink]\nrole = \"analytics\"\nbase_url = \"http://{sink_addr}\"\n\
              [systems.sink.outbound.contract]\npath = \"/sink\"\nmapping = \"{}\"\n",
@@ -200,7 +211,9 @@ async fn run_once(
             .filter_map(|(k, at)| sent.get(k).map(|t0| at.duration_since(*t0).as_micros() as u64))
             .collect();
         Report {
-            name: format!("{n} instance(s), inbound → delivered"),
+            name: format!(
+                "{n} instance(s), {store_connections} store connections each, inbound → delivered"
+            ),
             n: messages,
             elapsed,
             latencies_us,
