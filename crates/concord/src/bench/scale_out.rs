@@ -257,6 +257,10 @@ fn distinct(sink: &Sink) -> usize {
 
 fn start_instances(n: usize, config: &Path, dir: &Path, store_url: &str) -> Result<Vec<Instance>> {
     let exe = std::env::current_exe().context("finding this program")?;
+    // Instances sharing one host share its cores: each runtime gets its share of them (as a
+    // deployment would size them), not a thread per core each.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = (cores / n).max(1);
     (0..n)
         .map(|i| {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -271,6 +275,7 @@ fn start_instances(n: usize, config: &Path, dir: &Path, store_url: &str) -> Resu
                 .env("CONCORD_STORE_URL", store_url)
                 .env("CONCORD_BOOTSTRAP_ADMIN_KEY", KEY)
                 .env("CONCORD_LOG", "error")
+                .env("TOKIO_WORKER_THREADS", threads.to_string())
                 .stdout(Stdio::null())
                 .spawn()
                 .context("starting an instance")?;
