@@ -234,6 +234,7 @@ impl Hub {
             .filter(|v| v.status == "active")
             .map(|v| v.version)
             .max();
+        let newest_version = existing.iter().map(|v| v.version).max();
         let targets: Vec<TargetSpec> = self
             .config()
             .subscribers("contract")
@@ -246,7 +247,7 @@ impl Hub {
                 contract_id: contract.id.clone(),
                 version: contract.version,
                 targets,
-                active_version,
+                newest_version,
                 fallback: self.config().contracts.fallback.clone(),
                 at: now,
             },

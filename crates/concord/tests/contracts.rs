@@ -15,6 +15,7 @@ on_both_backends!(
     dead_lettered_required_target_opens_exception_until_replayed,
     invalid_message_is_quarantined_with_field_errors_then_fixed,
     amendment_supersedes_and_older_version_never_overrides,
+    an_older_version_arriving_while_a_newer_one_propagates_is_never_sent,
     fallback_activates_when_named_targets_acknowledged,
     unresolved_supplier_opens_exception,
     throttled_target_is_retried_after_retry_after,
@@ -348,6 +349,58 @@ async fn amendment_supersedes_and_older_version_never_overrides(backend: Backend
         !revisions.iter().any(|k| k.ends_with("-v2")),
         "version 2 must never be sent: {revisions:?}"
     );
+    t.shutdown().await;
+}
+
+/// A lower version that arrives while a higher one is still pending (its ERP delivery waiting
+/// out an outage) is superseded on arrival: were it sent, it would reach the targets after the
+/// newer version and put the old price back. (A CLM's late retry does this, and so does a
+/// message an instance held when it died, taken up after its lease.)
+async fn an_older_version_arriving_while_a_newer_one_propagates_is_never_sent(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
+    t.seed().await;
+    t.sandbox.erp.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    let (status, _) = t
+        .post(
+            "/v1/contracts",
+            contract("C-510", 2, &[(ITEM_1, "9.00")], &[]),
+        )
+        .await;
+    assert_eq!(status, 202);
+    t.wait_status("C-510", 2, "pending").await;
+    let (status, answer) = t
+        .post(
+            "/v1/contracts",
+            contract("C-510", 1, &[(ITEM_1, "10.00")], &[]),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (202, Some("superseded"))
+    );
+    t.wait_status("C-510", 1, "superseded").await;
+    t.sandbox.erp.set_faults(Faults::default());
+    t.wait_status("C-510", 2, "active").await;
+    for system in [&t.sandbox.erp, &t.sandbox.purchasing, &t.sandbox.analytics] {
+        let keys: Vec<String> = system
+            .calls()
+            .iter()
+            .filter_map(|c| c.idempotency_key.clone())
+            .filter(|k| k.contains("C-510"))
+            .collect();
+        assert!(
+            !keys.is_empty() && keys.iter().all(|k| k.ends_with("-v2")),
+            "{} must see version 2 only: {keys:?}",
+            system.name
+        );
+    }
+    let (_, view) = t.get("/v1/contracts/C-510").await;
+    assert_eq!(view["active_version"], 2);
     t.shutdown().await;
 }
 

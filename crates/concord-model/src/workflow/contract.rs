@@ -111,8 +111,10 @@ pub enum ContractEvent {
         contract_id: String,
         version: u32,
         targets: Vec<TargetSpec>,
-        /// The version of this contract that is active now, if any.
-        active_version: Option<u32>,
+        /// The highest version of this contract stored before this one, whatever its status
+        /// (pending, active or superseded). A lower version arriving after it (a CLM's retry,
+        /// a message an instance held when it died) must not reach targets after it.
+        newest_version: Option<u32>,
         fallback: Option<FallbackPolicy>,
         at: DateTime<Utc>,
     },
@@ -180,12 +182,12 @@ pub fn apply(
                 contract_id,
                 version,
                 targets,
-                active_version,
+                newest_version,
                 fallback,
                 at,
             },
         ) => {
-            let superseded = active_version.is_some_and(|v| v > version);
+            let superseded = newest_version.is_some_and(|v| v > version);
             let mut state = ContractPropagation {
                 contract_id,
                 version,
@@ -208,12 +210,13 @@ pub fn apply(
                     .collect(),
                 activation: None,
                 fallback: fallback.clone(),
-                superseded_by: if superseded { active_version } else { None },
+                superseded_by: if superseded { newest_version } else { None },
                 exception_open: false,
             };
             if superseded {
-                // An older version arriving after a newer one is active is kept for the record
-                // but never sent: targets must not go back in time.
+                // An older version arriving after a newer one was stored is kept for the record
+                // but never sent: targets must not go back in time, whether the newer version
+                // is active yet or still propagating.
                 return Ok((state, actions));
             }
             actions.extend(targets.iter().map(|t| ContractAction::Deliver {
@@ -374,7 +377,7 @@ mod tests {
 
     fn submit(
         targets: &[(&str, bool)],
-        active: Option<u32>,
+        newest: Option<u32>,
         fallback: Option<FallbackPolicy>,
     ) -> ContractEvent {
         ContractEvent::Submitted {
@@ -387,7 +390,7 @@ mod tests {
                     required: *r,
                 })
                 .collect(),
-            active_version: active,
+            newest_version: newest,
             fallback,
             at: t0(),
         }
