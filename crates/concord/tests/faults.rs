@@ -336,44 +336,7 @@ async fn wait_all_active(urls: &[String], latest: &BTreeMap<String, u32>) {
 
 /// What must hold afterwards, read from the sandbox and from the store itself.
 async fn assert_exactly_once(sandbox: &Sandbox, store: &Store, latest: &BTreeMap<String, u32>) {
-    for system in [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics] {
-        assert!(
-            system.duplicate_effects().is_empty(),
-            "{} applied a key twice: {:?}",
-            system.name,
-            system.duplicate_effects()
-        );
-        let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
-        for effect in system.effects() {
-            let Some(key) = effect.idempotency_key else {
-                continue;
-            };
-            let Some((_, rest)) = key.split_once("-contract-") else {
-                continue;
-            };
-            let (id, version) = rest.rsplit_once("-v").unwrap();
-            seen.entry(id.to_string())
-                .or_default()
-                .push(version.parse().unwrap());
-        }
-        for (id, v) in latest {
-            let versions = seen.get(id).cloned().unwrap_or_default();
-            assert_eq!(
-                versions.last(),
-                Some(v),
-                "{}: {id} got {versions:?}",
-                system.name
-            );
-            let mut in_order = versions.clone();
-            in_order.sort_unstable();
-            in_order.dedup();
-            assert_eq!(
-                versions, in_order,
-                "{}: {id}'s versions arrived out of order or twice",
-                system.name
-            );
-        }
-    }
+    assert_targets_applied_in_order(sandbox, latest);
     // The store: one activation per version, every delivery delivered, every message answered.
     let mut activations: HashMap<(String, u64), usize> = HashMap::new();
     for e in store.events_after(0, 1_000_000).await.unwrap() {

@@ -87,44 +87,8 @@ async fn two_instances_share_the_work_and_duplicate_nothing() {
 
     // Every target applied every version it was sent once, and a contract's versions in
     // version order.
-    for system in [&t.sandbox.erp, &t.sandbox.purchasing, &t.sandbox.analytics] {
-        assert!(
-            system.duplicate_effects().is_empty(),
-            "{} applied a key twice: {:?}",
-            system.name,
-            system.duplicate_effects()
-        );
-        let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
-        for effect in system.effects() {
-            let Some(key) = effect.idempotency_key else {
-                continue;
-            };
-            let Some((_, rest)) = key.split_once("-contract-") else {
-                continue;
-            };
-            let (id, version) = rest.rsplit_once("-v").unwrap();
-            seen.entry(id.to_string())
-                .or_default()
-                .push(version.parse().unwrap());
-        }
-        for k in 0..N {
-            let versions = &seen[&format!("K-{k}")];
-            assert_eq!(
-                versions.last(),
-                Some(&latest(k)),
-                "{}: K-{k} got {versions:?}",
-                system.name
-            );
-            let mut sorted = versions.clone();
-            sorted.sort_unstable();
-            sorted.dedup();
-            assert_eq!(
-                versions, &sorted,
-                "{}: K-{k} versions out of order",
-                system.name
-            );
-        }
-    }
+    let latest_of_each = (0..N).map(|k| (format!("K-{k}"), latest(k))).collect();
+    assert_targets_applied_in_order(&t.sandbox, &latest_of_each);
 
     // The store: one activation per latest version, nothing left in flight or dead.
     let events = t.hub.store().events_after(0, 100_000).await.unwrap();

@@ -202,6 +202,27 @@ pub(crate) struct Sink {
     pub(crate) received: Arc<Mutex<Vec<(String, Instant)>>>,
 }
 
+/// A loopback sink on a free port, and a folder holding the identity mapping (`.contract`)
+/// that a `[systems.sink]` route names: what the pipeline and scale-out benches deliver to.
+pub(crate) async fn start_sink() -> Result<(Sink, SocketAddr, tempdir::Dir, std::path::PathBuf)> {
+    let sink = Sink::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sink_addr = listener.local_addr()?;
+    tokio::spawn(
+        axum::serve(
+            listener,
+            Router::new()
+                .route("/sink", post(sink_accept))
+                .with_state(sink.clone()),
+        )
+        .into_future(),
+    );
+    let dir = tempdir::Dir::new()?;
+    let mapping = dir.0.join("identity.jq");
+    std::fs::write(&mapping, ".contract")?;
+    Ok((sink, sink_addr, dir, mapping))
+}
+
 pub(crate) async fn sink_accept(State(sink): State<Sink>, headers: HeaderMap) -> &'static str {
     let key = headers
         .get("idempotency-key")
@@ -218,21 +239,7 @@ pub(crate) async fn sink_accept(State(sink): State<Sink>, headers: HeaderMap) ->
 /// Inbound → committed → delivered to a loopback sink: `n` contracts, either as fast as possible
 /// (`rate == 0`) or at `rate` per second.
 pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
-    let sink = Sink::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sink_addr: SocketAddr = listener.local_addr()?;
-    tokio::spawn(
-        axum::serve(
-            listener,
-            Router::new()
-                .route("/sink", post(sink_accept))
-                .with_state(sink.clone()),
-        )
-        .into_future(),
-    );
-    let dir = tempdir::Dir::new()?;
-    let mapping = dir.0.join("identity.jq");
-    std::fs::write(&mapping, ".contract")?;
+    let (sink, sink_addr, dir, mapping) = start_sink().await?;
     let text = format!(
         "[delivery]\nconcurrency = 256\npoll_ms = 20\n[systems.sink]\nrole = \"analytics\"\nbase_url = \"http://{sink_addr}\"\n[systems.sink.outbound.contract]\npath = \"/sink\"\nmapping = \"{}\"\n",
         mapping.display()

@@ -11,10 +11,9 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use axum::{Router, routing::post};
 use serde_json::json;
 
-use super::{Report, Sink, sink_accept, tempdir};
+use super::{Report, Sink};
 use crate::seed;
 
 /// The key every instance installs at start-up (a bench-only admin key).
@@ -121,21 +120,7 @@ async fn run_once(
     cores: usize,
     store_connections: u32,
 ) -> Result<()> {
-    let sink = Sink::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sink_addr = listener.local_addr()?;
-    tokio::spawn(
-        axum::serve(
-            listener,
-            Router::new()
-                .route("/sink", post(sink_accept))
-                .with_state(sink.clone()),
-        )
-        .into_future(),
-    );
-    let dir = tempdir::Dir::new()?;
-    let mapping = dir.0.join("identity.jq");
-    std::fs::write(&mapping, ".contract")?;
+    let (sink, sink_addr, dir, mapping) = super::start_sink().await?;
     let config = dir.0.join("concord.toml");
     std::fs::write(
         &config,

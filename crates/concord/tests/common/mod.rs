@@ -480,3 +480,51 @@ pub async fn fail_contract_propagation(t: &TestHub, id: &str) -> String {
     );
     dead
 }
+
+/// What the sandbox's targets applied must show: no idempotency key applied twice, and each
+/// contract of `latest` (id → its latest version) applied in version order, ending on the
+/// latest, at every target.
+#[allow(dead_code)] // not every test binary that shares this module checks targets
+pub fn assert_targets_applied_in_order(
+    sandbox: &Sandbox,
+    latest: &std::collections::BTreeMap<String, u32>,
+) {
+    for system in [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics] {
+        assert!(
+            system.duplicate_effects().is_empty(),
+            "{} applied a key twice: {:?}",
+            system.name,
+            system.duplicate_effects()
+        );
+        let mut seen: std::collections::HashMap<String, Vec<u32>> = Default::default();
+        for effect in system.effects() {
+            let Some(key) = effect.idempotency_key else {
+                continue;
+            };
+            let Some((_, rest)) = key.split_once("-contract-") else {
+                continue;
+            };
+            let (id, version) = rest.rsplit_once("-v").unwrap();
+            seen.entry(id.to_string())
+                .or_default()
+                .push(version.parse().unwrap());
+        }
+        for (id, v) in latest {
+            let versions = seen.get(id).cloned().unwrap_or_default();
+            assert_eq!(
+                versions.last(),
+                Some(v),
+                "{}: {id} got {versions:?}",
+                system.name
+            );
+            let mut in_order = versions.clone();
+            in_order.sort_unstable();
+            in_order.dedup();
+            assert_eq!(
+                versions, in_order,
+                "{}: {id}'s versions arrived out of order or twice",
+                system.name
+            );
+        }
+    }
+}
