@@ -36,18 +36,16 @@ pub fn postgres_url() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `<pid>_<random hex>`: unique per test, and usable in file, schema and database names.
+fn unique_suffix() -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("{}_{}", std::process::id(), id.get(20..).unwrap_or("0"))
+}
+
 impl TestStore {
     /// `None` when the backend is PostgreSQL and no test URL is set.
     pub async fn new(backend: Backend) -> Result<Option<TestStore>> {
-        let unique = format!(
-            "{}_{}",
-            std::process::id(),
-            uuid::Uuid::now_v7()
-                .simple()
-                .to_string()
-                .get(20..)
-                .unwrap_or("0")
-        );
+        let unique = unique_suffix();
         match backend {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(format!("concord-test-{unique}"));
@@ -144,15 +142,7 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates `concord_<unique>` on the server of `server_url` (any database there).
     pub async fn create(server_url: &str) -> Result<TestDatabase> {
-        let name = format!(
-            "concord_{}_{}",
-            std::process::id(),
-            uuid::Uuid::now_v7()
-                .simple()
-                .to_string()
-                .get(20..)
-                .unwrap_or("0")
-        );
+        let name = format!("concord_{}", unique_suffix());
         crate::db::postgres::Postgres::create_database(server_url, &name).await?;
         let url = match server_url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),

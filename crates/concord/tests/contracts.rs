@@ -290,6 +290,16 @@ async fn invalid_message_is_quarantined_with_field_errors_then_fixed(backend: Ba
     t.shutdown().await;
 }
 
+/// The idempotency keys of every call a target received about one contract, in order.
+fn keys_sent(system: &concord_sandbox::SystemHandle, contract_id: &str) -> Vec<String> {
+    system
+        .calls()
+        .iter()
+        .filter_map(|c| c.idempotency_key.clone())
+        .filter(|k| k.contains(contract_id))
+        .collect()
+}
+
 async fn amendment_supersedes_and_older_version_never_overrides(backend: Backend) {
     let Some(t) = spawn_hub(backend, |_| {}).await else {
         return;
@@ -337,14 +347,7 @@ async fn amendment_supersedes_and_older_version_never_overrides(backend: Backend
     );
     let erp: Value = get_json(&t.client, t.sandbox.erp.url("/api/price-agreements/C-500")).await;
     assert_eq!(erp["revision"], 3, "the ERP ends on the newest version");
-    let revisions: Vec<String> = t
-        .sandbox
-        .erp
-        .calls()
-        .iter()
-        .filter_map(|c| c.idempotency_key.clone())
-        .filter(|k| k.contains("C-500"))
-        .collect();
+    let revisions = keys_sent(&t.sandbox.erp, "C-500");
     assert!(
         !revisions.iter().any(|k| k.ends_with("-v2")),
         "version 2 must never be sent: {revisions:?}"
@@ -387,12 +390,7 @@ async fn an_older_version_arriving_while_a_newer_one_propagates_is_never_sent(ba
     t.sandbox.erp.set_faults(Faults::default());
     t.wait_status("C-510", 2, "active").await;
     for system in [&t.sandbox.erp, &t.sandbox.purchasing, &t.sandbox.analytics] {
-        let keys: Vec<String> = system
-            .calls()
-            .iter()
-            .filter_map(|c| c.idempotency_key.clone())
-            .filter(|k| k.contains("C-510"))
-            .collect();
+        let keys = keys_sent(system, "C-510");
         assert!(
             !keys.is_empty() && keys.iter().all(|k| k.ends_with("-v2")),
             "{} must see version 2 only: {keys:?}",

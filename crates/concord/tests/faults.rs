@@ -141,44 +141,6 @@ fn fault_config(sandbox: &Sandbox, dir: &Path, extra: impl FnOnce(String) -> Str
     })
 }
 
-/// Master data every contract needs, through whichever instance answers.
-async fn seed(client: &reqwest::Client, sandbox: &Sandbox, url: &str) {
-    let put = |path: String, body: Value| {
-        let client = client.clone();
-        let url = url.to_string();
-        async move {
-            let r = client
-                .put(format!("{url}{path}"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{path}: {}", r.status());
-        }
-    };
-    put(
-        format!("/v1/facilities/{FACILITY_EAST}"),
-        json!({"gln": FACILITY_EAST, "name": "East", "groups": ["east"]}),
-    )
-    .await;
-    put(
-        "/v1/suppliers/S-1".into(),
-        json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN}),
-    )
-    .await;
-    put(
-        format!("/v1/items/{ITEM_1}"),
-        json!({"gtin": ITEM_1, "description": "x", "unspsc": "42295105", "uom": "EA"}),
-    )
-    .await;
-    client
-        .post(sandbox.erp.url("/api/vendors"))
-        .json(&json!({"vendorNumber": "100042", "vendorName": "ACME", "taxId": SUPPLIER_TIN}))
-        .send()
-        .await
-        .unwrap();
-}
-
 /// The contract messages of a load: version 1 of `n` contracts and version 2 of every third,
 /// each with its own idempotency key. A version 2 is sent only once its version 1 was accepted.
 fn load(n: usize) -> Vec<(String, u32)> {
@@ -441,7 +403,7 @@ async fn an_instance_killed_mid_load_loses_and_duplicates_nothing() {
     let client = client();
     wait_ready(&client, &a.url).await;
     wait_ready(&client, &b.url).await;
-    seed(&client, &sandbox, &a.url).await;
+    seed_over_http(&client, &sandbox, &a.url).await;
     slow_targets(&sandbox, 15);
     let messages = load(90);
     let latest = latest_versions(&messages);
@@ -585,7 +547,7 @@ async fn the_database_restarted_mid_load_loses_and_duplicates_nothing() {
     let client = client();
     wait_ready(&client, &a.url).await;
     wait_ready(&client, &b.url).await;
-    seed(&client, &sandbox, &a.url).await;
+    seed_over_http(&client, &sandbox, &a.url).await;
     slow_targets(&sandbox, 10);
     let messages = load(90);
     let latest = latest_versions(&messages);

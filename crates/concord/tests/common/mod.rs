@@ -489,13 +489,8 @@ pub fn assert_targets_applied_in_order(
     sandbox: &Sandbox,
     latest: &std::collections::BTreeMap<String, u32>,
 ) {
+    assert_no_key_applied_twice(sandbox);
     for system in [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics] {
-        assert!(
-            system.duplicate_effects().is_empty(),
-            "{} applied a key twice: {:?}",
-            system.name,
-            system.duplicate_effects()
-        );
         let mut seen: std::collections::HashMap<String, Vec<u32>> = Default::default();
         for effect in system.effects() {
             let Some(key) = effect.idempotency_key else {
@@ -527,4 +522,57 @@ pub fn assert_targets_applied_in_order(
             );
         }
     }
+}
+
+/// No target of the sandbox applied an idempotency key twice.
+#[allow(dead_code)] // not every test binary that shares this module checks targets
+pub fn assert_no_key_applied_twice(sandbox: &Sandbox) {
+    for system in [&sandbox.erp, &sandbox.purchasing, &sandbox.analytics] {
+        assert!(
+            system.duplicate_effects().is_empty(),
+            "{} applied a key twice: {:?}",
+            system.name,
+            system.duplicate_effects()
+        );
+    }
+}
+
+/// Master data every contract needs (a facility, supplier S-1 and item 1, and the supplier
+/// in the ERP), put through the API of the hub at `url`: for hubs run as child processes.
+#[allow(dead_code)] // not every test binary that shares this module runs child hubs
+pub async fn seed_over_http(client: &reqwest::Client, sandbox: &Sandbox, url: &str) {
+    let put = |path: String, body: serde_json::Value| {
+        let client = client.clone();
+        let url = url.to_string();
+        async move {
+            let r = client
+                .put(format!("{url}{path}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+        }
+    };
+    put(
+        format!("/v1/facilities/{FACILITY_EAST}"),
+        json!({"gln": FACILITY_EAST, "name": "East", "groups": ["east"]}),
+    )
+    .await;
+    put(
+        "/v1/suppliers/S-1".into(),
+        json!({"id": "S-1", "name": "Acme", "tin": SUPPLIER_TIN}),
+    )
+    .await;
+    put(
+        format!("/v1/items/{ITEM_1}"),
+        json!({"gtin": ITEM_1, "description": "x", "unspsc": "42295105", "uom": "EA"}),
+    )
+    .await;
+    client
+        .post(sandbox.erp.url("/api/vendors"))
+        .json(&json!({"vendorNumber": "100042", "vendorName": "ACME", "taxId": SUPPLIER_TIN}))
+        .send()
+        .await
+        .unwrap();
 }
