@@ -159,6 +159,7 @@ pub fn check_submission(canonical: &Value) -> Result<(), Rejection> {
     }
 }
 
+/// A contract version's workflow id (`Store::contract_versions_with_state` reads by it).
 fn workflow_id(contract_id: &str, version: u32) -> String {
     format!("{contract_id}:{version}")
 }
@@ -306,6 +307,7 @@ impl Hub {
                 state,
                 actions,
                 now,
+                None,
             )
             .await?;
         let body = ctx.accepted(&subject(&contract.id), step.state.status.as_str());
@@ -330,7 +332,7 @@ impl Hub {
         let mut writes = Vec::new();
         let supplier_id = match (&s.supplier_id, &s.supplier) {
             (Some(id), _) => {
-                if self.store().supplier(id).await?.is_none() {
+                if !self.supplier_exists(id).await? {
                     return Err(Rejection::invalid(vec![FieldError::new(
                         "supplier_id",
                         "unknown_supplier",
@@ -347,9 +349,7 @@ impl Hub {
         let mut errors = Vec::new();
         for (i, line) in s.lines.into_iter().enumerate() {
             let gtin = match line.item_ref(i) {
-                Ok(ItemRef::Gtin(gtin)) if self.store().item(gtin.as_str()).await?.is_some() => {
-                    Some(gtin)
-                }
+                Ok(ItemRef::Gtin(gtin)) if self.item_exists(&gtin).await? => Some(gtin),
                 Ok(ItemRef::Gtin(gtin)) => {
                     errors.push(FieldError::new(
                         format!("lines[{i}].gtin"),
@@ -545,6 +545,11 @@ impl Hub {
     }
 
     /// Turns workflow actions into writes (and index changes applied after the commit).
+    ///
+    /// `versions` is the contract's versions with their workflow states when the caller has
+    /// just read them under the contract's lock (an activation supersedes from them); `None`
+    /// reads them if an activation needs them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn carry_out(
         &self,
         contract: &Contract,
@@ -553,6 +558,7 @@ impl Hub {
         state: ContractPropagation,
         actions: Vec<ContractAction>,
         at: DateTime<Utc>,
+        versions: Option<&[VersionState]>,
     ) -> Result<Step> {
         let mut step = Step {
             state: state.clone(),
@@ -584,7 +590,7 @@ impl Hub {
                 }
                 ContractAction::Activate { reason } => {
                     step.writes.extend(
-                        self.activation_writes(contract, correlation_id, &reason, at)
+                        self.activation_writes(contract, correlation_id, &reason, at, versions)
                             .await?,
                     );
                     step.activate = Some(contract.clone());
@@ -653,6 +659,7 @@ impl Hub {
         correlation_id: &str,
         reason: &ActivationReason,
         at: DateTime<Utc>,
+        versions: Option<&[VersionState]>,
     ) -> Result<Vec<Write>> {
         let mut writes = vec![
             Write::Event(event(
@@ -688,18 +695,22 @@ impl Hub {
                 workflow_id(&contract.id, contract.version)
             ),
         });
-        for older in self.store().contract_versions(&contract.id).await? {
+        let read;
+        let versions = match versions {
+            Some(versions) => versions,
+            None => {
+                read = self.versions_with_state(&contract.id).await?;
+                &read
+            }
+        };
+        for (older, state) in versions {
             if older.version >= contract.version
                 || older.status == VersionStatus::Superseded.as_str()
             {
                 continue;
             }
             let wid = workflow_id(&contract.id, older.version);
-            let Some(state) = self
-                .store()
-                .workflow::<ContractPropagation>(WORKFLOW_KIND, &wid)
-                .await?
-            else {
+            let Some(state) = state.clone() else {
                 continue;
             };
             let (state, actions) = wf::apply(
@@ -755,11 +766,12 @@ impl Hub {
         ok: bool,
         error: Option<String>,
     ) -> Result<Step> {
-        let wid = workflow_id(&contract.id, contract.version);
-        let state = self
-            .store()
-            .workflow::<ContractPropagation>(WORKFLOW_KIND, &wid)
-            .await?;
+        // One read for the step: this version's state, and what an activation supersedes.
+        let versions = self.versions_with_state(&contract.id).await?;
+        let state = versions
+            .iter()
+            .find(|(v, _)| v.version == contract.version)
+            .and_then(|(_, state)| state.clone());
         let at = Utc::now();
         let event = if ok {
             ContractEvent::TargetAcknowledged {
@@ -774,8 +786,24 @@ impl Hub {
             }
         };
         let (state, actions) = wf::apply(state, event)?;
-        self.carry_out(contract, correlation_id, event_id, state, actions, at)
-            .await
+        self.carry_out(
+            contract,
+            correlation_id,
+            event_id,
+            state,
+            actions,
+            at,
+            Some(&versions),
+        )
+        .await
+    }
+
+    /// The contract's versions with their propagation states (see [`VersionState`]).
+    async fn versions_with_state(&self, contract_id: &str) -> Result<Vec<VersionState>> {
+        Ok(self
+            .store()
+            .contract_versions_with_state(contract_id, WORKFLOW_KIND)
+            .await?)
     }
 
     /// The contract's versions with status and per-target propagation, for the API.
@@ -853,6 +881,7 @@ impl Hub {
                 state,
                 actions,
                 at,
+                None,
             )
             .await?;
         step.writes.push(Write::DeleteTimer {
@@ -871,6 +900,12 @@ pub(crate) struct FoundSupplier {
     #[serde(default)]
     name: Option<String>,
 }
+
+/// A stored version of a contract and the state of its propagation workflow.
+pub(crate) type VersionState = (
+    concord_store::ContractVersionRecord,
+    Option<ContractPropagation>,
+);
 
 /// The writes of one workflow step, and the price-index change to make once they are committed.
 pub(crate) struct Step {

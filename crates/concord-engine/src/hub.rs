@@ -37,6 +37,8 @@ pub(crate) struct HubInner {
     /// Clients of the systems that trust a private CA (`ca_file`), by system id.
     pub http_by_system: HashMap<String, reqwest::Client>,
     pub prices: RwLock<PriceCatalog>,
+    /// Supplier ids seen in the supplier master (see `Hub::supplier_exists`).
+    pub known_suppliers: RwLock<std::collections::HashSet<String>>,
     /// Woken after every commit that adds due deliveries.
     pub work: Notify,
     pub breakers: Mutex<HashMap<String, CircuitBreaker>>,
@@ -222,6 +224,7 @@ impl Hub {
                 http,
                 http_by_system,
                 prices: RwLock::new(PriceCatalog::default()),
+                known_suppliers: RwLock::default(),
                 work: Notify::new(),
                 breakers: Mutex::new(HashMap::new()),
                 limiters: Mutex::new(HashMap::new()),

@@ -113,9 +113,34 @@ impl Hub {
         match record {
             MasterRecord::Item(i) => prices.upsert_item(i),
             MasterRecord::Facility(f) => prices.upsert_facility(f),
-            MasterRecord::Supplier(_) => {}
+            MasterRecord::Supplier(s) => {
+                self.inner.known_suppliers.write().insert(s.id);
+            }
         }
         Ok(())
+    }
+
+    /// Whether the supplier master holds `id`. Suppliers are never deleted, so one seen once
+    /// is known for good and asked of the store no more: a contract's intake checks its supplier
+    /// from memory. An unknown one is always asked (another instance may have just added it).
+    pub(crate) async fn supplier_exists(&self, id: &str) -> Result<bool> {
+        if self.inner.known_suppliers.read().contains(id) {
+            return Ok(true);
+        }
+        let found = self.store().supplier(id).await?.is_some();
+        if found {
+            self.inner.known_suppliers.write().insert(id.to_string());
+        }
+        Ok(found)
+    }
+
+    /// Whether the item master holds `gtin`: the price index holds every item (and, like the
+    /// store, never drops one), so the store is asked only for one it has not seen yet.
+    pub(crate) async fn item_exists(&self, gtin: &concord_model::Gtin) -> Result<bool> {
+        if self.prices().item(gtin).is_some() {
+            return Ok(true);
+        }
+        Ok(self.store().item(gtin.as_str()).await?.is_some())
     }
 
     pub(crate) async fn upsert_master_inbound(

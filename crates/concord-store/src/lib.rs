@@ -24,6 +24,7 @@ use std::str::FromStr;
 
 pub use commit::{CommitReceipt, DeliveryOutcome, Write};
 pub use console::{AttemptSummary, Lineage, PausedTarget, TransactionRef};
+pub use db::sqlite::ThreadStats as SqliteThreadStats;
 pub use edi::ControlNumbers;
 pub use governance::{ApiKeyRecord, AuditChain, AuditFilter, AuditRecord, NewAuditEntry};
 pub use inventory::StockLevel;
@@ -150,6 +151,14 @@ impl Store {
         let store = Store { db };
         migrate::run(&store).await?;
         Ok(store)
+    }
+
+    /// How the SQLite thread has grouped its work so far; `None` on PostgreSQL.
+    pub fn sqlite_stats(&self) -> Option<SqliteThreadStats> {
+        match &self.db {
+            Db::Sqlite(db) => Some(db.stats()),
+            Db::Postgres(_) => None,
+        }
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -58,6 +58,10 @@ const MIGRATIONS: &[Migration] = &[
         version: 11,
         sql: include_str!("../migrations/0011_open_deliveries.sql"),
     },
+    Migration {
+        version: 12,
+        sql: include_str!("../migrations/0012_fewer_delivery_indexes.sql"),
+    },
 ];
 
 /// The newest schema version this build knows: the last migration's, so adding one is one entry.

@@ -425,11 +425,14 @@ impl Store {
             AND NOT EXISTS (SELECT 1 FROM paused_targets p WHERE p.target = d.target)";
         // The two branches as CTEs joined by UNION ALL, not `id IN (…) OR id IN (…)`: PostgreSQL
         // plans that OR as a scan of the whole table (every delivery ever made) per claim.
+        // `LIMIT $2 + 0`, not `LIMIT $2`: SQLite (3.51) plans with the value of a bare parameter
+        // in a LIMIT, so every new limit re-parsed and re-planned the whole statement (6 % of
+        // the SQLite thread under load); an expression it does not look into.
         let sql = format!(
             "WITH due AS (SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
-              AND {earlier_open} ORDER BY d.next_attempt_at, d.seq LIMIT $2{lock}), \
+              AND {earlier_open} ORDER BY d.next_attempt_at, d.seq LIMIT $2 + 0{lock}), \
              expired AS (SELECT d.id FROM deliveries d WHERE d.status = 'in_flight' AND d.lease_until <= $1 \
-              AND {earlier_open} ORDER BY d.lease_until, d.seq LIMIT $2{lock}) \
+              AND {earlier_open} ORDER BY d.lease_until, d.seq LIMIT $2 + 0{lock}) \
              UPDATE deliveries SET status = 'in_flight', lease_until = $3, claim = $4, updated_at = $1 \
              WHERE {picked} RETURNING {DELIVERY_COLS}"
         );
@@ -584,6 +587,37 @@ impl Store {
         )
         .bind(contract_id)).await?;
         rows.iter().map(contract_row).collect()
+    }
+
+    /// A contract's versions, oldest first, each with the state the workflows table keeps for
+    /// it under `kind` (a version's workflow id is `{contract_id}:{version}`), in one read: what
+    /// a step of the contract's workflow decides from and what an activation supersedes.
+    pub async fn contract_versions_with_state<T: DeserializeOwned>(
+        &self,
+        contract_id: &str,
+        kind: &str,
+    ) -> Result<Vec<(ContractVersionRecord, Option<T>)>> {
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(format!(
+                    "SELECT {CONTRACT_COLS}, (SELECT w.state FROM workflows w WHERE w.kind = $2 \
+                     AND w.id = c.contract_id || ':' || c.version) AS workflow_state \
+                     FROM contract_versions c WHERE c.contract_id = $1 ORDER BY c.version"
+                ))
+                .bind(contract_id)
+                .bind(kind),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state = match row.opt_text("workflow_state")? {
+                    Some(text) => Some(parse_json("workflows", &text)?),
+                    None => None,
+                };
+                Ok((contract_row(row)?, state))
+            })
+            .collect()
     }
 
     pub async fn contracts_with_status(&self, status: &str) -> Result<Vec<ContractVersionRecord>> {

@@ -16,6 +16,12 @@ mod x12;
 
 use std::{net::SocketAddr, path::PathBuf};
 
+/// mimalloc rather than glibc's allocator: the hub allocates on one thread and frees on another
+/// all the time (a statement built on a runtime thread is dropped on the SQLite thread, its rows
+/// the other way round), and glibc's arenas then contend on one lock (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use concord_engine::{Config, Hub, import::ImportKind, mapping::MappingRegistry};

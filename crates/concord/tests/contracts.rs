@@ -18,6 +18,7 @@ on_both_backends!(
     an_older_version_arriving_while_a_newer_one_propagates_is_never_sent,
     fallback_activates_when_named_targets_acknowledged,
     unresolved_supplier_opens_exception,
+    masters_added_after_a_refusal_are_found,
     throttled_target_is_retried_after_retry_after,
 );
 
@@ -462,6 +463,41 @@ async fn unresolved_supplier_opens_exception(backend: Backend) {
     );
     let (_, exceptions) = t.get("/v1/exceptions").await;
     assert_eq!(exceptions["exceptions"][0]["kind"], "supplier_unresolved");
+    t.shutdown().await;
+}
+
+/// The intake checks suppliers and items from memory once it has seen them, but never keeps
+/// a "not found": a supplier or item added after a contract was refused for lacking it is
+/// found by the next contract.
+async fn masters_added_after_a_refusal_are_found(backend: Backend) {
+    let Some(t) = spawn_hub(backend, |_| {}).await else {
+        return;
+    };
+    t.seed().await;
+    const NEW_ITEM: &str = "00614141000098";
+    let mut body = contract("C-800", 1, &[(NEW_ITEM, "4.00")], &["east"]);
+    body["supplier_id"] = json!("S-2");
+    let (status, problem) = t.post("/v1/contracts", body.clone()).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["path"], "supplier_id", "{problem}");
+    assert_eq!(problem["errors"][0]["rule"], "unknown_supplier");
+
+    let supplier = json!({"id": "S-2", "name": "Beta", "tin": "98-7654321"});
+    assert_eq!(t.put("/v1/suppliers/S-2", supplier).await.0, 200);
+    body["id"] = json!("C-801");
+    let (status, problem) = t.post("/v1/contracts", body.clone()).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["path"], "lines[0].gtin", "{problem}");
+    assert_eq!(problem["errors"][0]["rule"], "unknown_item");
+
+    let item = json!({"gtin": NEW_ITEM, "description": "new", "unspsc": "42295105", "uom": "EA"});
+    assert_eq!(t.put(&format!("/v1/items/{NEW_ITEM}"), item).await.0, 200);
+    body["id"] = json!("C-802");
+    let (status, answer) = t.post("/v1/contracts", body).await;
+    assert_eq!(status, 202, "{answer}");
+    let (status, view) = t.get("/v1/contracts/C-802").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["versions"][0]["version"], 1, "{view}");
     t.shutdown().await;
 }
 

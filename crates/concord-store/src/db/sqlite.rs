@@ -13,8 +13,13 @@
 
 use std::{
     borrow::Cow,
-    sync::{Arc, mpsc},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
     thread,
+    time::Instant,
 };
 
 use rusqlite::{
@@ -37,6 +42,26 @@ const MAX_GROUP: usize = 512;
 pub(crate) struct Sqlite {
     jobs: mpsc::Sender<Message>,
     path: Arc<str>,
+    stats: Arc<Counters>,
+}
+
+/// What the SQLite thread has done since it started, counted as it goes (see [`ThreadStats`]).
+#[derive(Default)]
+struct Counters {
+    groups: AtomicU64,
+    units: AtomicU64,
+    busy_us: AtomicU64,
+}
+
+/// How the SQLite thread's work has been grouped: how many transactions it ran, how many
+/// units they held, and how long it was busy running them. Every unit waits for the group
+/// before it and then for its own, so units per group and busy time per group are what an
+/// answer's latency is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadStats {
+    pub groups: u64,
+    pub units: u64,
+    pub busy: std::time::Duration,
 }
 
 impl std::fmt::Debug for Sqlite {
@@ -82,18 +107,21 @@ fn path_of(url: &str) -> Result<&str> {
 /// `$1` → `?1`: SQLite would read `$1` as a *named* parameter numbered by first appearance,
 /// while `?1` is positional, which is what `$1` means on PostgreSQL.
 fn positional(sql: &str) -> Cow<'_, str> {
-    if !sql.contains('$') {
+    let bytes = sql.as_bytes();
+    if !bytes.contains(&b'$') {
         return Cow::Borrowed(sql);
     }
+    // Byte-wise, copying the runs between markers: this runs for every statement executed.
     let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+    let mut start = 0;
+    for (i, pair) in bytes.windows(2).enumerate() {
+        if pair[0] == b'$' && pair[1].is_ascii_digit() {
+            out.push_str(&sql[start..i]);
             out.push('?');
-        } else {
-            out.push(c);
+            start = i + 1;
         }
     }
+    out.push_str(&sql[start..]);
     Cow::Owned(out)
 }
 
@@ -134,14 +162,25 @@ impl Sqlite {
         }
         conn.set_prepared_statement_cache_capacity(256);
         let (jobs, queue) = mpsc::channel();
+        let stats = Arc::new(Counters::default());
+        let counters = stats.clone();
         thread::Builder::new()
             .name("concord-sqlite".into())
-            .spawn(move || worker(conn, queue))
+            .spawn(move || worker(conn, queue, &counters))
             .map_err(Error::Thread)?;
         Ok(Self {
             jobs,
             path: Arc::from(path),
+            stats,
         })
+    }
+
+    pub fn stats(&self) -> ThreadStats {
+        ThreadStats {
+            groups: self.stats.groups.load(Ordering::Relaxed),
+            units: self.stats.units.load(Ordering::Relaxed),
+            busy: std::time::Duration::from_micros(self.stats.busy_us.load(Ordering::Relaxed)),
+        }
     }
 
     async fn call(&self, work: Work) -> Result<Output> {
@@ -190,7 +229,7 @@ impl Sqlite {
     }
 }
 
-fn worker(conn: Connection, queue: mpsc::Receiver<Message>) {
+fn worker(conn: Connection, queue: mpsc::Receiver<Message>, stats: &Counters) {
     let mut group: Vec<(Work, Reply)> = Vec::new();
     loop {
         let mut close = None;
@@ -207,7 +246,13 @@ fn worker(conn: Connection, queue: mpsc::Receiver<Message>) {
             }
         }
         if !group.is_empty() {
+            let started = Instant::now();
+            stats.units.fetch_add(group.len() as u64, Ordering::Relaxed);
             run_group(&conn, std::mem::take(&mut group));
+            stats.groups.fetch_add(1, Ordering::Relaxed);
+            stats
+                .busy_us
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
         if let Some(done) = close {
             drop(conn);
@@ -350,6 +395,7 @@ mod tests {
             positional("SELECT $1, $10 WHERE a = $2 AND b = '$'"),
             "SELECT ?1, ?10 WHERE a = ?2 AND b = '$'"
         );
+        assert_eq!(positional("$1 é $2$"), "?1 é ?2$");
         assert!(matches!(positional("SELECT 1"), Cow::Borrowed(_)));
     }
 

@@ -297,6 +297,9 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
     for t in tasks {
         t.await?;
     }
+    // When the last message was accepted: set against the end, it tells whether intake or
+    // delivery is the slower half.
+    let accepted = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(600);
     while sink.received.lock().expect("sink lock").len() < n {
         anyhow::ensure!(Instant::now() < deadline, "deliveries did not finish");
@@ -327,6 +330,22 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
         latencies_us,
     }
     .print();
+    println!(
+        "  all {n} accepted after {:.2} s ({:.0}/s), all delivered after {:.2} s",
+        accepted.as_secs_f64(),
+        n as f64 / accepted.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    if let Some(s) = hub.store().sqlite_stats() {
+        let groups = s.groups.max(1) as f64;
+        println!(
+            "  SQLite thread: {} transactions, {:.1} units each, {:.2} ms each, busy {:.0} % of the run",
+            s.groups,
+            s.units as f64 / groups,
+            s.busy.as_secs_f64() * 1000.0 / groups,
+            100.0 * s.busy.as_secs_f64() / elapsed.as_secs_f64()
+        );
+    }
     let _ = hub
         .store()
         .delivery_counts()
