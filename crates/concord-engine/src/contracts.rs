@@ -848,31 +848,23 @@ impl Hub {
         };
         let version: u32 = version.parse().unwrap_or(0);
         let _guard = self.lock_workflow(contract_id).await?;
-        let state = self
-            .store()
-            .workflow::<ContractPropagation>(WORKFLOW_KIND, &timer.subject)
-            .await?;
-        let record = self
-            .store()
-            .contract_versions(contract_id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == version);
-        let (Some(state), Some(record)) = (state, record) else {
+        let versions = self.versions_with_state(contract_id).await?;
+        let Some((record, Some(state))) = versions.iter().find(|(v, _)| v.version == version)
+        else {
             self.commit(vec![Write::DeleteTimer {
                 id: timer.id.clone(),
             }])
             .await?;
             return Ok(());
         };
-        let contract: Contract = serde_json::from_value(record.data).map_err(|source| {
+        let contract = Contract::deserialize(&record.data).map_err(|source| {
             concord_store::Error::Corrupt {
                 table: "contract_versions",
                 source,
             }
         })?;
         let at = Utc::now();
-        let (state, actions) = wf::apply(Some(state), ContractEvent::FallbackDue { at })?;
+        let (state, actions) = wf::apply(Some(state.clone()), ContractEvent::FallbackDue { at })?;
         let mut step = self
             .carry_out(
                 &contract,
@@ -881,7 +873,7 @@ impl Hub {
                 state,
                 actions,
                 at,
-                None,
+                Some(&versions),
             )
             .await?;
         step.writes.push(Write::DeleteTimer {

@@ -196,10 +196,8 @@ impl Store {
             .await?
             .ok_or_else(|| Error::Decode("the audit head row is missing".into()))?;
         let (head_seq, head_hash) = (head.int("chain_seq")?, head.text("hash")?);
-        // `+ 0`: a bare parameter in a LIMIT makes SQLite re-plan at each run (see
-        // `Store::claim_deliveries`).
         let sql = format!(
-            "SELECT {AUDIT_COLS} FROM audit_log WHERE chain_seq IS NULL ORDER BY seq LIMIT $1 + 0"
+            "SELECT {AUDIT_COLS} FROM audit_log WHERE chain_seq IS NULL ORDER BY seq LIMIT $1"
         );
         let rows = self.db.fetch(Stmt::new(sql).bind(i64::from(max))).await?;
         if rows.is_empty() {

@@ -425,14 +425,11 @@ impl Store {
             AND NOT EXISTS (SELECT 1 FROM paused_targets p WHERE p.target = d.target)";
         // The two branches as CTEs joined by UNION ALL, not `id IN (…) OR id IN (…)`: PostgreSQL
         // plans that OR as a scan of the whole table (every delivery ever made) per claim.
-        // `LIMIT $2 + 0`, not `LIMIT $2`: SQLite (3.51) plans with the value of a bare parameter
-        // in a LIMIT, so every new limit re-parsed and re-planned the whole statement (6 % of
-        // the SQLite thread under load); an expression it does not look into.
         let sql = format!(
             "WITH due AS (SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
-              AND {earlier_open} ORDER BY d.next_attempt_at, d.seq LIMIT $2 + 0{lock}), \
+              AND {earlier_open} ORDER BY d.next_attempt_at, d.seq LIMIT $2{lock}), \
              expired AS (SELECT d.id FROM deliveries d WHERE d.status = 'in_flight' AND d.lease_until <= $1 \
-              AND {earlier_open} ORDER BY d.lease_until, d.seq LIMIT $2 + 0{lock}) \
+              AND {earlier_open} ORDER BY d.lease_until, d.seq LIMIT $2{lock}) \
              UPDATE deliveries SET status = 'in_flight', lease_until = $3, claim = $4, updated_at = $1 \
              WHERE {picked} RETURNING {DELIVERY_COLS}"
         );
