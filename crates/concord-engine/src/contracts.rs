@@ -806,21 +806,14 @@ impl Hub {
             .await?)
     }
 
-    /// The contract's versions with status and per-target propagation, for the API.
+    /// The contract's versions with status and per-target propagation, for the API (one read).
     pub async fn contract_view(&self, contract_id: &str) -> Result<Option<Value>> {
-        let versions = self.store().contract_versions(contract_id).await?;
+        let versions = self.versions_with_state(contract_id).await?;
         if versions.is_empty() {
             return Ok(None);
         }
         let mut out = Vec::new();
-        for v in versions {
-            let state = self
-                .store()
-                .workflow::<ContractPropagation>(
-                    WORKFLOW_KIND,
-                    &workflow_id(contract_id, v.version),
-                )
-                .await?;
+        for (v, state) in versions {
             out.push(json!({
                 "version": v.version,
                 "status": v.status,
