@@ -1,13 +1,20 @@
-//! SQLite on a thread of its own, with group commit.
+//! SQLite on a writer thread of its own, with group commit, and reader threads beside it.
 //!
-//! One connection lives on one dedicated OS thread. Callers send it whole units of work (a
-//! query, a statement, a transaction's statements, a migration) and await the answer, so a unit
+//! One connection lives on one dedicated OS thread, the writer. Callers send it whole units of
+//! work (a statement, a transaction's statements, a migration) and await the answer, so a unit
 //! costs one hand-off however many statements it holds. The thread takes every unit waiting in
-//! its queue and runs them inside one `BEGIN IMMEDIATE … COMMIT`: concurrent units share one
-//! commit, yet each is still all or nothing (a failure re-runs the group unit by unit, see
-//! [`run_group`]), and no answer leaves before the commit that makes it true.
+//! its queue and runs them inside one `BEGIN IMMEDIATE … COMMIT`, and the units that arrive
+//! while they run join them before the commit: concurrent units share one commit (the costly
+//! part: every page the transaction touched goes to the WAL), yet each is still all or nothing
+//! (a failure re-runs the group unit by unit, see [`run_group`]), and no answer leaves before
+//! the commit that makes it true.
 //!
-//! Why one connection: SQLite has one writer at a time anyway, and a single connection can
+//! Queries (`SELECT`) go to [`READERS`] reader threads instead, each with a connection of its
+//! own (WAL lets them read while the writer writes). Since no write is answered before its
+//! commit, a query sees every write any caller has been told of; and it no longer waits for
+//! the writer's group, nor makes that group longer.
+//!
+//! Why one writing connection: SQLite has one writer at a time anyway, and a single writer can
 //! never meet `SQLITE_BUSY` on a lock upgrade inside this process. (`busy_timeout` covers
 //! another process, such as a CLI command, holding the file.)
 
@@ -37,10 +44,19 @@ use crate::{Error, Result};
 /// unbounded group.
 const MAX_GROUP: usize = 512;
 
-/// A handle on the SQLite thread; cheap to clone.
+/// How long one transaction keeps taking units that arrive while it runs, so a steady stream
+/// of work still reaches a commit.
+const MAX_GROUP_TIME: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// How many threads answer queries beside the writer, each on a connection of its own.
+const READERS: usize = 2;
+
+/// A handle on the SQLite thread and its readers; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Sqlite {
     jobs: mpsc::Sender<Message>,
+    /// Queries go here, to the reader threads (see [`reader`]).
+    reads: mpsc::Sender<ReadMessage>,
     path: Arc<str>,
     stats: Arc<Counters>,
 }
@@ -51,6 +67,7 @@ struct Counters {
     groups: AtomicU64,
     units: AtomicU64,
     busy_us: AtomicU64,
+    reads: AtomicU64,
 }
 
 /// How the SQLite thread's work has been grouped: how many transactions it ran, how many
@@ -62,6 +79,8 @@ pub struct ThreadStats {
     pub groups: u64,
     pub units: u64,
     pub busy: std::time::Duration,
+    /// Queries the reader threads answered (they are not among `units`).
+    pub reads: u64,
 }
 
 impl std::fmt::Debug for Sqlite {
@@ -88,6 +107,11 @@ type Reply = oneshot::Sender<Result<Output>>;
 
 enum Message {
     Job(Work, Reply),
+    Close(oneshot::Sender<()>),
+}
+
+enum ReadMessage {
+    Fetch(Stmt, Reply),
     Close(oneshot::Sender<()>),
 }
 
@@ -186,6 +210,27 @@ impl Sqlite {
         conn.set_prepared_statement_cache_capacity(256);
         let (jobs, queue) = mpsc::channel();
         let stats = Arc::new(Counters::default());
+        // The readers open after the writer has put the file in WAL mode, which is what lets
+        // them read while it writes.
+        let (reads, read_queue) = mpsc::channel();
+        let read_queue = Arc::new(std::sync::Mutex::new(read_queue));
+        for n in 0..READERS {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            // A reader never writes: should a statement that writes reach one, SQLite refuses
+            // it rather than run it outside the writer's transactions.
+            conn.pragma_update(None, "query_only", "ON")?;
+            conn.pragma_update(None, "busy_timeout", 10_000)?;
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+            conn.set_prepared_statement_cache_capacity(256);
+            let (queue, writer, counters) = (read_queue.clone(), jobs.clone(), stats.clone());
+            thread::Builder::new()
+                .name(format!("concord-sqlite-read-{n}"))
+                .spawn(move || reader(conn, &queue, &writer, &counters))
+                .map_err(Error::Thread)?;
+        }
         let counters = stats.clone();
         thread::Builder::new()
             .name("concord-sqlite".into())
@@ -193,6 +238,7 @@ impl Sqlite {
             .map_err(Error::Thread)?;
         Ok(Self {
             jobs,
+            reads,
             path: Arc::from(path),
             stats,
         })
@@ -203,6 +249,7 @@ impl Sqlite {
             groups: self.stats.groups.load(Ordering::Relaxed),
             units: self.stats.units.load(Ordering::Relaxed),
             busy: std::time::Duration::from_micros(self.stats.busy_us.load(Ordering::Relaxed)),
+            reads: self.stats.reads.load(Ordering::Relaxed),
         }
     }
 
@@ -214,8 +261,21 @@ impl Sqlite {
         answer.await.map_err(|_| Error::Closed)?
     }
 
+    /// A query (`SELECT …`) goes to a reader thread: it reads what has been committed, which
+    /// is all that any caller has been told of (no answer leaves the writer before its
+    /// commit), and it neither waits for nor lengthens the writer's group. Anything else (a
+    /// statement with `RETURNING`, such as a claim) runs on the writer.
     pub async fn fetch(&self, stmt: Stmt) -> Result<Vec<Row>> {
-        match self.call(Work::Fetch(stmt)).await? {
+        let work = if is_query(&stmt.sql) {
+            let (reply, answer) = oneshot::channel();
+            self.reads
+                .send(ReadMessage::Fetch(stmt, reply))
+                .map_err(|_| Error::Closed)?;
+            answer.await.map_err(|_| Error::Closed)??
+        } else {
+            self.call(Work::Fetch(stmt)).await?
+        };
+        match work {
             Output::Rows(rows) => Ok(rows),
             _ => unreachable!("a fetch answers with rows"),
         }
@@ -245,11 +305,73 @@ impl Sqlite {
     /// Finishes the queued work, then closes the connection (which checkpoints the WAL).
     /// Later calls fail with [`Error::Closed`].
     pub async fn close(&self) {
+        // The readers first: the last connection to close is the one that checkpoints the
+        // WAL and removes it.
+        for _ in 0..READERS {
+            let (done, closed) = oneshot::channel();
+            if self.reads.send(ReadMessage::Close(done)).is_ok() {
+                let _ = closed.await;
+            }
+        }
         let (done, closed) = oneshot::channel();
         if self.jobs.send(Message::Close(done)).is_ok() {
             let _ = closed.await;
         }
     }
+}
+
+/// Whether a statement only reads: it starts with `SELECT`. (A `WITH` may lead to a write, so
+/// it is left to the writer.)
+fn is_query(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|head| head.eq_ignore_ascii_case("select"))
+}
+
+/// A reader thread: answers queries on its own connection, one read transaction each, while
+/// the writer writes (WAL). The readers share one queue. A statement that turns out not to
+/// be read-only (SQLite's own verdict) is handed on to the writer, never run here.
+fn reader(
+    conn: Connection,
+    queue: &std::sync::Mutex<mpsc::Receiver<ReadMessage>>,
+    writer: &mpsc::Sender<Message>,
+    stats: &Counters,
+) {
+    loop {
+        // Holding the lock while waiting is fine: only one reader can take a message at a time.
+        let message = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return, // another reader panicked holding the queue
+        };
+        match message {
+            Ok(ReadMessage::Fetch(stmt, reply)) => match read_only(&conn, &stmt) {
+                Ok(true) => {
+                    stats.reads.fetch_add(1, Ordering::Relaxed);
+                    let _ = reply.send(fetch(&conn, &stmt).map(Output::Rows));
+                }
+                Ok(false) => {
+                    if let Err(mpsc::SendError(Message::Job(_, reply))) =
+                        writer.send(Message::Job(Work::Fetch(stmt), reply))
+                    {
+                        let _ = reply.send(Err(Error::Closed));
+                    }
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Ok(ReadMessage::Close(done)) => {
+                drop(conn);
+                let _ = done.send(());
+                return;
+            }
+            Err(_) => return, // every handle is gone
+        }
+    }
+}
+
+fn read_only(conn: &Connection, stmt: &Stmt) -> Result<bool> {
+    Ok(conn.prepare_cached(&positional(&stmt.sql))?.readonly())
 }
 
 fn worker(conn: Connection, queue: mpsc::Receiver<Message>, stats: &Counters) {
@@ -270,8 +392,7 @@ fn worker(conn: Connection, queue: mpsc::Receiver<Message>, stats: &Counters) {
         }
         if !group.is_empty() {
             let started = Instant::now();
-            stats.units.fetch_add(group.len() as u64, Ordering::Relaxed);
-            run_group(&conn, std::mem::take(&mut group));
+            run_group(&conn, std::mem::take(&mut group), &queue, &mut close, stats);
             stats.groups.fetch_add(1, Ordering::Relaxed);
             stats
                 .busy_us
@@ -285,23 +406,51 @@ fn worker(conn: Connection, queue: mpsc::Receiver<Message>, stats: &Counters) {
     }
 }
 
-/// Runs a group of units in one transaction (a lone query or statement runs on its own).
+/// Runs a group of units in one transaction (a lone query or statement runs on its own), and
+/// counts the units it held in the end (before answering them).
+///
+/// Units that arrive while the group runs join it before the commit (up to [`MAX_GROUP`] and
+/// [`MAX_GROUP_TIME`]): the commit, which writes every page the transaction touched to the
+/// WAL, is the largest fixed cost of a transaction, and this shares it without ever waiting
+/// idle for more work. A `Close` that arrives meanwhile ends the absorbing and is handed back
+/// through `close`.
 ///
 /// Optimistic: the units run back to back with no savepoints (a savepoint journals every page
 /// it touches). Should any unit fail, the whole group is rolled back and each unit is run
 /// again in a transaction of its own, so the failure stays with the unit that caused it.
-fn run_group(conn: &Connection, group: Vec<(Work, Reply)>) {
+fn run_group(
+    conn: &Connection,
+    mut group: Vec<(Work, Reply)>,
+    queue: &mpsc::Receiver<Message>,
+    close: &mut Option<oneshot::Sender<()>>,
+    stats: &Counters,
+) {
     if let [(Work::Fetch(_) | Work::Execute(_), _)] = group.as_slice() {
         let (work, reply) = group.into_iter().next().expect("one unit");
+        stats.units.fetch_add(1, Ordering::Relaxed);
         let _ = reply.send(run_unit(conn, &work));
         return;
     }
+    let began = Instant::now();
     let results = in_transaction(conn, || {
-        group
-            .iter()
-            .map(|(work, _)| run_unit(conn, work))
-            .collect::<Result<Vec<_>>>()
+        let mut results = Vec::with_capacity(group.len());
+        loop {
+            for (work, _) in &group[results.len()..] {
+                results.push(run_unit(conn, work)?);
+            }
+            while close.is_none() && group.len() < MAX_GROUP && began.elapsed() < MAX_GROUP_TIME {
+                match queue.try_recv() {
+                    Ok(Message::Job(work, reply)) => group.push((work, reply)),
+                    Ok(Message::Close(done)) => *close = Some(done),
+                    Err(_) => break,
+                }
+            }
+            if results.len() == group.len() {
+                return Ok(results);
+            }
+        }
     });
+    stats.units.fetch_add(group.len() as u64, Ordering::Relaxed);
     match results {
         Ok(results) => {
             for ((_, reply), result) in group.into_iter().zip(results) {
@@ -508,6 +657,87 @@ mod tests {
         db.close().await;
         assert!(matches!(
             db.execute(Stmt::new("SELECT 1")).await,
+            Err(Error::Closed)
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_plain_queries_go_to_the_readers() {
+        assert!(is_query("SELECT 1"));
+        assert!(is_query("  select id FROM t"));
+        assert!(!is_query("UPDATE t SET v = 1 RETURNING k"));
+        assert!(!is_query("WITH x AS (SELECT 1) DELETE FROM t"));
+        assert!(!is_query("SEL"));
+    }
+
+    /// Every write a caller has been answered for is seen by the next query, although queries
+    /// run on other connections; a statement with `RETURNING` still runs on the writer; and
+    /// closing closes the readers before the writer, so the last close removes the WAL.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_on_the_readers_see_every_answered_write() {
+        let dir = std::env::temp_dir().join(format!("concord-sqlite-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.db");
+        let db = Sqlite::open(&format!("sqlite://{}", file.display()), None).unwrap();
+        db.execute(Stmt::new("CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT)"))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..200i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                for round in 0..3i64 {
+                    db.transaction(vec![
+                        Stmt::new(
+                            "INSERT INTO t (k, v) VALUES ($1, $2) \
+                             ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                        )
+                        .bind(format!("k{i}"))
+                        .bind(round),
+                    ])
+                    .await
+                    .unwrap();
+                    let rows = db
+                        .fetch(Stmt::new("SELECT v FROM t WHERE k = $1").bind(format!("k{i}")))
+                        .await
+                        .unwrap();
+                    assert_eq!(rows.len(), 1, "k{i} round {round}: the write is not seen");
+                    assert_eq!(rows[0].int("v").unwrap(), round, "k{i}: a stale read");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let before = db.stats();
+        assert!(before.reads >= 600, "queries ran on the writer: {before:?}");
+        let taken = db
+            .fetch(Stmt::new(
+                "UPDATE t SET v = 9 WHERE k = 'k7' RETURNING k, v",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(taken[0].int("v").unwrap(), 9);
+        let after = db.stats();
+        assert_eq!(after.reads, before.reads, "a write went to a reader");
+        assert_eq!(after.units, before.units + 1);
+        let seen = db
+            .fetch(Stmt::new("SELECT v FROM t WHERE k = 'k7'"))
+            .await
+            .unwrap();
+        assert_eq!(seen[0].int("v").unwrap(), 9);
+        assert!(
+            dir.join("t.db-wal").exists(),
+            "the WAL is there while the store is open"
+        );
+        db.close().await;
+        assert!(
+            !dir.join("t.db-wal").exists(),
+            "a reader was still open when the writer closed"
+        );
+        assert!(matches!(
+            db.fetch(Stmt::new("SELECT 1")).await,
             Err(Error::Closed)
         ));
         std::fs::remove_dir_all(&dir).unwrap();

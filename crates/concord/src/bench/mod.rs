@@ -339,11 +339,12 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
     if let Some(s) = hub.store().sqlite_stats() {
         let groups = s.groups.max(1) as f64;
         println!(
-            "  SQLite thread: {} transactions, {:.1} units each, {:.2} ms each, busy {:.0} % of the run",
+            "  SQLite thread: {} transactions, {:.1} units each, {:.2} ms each, busy {:.0} % of the run; {} queries on the readers",
             s.groups,
             s.units as f64 / groups,
             s.busy.as_secs_f64() * 1000.0 / groups,
-            100.0 * s.busy.as_secs_f64() / elapsed.as_secs_f64()
+            100.0 * s.busy.as_secs_f64() / elapsed.as_secs_f64(),
+            s.reads
         );
     }
     let _ = hub
