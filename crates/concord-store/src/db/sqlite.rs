@@ -344,22 +344,24 @@ fn reader(
             Err(_) => return, // another reader panicked holding the queue
         };
         match message {
-            Ok(ReadMessage::Fetch(stmt, reply)) => match read_only(&conn, &stmt) {
-                Ok(true) => {
-                    stats.reads.fetch_add(1, Ordering::Relaxed);
-                    let _ = reply.send(fetch(&conn, &stmt).map(Output::Rows));
-                }
-                Ok(false) => {
-                    if let Err(mpsc::SendError(Message::Job(_, reply))) =
-                        writer.send(Message::Job(Work::Fetch(stmt), reply))
-                    {
-                        let _ = reply.send(Err(Error::Closed));
+            Ok(ReadMessage::Fetch(stmt, reply)) => {
+                match conn.prepare_cached(&positional(&stmt.sql)) {
+                    Ok(mut prepared) if prepared.readonly() => {
+                        stats.reads.fetch_add(1, Ordering::Relaxed);
+                        let _ = reply.send(rows_of(&mut prepared, &stmt).map(Output::Rows));
+                    }
+                    Ok(_) => {
+                        if let Err(mpsc::SendError(Message::Job(_, reply))) =
+                            writer.send(Message::Job(Work::Fetch(stmt), reply))
+                        {
+                            let _ = reply.send(Err(Error::Closed));
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
                     }
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-            },
+            }
             Ok(ReadMessage::Close(done)) => {
                 drop(conn);
                 let _ = done.send(());
@@ -368,10 +370,6 @@ fn reader(
             Err(_) => return, // every handle is gone
         }
     }
-}
-
-fn read_only(conn: &Connection, stmt: &Stmt) -> Result<bool> {
-    Ok(conn.prepare_cached(&positional(&stmt.sql))?.readonly())
 }
 
 fn worker(conn: Connection, queue: mpsc::Receiver<Message>, stats: &Counters) {
@@ -522,6 +520,11 @@ fn execute(conn: &Connection, stmt: &Stmt) -> Result<u64> {
 
 fn fetch(conn: &Connection, stmt: &Stmt) -> Result<Vec<Row>> {
     let mut prepared = conn.prepare_cached(&positional(&stmt.sql))?;
+    rows_of(&mut prepared, stmt)
+}
+
+/// Runs a prepared query with `stmt`'s parameters and reads every row.
+fn rows_of(prepared: &mut rusqlite::Statement<'_>, stmt: &Stmt) -> Result<Vec<Row>> {
     let names: Arc<[String]> = prepared
         .column_names()
         .into_iter()
