@@ -210,7 +210,7 @@ impl Hub {
         let data = serde_json::to_value(&contract).expect("contracts serialise");
         let digest = crate::governance::digest_of_json(&data);
         let _guard = self.lock_workflow(&contract.id).await?;
-        let existing = self.store().contract_versions(&contract.id).await?;
+        let existing = self.store().contract_version_heads(&contract.id).await?;
         if let Some(same) = existing.iter().find(|v| v.version == contract.version) {
             if same.digest == digest {
                 // The same version again (a resend by another route): no second effect.
@@ -802,13 +802,16 @@ impl Hub {
     async fn versions_with_state(&self, contract_id: &str) -> Result<Vec<VersionState>> {
         Ok(self
             .store()
-            .contract_versions_with_state(contract_id, WORKFLOW_KIND)
+            .contract_version_heads_with_state(contract_id, WORKFLOW_KIND)
             .await?)
     }
 
     /// The contract's versions with status and per-target propagation, for the API (one read).
     pub async fn contract_view(&self, contract_id: &str) -> Result<Option<Value>> {
-        let versions = self.versions_with_state(contract_id).await?;
+        let versions: Vec<(_, Option<ContractPropagation>)> = self
+            .store()
+            .contract_versions_with_state(contract_id, WORKFLOW_KIND)
+            .await?;
         if versions.is_empty() {
             return Ok(None);
         }
@@ -842,14 +845,22 @@ impl Hub {
         let version: u32 = version.parse().unwrap_or(0);
         let _guard = self.lock_workflow(contract_id).await?;
         let versions = self.versions_with_state(contract_id).await?;
-        let Some((record, Some(state))) = versions.iter().find(|(v, _)| v.version == version)
-        else {
+        let Some((_, Some(state))) = versions.iter().find(|(v, _)| v.version == version) else {
             self.commit(vec![Write::DeleteTimer {
                 id: timer.id.clone(),
             }])
             .await?;
             return Ok(());
         };
+        let record = self
+            .store()
+            .contract_version(contract_id, version)
+            .await?
+            .ok_or_else(|| {
+                concord_store::Error::Decode(format!(
+                    "contract {contract_id} version {version} has a workflow but no stored document"
+                ))
+            })?;
         let contract = Contract::deserialize(&record.data).map_err(|source| {
             concord_store::Error::Corrupt {
                 table: "contract_versions",
@@ -886,9 +897,10 @@ pub(crate) struct FoundSupplier {
     name: Option<String>,
 }
 
-/// A stored version of a contract and the state of its propagation workflow.
+/// A stored version of a contract (without its document) and the state of its propagation
+/// workflow.
 pub(crate) type VersionState = (
-    concord_store::ContractVersionRecord,
+    concord_store::ContractVersionHead,
     Option<ContractPropagation>,
 );
 

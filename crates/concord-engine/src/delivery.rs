@@ -572,7 +572,7 @@ impl Hub {
             ),
         ];
         if outcome != DeliveryOutcome::Retry && d.message_type == "contract" {
-            let contract: Contract = serde_json::from_value(d.payload["contract"].clone())
+            let contract = <Contract as serde::Deserialize>::deserialize(&d.payload["contract"])
                 .map_err(|source| concord_store::Error::Corrupt {
                     table: "deliveries",
                     source,

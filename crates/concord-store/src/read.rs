@@ -6,9 +6,9 @@ use concord_model::{Facility, Item, Supplier};
 use serde::de::DeserializeOwned;
 
 use crate::{
-    AttemptRecord, ContractVersionRecord, DeliveryRecord, DeliveryStatus, Dialect, Error,
-    EventRecord, ExceptionFilter, ExceptionRecord, InboxInsert, InboxRecord, InboxStatus, NewEvent,
-    NewInbound, Result, Store, TimelineEntry, Timer,
+    AttemptRecord, ContractVersionHead, ContractVersionRecord, DeliveryRecord, DeliveryStatus,
+    Dialect, Error, EventRecord, ExceptionFilter, ExceptionRecord, InboxInsert, InboxRecord,
+    InboxStatus, NewEvent, NewInbound, Result, Store, TimelineEntry, Timer,
     db::{Row, Stmt},
     from_micros, to_micros,
 };
@@ -75,6 +75,9 @@ pub(crate) fn delivery_row(row: &Row) -> Result<DeliveryRecord> {
 pub(crate) const CONTRACT_COLS: &str =
     "contract_id, version, status, digest, data, correlation_id, created_at, updated_at";
 
+/// The columns of a [`ContractVersionHead`]: a version without its document.
+const CONTRACT_HEAD_COLS: &str = "contract_id, version, status, digest, correlation_id";
+
 pub(crate) const ATTEMPT_COLS: &str =
     "delivery_id, attempt, at, outcome, status_code, latency_us, error";
 
@@ -87,6 +90,16 @@ pub(crate) fn attempt_row(r: &Row) -> Result<AttemptRecord> {
         status_code: opt_u16(r, "status_code")?,
         latency_us: r.int("latency_us")?,
         error: r.opt_text("error")?,
+    })
+}
+
+fn contract_head_row(row: &Row) -> Result<ContractVersionHead> {
+    Ok(ContractVersionHead {
+        contract_id: row.text("contract_id")?,
+        version: row.int("version")? as u32,
+        status: row.text("status")?,
+        digest: row.text("digest")?,
+        correlation_id: row.text("correlation_id")?,
     })
 }
 
@@ -586,21 +599,76 @@ impl Store {
         rows.iter().map(contract_row).collect()
     }
 
+    /// A contract's versions without their documents, oldest first: what intake checks a new
+    /// version against.
+    pub async fn contract_version_heads(
+        &self,
+        contract_id: &str,
+    ) -> Result<Vec<ContractVersionHead>> {
+        let rows = self.db.fetch(Stmt::new(
+            format!("SELECT {CONTRACT_HEAD_COLS} FROM contract_versions WHERE contract_id = $1 ORDER BY version"),
+        )
+        .bind(contract_id)).await?;
+        rows.iter().map(contract_head_row).collect()
+    }
+
+    /// One version of a contract, with its document.
+    pub async fn contract_version(
+        &self,
+        contract_id: &str,
+        version: u32,
+    ) -> Result<Option<ContractVersionRecord>> {
+        self.db
+            .fetch_optional(
+                Stmt::new(format!(
+                    "SELECT {CONTRACT_COLS} FROM contract_versions WHERE contract_id = $1 AND version = $2"
+                ))
+                .bind(contract_id)
+                .bind(version),
+            )
+            .await?
+            .as_ref()
+            .map(contract_row)
+            .transpose()
+    }
+
     /// A contract's versions, oldest first, each with the state the workflows table keeps for
     /// it under `kind` (a version's workflow id is `{contract_id}:{version}`), in one read: what
-    /// a step of the contract's workflow decides from and what an activation supersedes.
+    /// the API shows of a contract.
     pub async fn contract_versions_with_state<T: DeserializeOwned>(
         &self,
         contract_id: &str,
         kind: &str,
     ) -> Result<Vec<(ContractVersionRecord, Option<T>)>> {
+        self.versions_with_state(CONTRACT_COLS, contract_row, contract_id, kind)
+            .await
+    }
+
+    /// [`Store::contract_versions_with_state`] without the documents: what a step of the
+    /// contract's workflow decides from and what an activation supersedes.
+    pub async fn contract_version_heads_with_state<T: DeserializeOwned>(
+        &self,
+        contract_id: &str,
+        kind: &str,
+    ) -> Result<Vec<(ContractVersionHead, Option<T>)>> {
+        self.versions_with_state(CONTRACT_HEAD_COLS, contract_head_row, contract_id, kind)
+            .await
+    }
+
+    async fn versions_with_state<V, T: DeserializeOwned>(
+        &self,
+        cols: &str,
+        version_row: fn(&Row) -> Result<V>,
+        contract_id: &str,
+        kind: &str,
+    ) -> Result<Vec<(V, Option<T>)>> {
         let rows = self
             .db
             .fetch(
                 Stmt::new(format!(
-                    "SELECT {CONTRACT_COLS}, (SELECT w.state FROM workflows w WHERE w.kind = $2 \
-                     AND w.id = c.contract_id || ':' || c.version) AS workflow_state \
-                     FROM contract_versions c WHERE c.contract_id = $1 ORDER BY c.version"
+                    "SELECT {cols}, (SELECT w.state FROM workflows w WHERE w.kind = $2 \
+                     AND w.id = contract_versions.contract_id || ':' || contract_versions.version) \
+                     AS workflow_state FROM contract_versions WHERE contract_id = $1 ORDER BY version"
                 ))
                 .bind(contract_id)
                 .bind(kind),
@@ -612,7 +680,7 @@ impl Store {
                     Some(text) => Some(parse_json("workflows", &text)?),
                     None => None,
                 };
-                Ok((contract_row(row)?, state))
+                Ok((version_row(row)?, state))
             })
             .collect()
     }

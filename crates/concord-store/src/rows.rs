@@ -192,6 +192,20 @@ pub struct ContractVersionRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A stored contract version without its document: what intake and a workflow step need of a
+/// contract's versions (which exist, their status and digest, whose lineage they carry). Read
+/// instead of [`ContractVersionRecord`] on those paths so that a contract with many large
+/// versions is not parsed whole at every message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractVersionHead {
+    pub contract_id: String,
+    pub version: u32,
+    pub status: String,
+    /// SHA-256 of the canonical document (see [`ContractVersionRecord::digest`]).
+    pub digest: String,
+    pub correlation_id: String,
+}
+
 /// A contract version's status as of a change (see `Store::contracts_changed_since`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractChange {

@@ -37,6 +37,7 @@ conformance!(
     api_keys_are_found_by_hash_and_revoked,
     x12_control_numbers_never_repeat_per_partner,
     console_reads_pause_search_and_lineage,
+    contract_versions_are_read_with_or_without_documents,
 );
 
 /// The audit tamper test, on each backend: edit, delete and reorder are each found.
@@ -305,6 +306,80 @@ async fn commit_is_all_or_nothing(store: Store) {
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
     assert!(store.delivery("d1").await.unwrap().is_none());
     assert_eq!(store.contract_versions("C-1").await.unwrap().len(), 1);
+}
+
+/// Intake and the workflow read a contract's versions without their documents; the API and
+/// the fallback timer with them. Both read the same versions, states and digests.
+async fn contract_versions_are_read_with_or_without_documents(store: Store) {
+    let version = |v: u32, status: &str| Write::InsertContractVersion {
+        contract_id: "C-9".into(),
+        version: v,
+        status: status.into(),
+        digest: format!("digest-{v}"),
+        data: json!({"id": "C-9", "version": v, "lines": [{"gtin": "00614141000012"}]}),
+        correlation_id: format!("corr-{v}"),
+        at: Utc::now(),
+    };
+    store
+        .commit(vec![
+            version(2, "pending"),
+            version(1, "active"),
+            Write::Workflow {
+                kind: "contract".into(),
+                id: "C-9:2".into(),
+                state: json!({"step": 2}),
+                at: Utc::now(),
+            },
+        ])
+        .await
+        .unwrap();
+    let full = store.contract_versions("C-9").await.unwrap();
+    let heads = store.contract_version_heads("C-9").await.unwrap();
+    assert_eq!(heads.len(), 2);
+    for (head, record) in heads.iter().zip(&full) {
+        assert_eq!(
+            (
+                &head.contract_id,
+                head.version,
+                &head.status,
+                &head.digest,
+                &head.correlation_id
+            ),
+            (
+                &record.contract_id,
+                record.version,
+                &record.status,
+                &record.digest,
+                &record.correlation_id
+            )
+        );
+    }
+    assert_eq!(heads[0].version, 1, "oldest first");
+    let with_state = store
+        .contract_version_heads_with_state::<serde_json::Value>("C-9", "contract")
+        .await
+        .unwrap();
+    let states: Vec<_> = with_state
+        .iter()
+        .map(|(h, s)| (h.version, s.clone()))
+        .collect();
+    assert_eq!(states, [(1, None), (2, Some(json!({"step": 2})))]);
+    let documents = store
+        .contract_versions_with_state::<serde_json::Value>("C-9", "contract")
+        .await
+        .unwrap();
+    assert_eq!(documents[1].0.data["version"], 2);
+    assert_eq!(documents[1].1, Some(json!({"step": 2})));
+    let one = store.contract_version("C-9", 2).await.unwrap().unwrap();
+    assert_eq!(one.data, full[1].data);
+    assert!(store.contract_version("C-9", 3).await.unwrap().is_none());
+    assert!(
+        store
+            .contract_version_heads("C-0")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn deliveries_keep_subject_order_and_retry(store: Store) {
