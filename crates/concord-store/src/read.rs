@@ -592,11 +592,8 @@ impl Store {
     // ---- contracts and workflows -------------------------------------------------------------
 
     pub async fn contract_versions(&self, contract_id: &str) -> Result<Vec<ContractVersionRecord>> {
-        let rows = self.db.fetch(Stmt::new(
-            format!("SELECT {CONTRACT_COLS} FROM contract_versions WHERE contract_id = $1 ORDER BY version"),
-        )
-        .bind(contract_id)).await?;
-        rows.iter().map(contract_row).collect()
+        self.versions_of(CONTRACT_COLS, contract_row, contract_id)
+            .await
     }
 
     /// A contract's versions without their documents, oldest first: what intake checks a new
@@ -605,11 +602,27 @@ impl Store {
         &self,
         contract_id: &str,
     ) -> Result<Vec<ContractVersionHead>> {
-        let rows = self.db.fetch(Stmt::new(
-            format!("SELECT {CONTRACT_HEAD_COLS} FROM contract_versions WHERE contract_id = $1 ORDER BY version"),
-        )
-        .bind(contract_id)).await?;
-        rows.iter().map(contract_head_row).collect()
+        self.versions_of(CONTRACT_HEAD_COLS, contract_head_row, contract_id)
+            .await
+    }
+
+    /// A contract's versions, oldest first, as `cols` read by `version_row`.
+    async fn versions_of<V>(
+        &self,
+        cols: &str,
+        version_row: fn(&Row) -> Result<V>,
+        contract_id: &str,
+    ) -> Result<Vec<V>> {
+        let rows = self
+            .db
+            .fetch(
+                Stmt::new(format!(
+                    "SELECT {cols} FROM contract_versions WHERE contract_id = $1 ORDER BY version"
+                ))
+                .bind(contract_id),
+            )
+            .await?;
+        rows.iter().map(version_row).collect()
     }
 
     /// One version of a contract, with its document.

@@ -617,16 +617,22 @@ mod tests {
         assert!(path_of("postgres://x").is_err());
     }
 
-    /// Concurrent units share commits, yet a failing unit leaves no trace and does not take
-    /// its neighbours down with it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failing_unit_in_a_group_rolls_back_alone() {
+    /// A store in a folder of its own, with one table `t (k TEXT PRIMARY KEY, v BIGINT)`.
+    async fn scratch() -> (std::path::PathBuf, Sqlite) {
         let dir = std::env::temp_dir().join(format!("concord-sqlite-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = Sqlite::open(&format!("sqlite://{}", dir.join("t.db").display()), None).unwrap();
         db.execute(Stmt::new("CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT)"))
             .await
             .unwrap();
+        (dir, db)
+    }
+
+    /// Concurrent units share commits, yet a failing unit leaves no trace and does not take
+    /// its neighbours down with it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_unit_in_a_group_rolls_back_alone() {
+        let (dir, db) = scratch().await;
         let mut tasks = Vec::new();
         for i in 0..200i64 {
             let db = db.clone();
@@ -679,13 +685,7 @@ mod tests {
     /// closing closes the readers before the writer, so the last close removes the WAL.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queries_on_the_readers_see_every_answered_write() {
-        let dir = std::env::temp_dir().join(format!("concord-sqlite-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("t.db");
-        let db = Sqlite::open(&format!("sqlite://{}", file.display()), None).unwrap();
-        db.execute(Stmt::new("CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT)"))
-            .await
-            .unwrap();
+        let (dir, db) = scratch().await;
         let mut tasks = Vec::new();
         for i in 0..200i64 {
             let db = db.clone();
