@@ -159,7 +159,8 @@ pub fn check_submission(canonical: &Value) -> Result<(), Rejection> {
     }
 }
 
-/// A contract version's workflow id (`Store::contract_versions_with_state` reads by it).
+/// A contract version's workflow id (`Store::contract_version_heads_with_state` and
+/// `contract_versions_with_state` spell it again in SQL to join versions to their workflows).
 fn workflow_id(contract_id: &str, version: u32) -> String {
     format!("{contract_id}:{version}")
 }

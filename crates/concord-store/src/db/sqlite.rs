@@ -186,28 +186,18 @@ impl Sqlite {
     /// Opens (creating if needed) the file, sets WAL and the pragmas, and starts the thread.
     pub fn open(url: &str, cache_mib: Option<u32>) -> Result<Self> {
         let path = path_of(url)?;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn = connection(path, OpenFlags::SQLITE_OPEN_CREATE)?;
         // WAL: readers never block the writer; NORMAL: a commit is durable against a process
         // crash (what the crash test proves), fsync happens at checkpoints.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "busy_timeout", 10_000)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Statement journals and sorts in memory. (A larger page cache was tried and measured
-        // slower: SQLite walks the whole cache at the end of every write transaction.)
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
         if let Some(mib) = cache_mib {
             // Negative: KiB rather than pages. A bulk writer also checkpoints less often: with
             // inserts spread over the indexes, each checkpoint rewrites the same hot pages.
             conn.pragma_update(None, "cache_size", -i64::from(mib) * 1024)?;
             conn.pragma_update(None, "wal_autocheckpoint", 25_000)?;
         }
-        conn.set_prepared_statement_cache_capacity(256);
         let (jobs, queue) = mpsc::channel();
         let stats = Arc::new(Counters::default());
         // The readers open after the writer has put the file in WAL mode, which is what lets
@@ -215,16 +205,10 @@ impl Sqlite {
         let (reads, read_queue) = mpsc::channel();
         let read_queue = Arc::new(std::sync::Mutex::new(read_queue));
         for n in 0..READERS {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
+            let conn = connection(path, OpenFlags::empty())?;
             // A reader never writes: should a statement that writes reach one, SQLite refuses
             // it rather than run it outside the writer's transactions.
             conn.pragma_update(None, "query_only", "ON")?;
-            conn.pragma_update(None, "busy_timeout", 10_000)?;
-            conn.pragma_update(None, "temp_store", "MEMORY")?;
-            conn.set_prepared_statement_cache_capacity(256);
             let (queue, writer, counters) = (read_queue.clone(), jobs.clone(), stats.clone());
             thread::Builder::new()
                 .name(format!("concord-sqlite-read-{n}"))
@@ -318,6 +302,21 @@ impl Sqlite {
             let _ = closed.await;
         }
     }
+}
+
+/// A connection to `path` (with `extra` flags), set up as the writer and the readers share:
+/// waiting on another process's lock, statement journals and sorts in memory (a larger page
+/// cache was tried and measured slower: SQLite walks the whole cache at the end of every
+/// write transaction), prepared statements kept.
+fn connection(path: &str, extra: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra,
+    )?;
+    conn.pragma_update(None, "busy_timeout", 10_000)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
 }
 
 /// Whether a statement only reads: it starts with `SELECT`. (A `WITH` may lead to a write, so
