@@ -194,11 +194,39 @@ impl Mapping {
     }
 
     /// Runs the filter on a JSON value and returns its first output.
+    ///
+    /// The value goes to jaq as it is (jaq-json reads it through serde), not written out as
+    /// text and parsed again: an outbound delivery runs its mapping on the whole canonical
+    /// document, and the round trip through text was most of the mapping's cost.
     pub fn run(&self, input: &Value) -> Result<Value, MappingError> {
-        self.run_bytes(input.to_string().as_bytes())
+        let val =
+            <Val as serde::Deserialize>::deserialize(input).map_err(|e| MappingError::Input {
+                file: self.file.clone(),
+                message: e.to_string(),
+            })?;
+        self.run_val(val)
     }
 
     fn run_val(&self, input: Val) -> Result<Value, MappingError> {
+        let val = self.first_output(input)?;
+        match plain_json(&val) {
+            Some(value) => Ok(value),
+            None => self.json_through_text(&val),
+        }
+    }
+
+    /// An output as JSON by way of its text: what every output took before [`plain_json`].
+    fn json_through_text(&self, val: &Val) -> Result<Value, MappingError> {
+        serde_json::from_str(&val.to_string()).map_err(|e| MappingError::Run {
+            file: self.file.clone(),
+            filter: self.filter.clone(),
+            message: format!("output is not JSON: {e}"),
+            input_path: None,
+        })
+    }
+
+    /// The filter's first output, or the error that names the file, filter and input path.
+    fn first_output(&self, input: Val) -> Result<Val, MappingError> {
         let ctx = Ctx::<JustLut<Val>>::new(&self.jq.lut, Vars::new([]));
         let mut outputs = self.jq.id.run((ctx, input)).map(unwrap_valr);
         match outputs.next() {
@@ -228,16 +256,39 @@ impl Mapping {
                     input_path,
                 })
             }
-            Some(Ok(val)) => {
-                serde_json::from_str(&val.to_string()).map_err(|e| MappingError::Run {
-                    file: self.file.clone(),
-                    filter: self.filter.clone(),
-                    message: format!("output is not JSON: {e}"),
-                    input_path: None,
-                })
-            }
+            Some(Ok(val)) => Ok(val),
         }
     }
+}
+
+/// A filter's output as JSON, built directly when it is plain JSON: text strings and object
+/// keys, numbers that are machine integers, finite floats or decimals JSON can read. `None` for
+/// anything else (byte strings, non-text keys, big integers, NaN), which goes the long way, as
+/// text, and gets the same answer or error as before.
+fn plain_json(val: &Val) -> Option<Value> {
+    use jaq_json::Num;
+    Some(match val {
+        Val::Null => Value::Null,
+        Val::Bool(b) => Value::Bool(*b),
+        Val::Num(Num::Int(i)) => Value::from(*i as i64),
+        Val::Num(Num::Float(x)) => Value::Number(serde_json::Number::from_f64(*x)?),
+        Val::Num(Num::Dec(text)) => Value::Number(text.parse().ok()?),
+        Val::Num(_) => return None,
+        Val::TStr(bytes) => Value::String(std::str::from_utf8(bytes).ok()?.to_string()),
+        Val::BStr(_) => return None,
+        Val::Arr(items) => Value::Array(items.iter().map(plain_json).collect::<Option<_>>()?),
+        Val::Obj(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| match k {
+                    Val::TStr(key) => {
+                        Some((std::str::from_utf8(key).ok()?.to_string(), plain_json(v)?))
+                    }
+                    _ => None,
+                })
+                .collect::<Option<_>>()?,
+        ),
+    })
 }
 
 /// Which way a mapping goes.
@@ -376,6 +427,43 @@ mod tests {
             out,
             json!({"id": "C-1", "version": 1, "from": "2026-01-01"})
         );
+    }
+
+    /// The direct way in and out (`run`) answers what the way through text answers (the input
+    /// written out and parsed by jaq, the output written out and parsed by serde_json), for
+    /// every kind of JSON value and for outputs that are not plain JSON.
+    #[test]
+    fn values_in_and_out_match_the_way_through_text() {
+        let input = json!({
+            "s": "café \u{1F600} \"quoted\" \\ back", "e": "", "n": null, "t": true, "f": false,
+            "i": 42, "neg": -7, "big": 18446744073709551615u64, "min": -9223372036854775808i64,
+            "x": 1.5, "tiny": 1e-300, "huge": 1.7976931348623157e308, "whole": 3.0,
+            "arr": [1, "two", [3.25], {"k": null}], "obj": {"nested": {"deep": [true]}},
+            "dec": "12.50"
+        });
+        for filter in [
+            ".",
+            "del(.huge)",
+            "[.x, .whole, .tiny, .i, .neg, .min]",
+            ".arr | map(type)",
+            "{sum: (.i + .x), prod: (.i * .neg), div: (.i / 5), big: (.big + 1), bigger: (.big * .big)}",
+            "[.s, .e] | map(length)",
+            "{(.s): 1, keys: keys, vals: [.[] | type]}",
+            "1e1000",
+            "[nan, infinite, -infinite] | map(isnan)",
+            "\"x\" | tojson | fromjson",
+            ".tiny * .tiny",
+            "0.1 + 0.2",
+            "100000000000000000000000000000",
+        ] {
+            let m = Mapping::compile("t.jq", "test", filter).unwrap();
+            let direct = m.run(&input).map_err(|e| e.to_string());
+            let text = jaq_json::read::parse_single(input.to_string().as_bytes())
+                .map_err(|e| e.to_string())
+                .and_then(|val| m.first_output(val).map_err(|e| e.to_string()))
+                .and_then(|val| m.json_through_text(&val).map_err(|e| e.to_string()));
+            assert_eq!(direct, text, "filter {filter}");
+        }
     }
 
     #[test]

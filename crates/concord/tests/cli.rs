@@ -405,3 +405,37 @@ fn test_policies_runs_the_shipped_tests_and_a_configured_policys_own() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `concord bench pipeline` (what BENCHMARKS.md's pipeline figures come from) runs end to end
+/// on a small load: every message delivered, and the CPU it used told apart by thread (the hub's
+/// runtime, its SQLite writer and readers, and the harness on its own threads).
+#[test]
+fn bench_pipeline_delivers_every_message_and_splits_the_cpu_by_thread() {
+    let (ok, out, err) = concord(&[
+        "bench",
+        "pipeline",
+        "--messages",
+        "200",
+        "--connections",
+        "8",
+    ]);
+    assert!(ok, "bench pipeline failed: {err}");
+    assert!(
+        out.contains("inbound → delivered, max rate (8 connections): 200 in"),
+        "{out}"
+    );
+    assert!(out.contains("all 200 accepted after"), "{out}");
+    let cpu = out
+        .lines()
+        .find(|l| l.contains("CPU per message (µs, by thread)"))
+        .unwrap_or_else(|| panic!("no CPU line in {out}"));
+    for thread in ["bench-harness", "concord-sqlite", "tokio-rt-worker"] {
+        let figure: f64 = cpu
+            .split(&format!("{thread} "))
+            .nth(1)
+            .and_then(|rest| rest.split([',', ';']).next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no figure for {thread} in {cpu}"));
+        assert!(figure > 0.0, "{thread} used no CPU: {cpu}");
+    }
+}

@@ -77,7 +77,8 @@ async fn start_hub(config: Config) -> Result<(Hub, String, tempdir::Dir, String)
 }
 
 pub(crate) mod tempdir {
-    /// A folder removed when the benchmark ends.
+    /// A folder removed when the benchmark ends, unless `CONCORD_BENCH_KEEP_DATA` is set (to
+    /// look at what a run wrote: the store's tables, `dbstat`).
     pub struct Dir(pub std::path::PathBuf);
     impl Dir {
         pub fn new() -> std::io::Result<Dir> {
@@ -92,6 +93,10 @@ pub(crate) mod tempdir {
     }
     impl Drop for Dir {
         fn drop(&mut self) {
+            if std::env::var_os("CONCORD_BENCH_KEEP_DATA").is_some() {
+                eprintln!("kept {}", self.0.display());
+                return;
+            }
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
@@ -238,8 +243,16 @@ pub(crate) async fn sink_accept(State(sink): State<Sink>, headers: HeaderMap) ->
 
 /// Inbound → committed → delivered to a loopback sink: `n` contracts, either as fast as possible
 /// (`rate == 0`) or at `rate` per second.
+///
+/// The load generator and the sink run on a runtime of their own (threads named
+/// `bench-harness`), so that the CPU each thread used tells the hub's share from the harness's.
 pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
-    let (sink, sink_addr, dir, mapping) = start_sink().await?;
+    let harness = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-harness")
+        .enable_all()
+        .build()?;
+    let (sink, sink_addr, dir, mapping) = harness.spawn(start_sink()).await??;
     let text = format!(
         "[delivery]\nconcurrency = 256\npoll_ms = 20\n[systems.sink]\nrole = \"analytics\"\nbase_url = \"http://{sink_addr}\"\n[systems.sink.outbound.contract]\npath = \"/sink\"\nmapping = \"{}\"\n",
         mapping.display()
@@ -269,12 +282,13 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
         .default_headers(crate::admin::bearer_headers(&auth)?)
         .build()?;
     let sent: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let cpu_before = ThreadCpu::now();
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (client, url, sent, next) = (client.clone(), url.clone(), sent.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
+        tasks.push(harness.spawn(async move {
             loop {
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if k >= n {
@@ -306,6 +320,7 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
+    let cpu = ThreadCpu::now().since(&cpu_before);
     let sent: std::collections::HashMap<String, Instant> =
         sent.lock().expect("sent lock").iter().cloned().collect();
     let latencies_us = sink
@@ -347,12 +362,74 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
             s.reads
         );
     }
+    cpu.print_per_message(n, elapsed);
     let _ = hub
         .store()
         .delivery_counts()
         .await
         .context("reading delivery counts")?;
+    harness.shutdown_background();
     Ok(())
+}
+
+/// CPU time (in seconds) used by this process's threads, summed by thread name: what tells the
+/// hub's runtime, its SQLite threads and the bench harness apart. Read from each thread's
+/// `schedstat` (nanoseconds), or its `stat` (clock ticks) where that is missing.
+struct ThreadCpu(std::collections::BTreeMap<String, f64>);
+
+impl ThreadCpu {
+    fn now() -> ThreadCpu {
+        let per_sec = scale_out::clock_ticks_per_sec();
+        let mut by_name = std::collections::BTreeMap::new();
+        for task in std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let tid = task.file_name().to_string_lossy().to_string();
+            let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
+                continue;
+            };
+            let schedstat_ns = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split(' ').next()?.parse::<u64>().ok());
+            let seconds = match schedstat_ns {
+                Some(ns) => ns as f64 / 1e9,
+                None => match scale_out::ticks(&format!("self/task/{tid}")) {
+                    Some(ticks) => ticks as f64 / per_sec,
+                    None => continue,
+                },
+            };
+            *by_name.entry(name.trim().to_string()).or_insert(0.0) += seconds;
+        }
+        ThreadCpu(by_name)
+    }
+
+    fn since(&self, before: &ThreadCpu) -> ThreadCpu {
+        ThreadCpu(
+            self.0
+                .iter()
+                .map(|(name, s)| (name.clone(), s - before.0.get(name).unwrap_or(&0.0)))
+                .collect(),
+        )
+    }
+
+    /// One line: µs of CPU per message for each group of threads, and the cores in use.
+    fn print_per_message(&self, n: usize, elapsed: Duration) {
+        let total: f64 = self.0.values().sum();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, s)| **s > 0.0)
+            .map(|(name, s)| format!("{name} {:.0}", s * 1e6 / n as f64))
+            .collect();
+        println!(
+            "  CPU per message (µs, by thread): {}; in all {:.0} µs, {:.2} cores busy",
+            parts.join(", "),
+            total * 1e6 / n as f64,
+            total / elapsed.as_secs_f64()
+        );
+    }
 }
 
 /// The cost the door adds to a request: checking a key (SHA-256 of the token, the cache
