@@ -197,7 +197,8 @@ impl Mapping {
     ///
     /// The value goes to jaq as it is (jaq-json reads it through serde), not written out as
     /// text and parsed again: an outbound delivery runs its mapping on the whole canonical
-    /// document, and the round trip through text was most of the mapping's cost.
+    /// document, and the round trip through text was about a fifth of the mapping's cost
+    /// (`benches/outbound_mapping.rs`).
     pub fn run(&self, input: &Value) -> Result<Value, MappingError> {
         let val =
             <Val as serde::Deserialize>::deserialize(input).map_err(|e| MappingError::Input {
@@ -270,10 +271,10 @@ fn plain_json(val: &Val) -> Option<Value> {
     Some(match val {
         Val::Null => Value::Null,
         Val::Bool(b) => Value::Bool(*b),
-        Val::Num(Num::Int(i)) => Value::from(*i as i64),
+        Val::Num(Num::Int(i)) => Value::from(*i),
         Val::Num(Num::Float(x)) => Value::Number(serde_json::Number::from_f64(*x)?),
         Val::Num(Num::Dec(text)) => Value::Number(text.parse().ok()?),
-        Val::Num(_) => return None,
+        Val::Num(Num::BigInt(_)) => return None,
         Val::TStr(bytes) => Value::String(std::str::from_utf8(bytes).ok()?.to_string()),
         Val::BStr(_) => return None,
         Val::Arr(items) => Value::Array(items.iter().map(plain_json).collect::<Option<_>>()?),
@@ -439,7 +440,7 @@ mod tests {
             "i": 42, "neg": -7, "big": 18446744073709551615u64, "min": -9223372036854775808i64,
             "x": 1.5, "tiny": 1e-300, "huge": 1.7976931348623157e308, "whole": 3.0,
             "arr": [1, "two", [3.25], {"k": null}], "obj": {"nested": {"deep": [true]}},
-            "dec": "12.50"
+            "price_text": "12.50"
         });
         for filter in [
             ".",
@@ -455,6 +456,12 @@ mod tests {
             ".tiny * .tiny",
             "0.1 + 0.2",
             "100000000000000000000000000000",
+            "12.50",
+            "[1.0, -0.0, 2.5e-3, 1e400]",
+            "nan",
+            "infinite",
+            "{(1): 2}",
+            "[limit(3; repeat(\"é\"))] | add | explode | implode",
         ] {
             let m = Mapping::compile("t.jq", "test", filter).unwrap();
             let direct = m.run(&input).map_err(|e| e.to_string());

@@ -247,11 +247,13 @@ pub(crate) async fn sink_accept(State(sink): State<Sink>, headers: HeaderMap) ->
 /// The load generator and the sink run on a runtime of their own (threads named
 /// `bench-harness`), so that the CPU each thread used tells the hub's share from the harness's.
 pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
-    let harness = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bench-harness")
-        .enable_all()
-        .build()?;
+    let harness = Harness(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bench-harness")
+            .enable_all()
+            .build()?,
+    ));
     let (sink, sink_addr, dir, mapping) = harness.spawn(start_sink()).await??;
     let text = format!(
         "[delivery]\nconcurrency = 256\npoll_ms = 20\n[systems.sink]\nrole = \"analytics\"\nbase_url = \"http://{sink_addr}\"\n[systems.sink.outbound.contract]\npath = \"/sink\"\nmapping = \"{}\"\n",
@@ -362,74 +364,91 @@ pub async fn pipeline(n: usize, rate: u32, concurrency: usize) -> Result<()> {
             s.reads
         );
     }
-    cpu.print_per_message(n, elapsed);
+    print_cpu_per_message(&cpu, n, elapsed);
     let _ = hub
         .store()
         .delivery_counts()
         .await
         .context("reading delivery counts")?;
-    harness.shutdown_background();
     Ok(())
 }
 
-/// CPU time (in seconds) used by this process's threads, summed by thread name: what tells the
-/// hub's runtime, its SQLite threads and the bench harness apart. Read from each thread's
-/// `schedstat` (nanoseconds), or its `stat` (clock ticks) where that is missing.
-struct ThreadCpu(std::collections::BTreeMap<String, f64>);
+/// The harness's runtime, shut down without waiting when the bench ends, however it ends: a
+/// runtime dropped inside async code panics, which would hide the error that ended the bench.
+struct Harness(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for Harness {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// CPU time (in seconds) each of this process's threads has used, from its `schedstat`
+/// (nanoseconds), with its name: the difference of two readings, summed by name, tells the
+/// hub's runtime, its SQLite threads and the bench harness apart. A thread that ends between
+/// the two readings takes its time with it; the bench's threads all outlive the run.
+struct ThreadCpu(std::collections::BTreeMap<String, (String, f64)>);
 
 impl ThreadCpu {
     fn now() -> ThreadCpu {
-        let per_sec = scale_out::clock_ticks_per_sec();
-        let mut by_name = std::collections::BTreeMap::new();
+        let mut by_tid = std::collections::BTreeMap::new();
         for task in std::fs::read_dir("/proc/self/task")
             .into_iter()
             .flatten()
             .flatten()
         {
-            let tid = task.file_name().to_string_lossy().to_string();
-            let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
+            let read = |file: &str| std::fs::read_to_string(task.path().join(file)).ok();
+            let (Some(name), Some(ns)) = (
+                read("comm"),
+                read("schedstat").and_then(|s| s.split(' ').next()?.parse::<u64>().ok()),
+            ) else {
                 continue;
             };
-            let schedstat_ns = std::fs::read_to_string(task.path().join("schedstat"))
-                .ok()
-                .and_then(|s| s.split(' ').next()?.parse::<u64>().ok());
-            let seconds = match schedstat_ns {
-                Some(ns) => ns as f64 / 1e9,
-                None => match scale_out::ticks(&format!("self/task/{tid}")) {
-                    Some(ticks) => ticks as f64 / per_sec,
-                    None => continue,
-                },
-            };
-            *by_name.entry(name.trim().to_string()).or_insert(0.0) += seconds;
+            by_tid.insert(
+                task.file_name().to_string_lossy().to_string(),
+                (name.trim().to_string(), ns as f64 / 1e9),
+            );
         }
-        ThreadCpu(by_name)
+        ThreadCpu(by_tid)
     }
 
-    fn since(&self, before: &ThreadCpu) -> ThreadCpu {
-        ThreadCpu(
-            self.0
-                .iter()
-                .map(|(name, s)| (name.clone(), s - before.0.get(name).unwrap_or(&0.0)))
-                .collect(),
-        )
+    /// The time used since `before`, by thread name.
+    fn since(&self, before: &ThreadCpu) -> std::collections::BTreeMap<String, f64> {
+        let mut by_name = std::collections::BTreeMap::new();
+        for (tid, (name, seconds)) in &self.0 {
+            let earlier = before.0.get(tid).map_or(0.0, |(_, s)| *s);
+            *by_name.entry(name.clone()).or_insert(0.0) += seconds - earlier;
+        }
+        by_name
     }
+}
 
-    /// One line: µs of CPU per message for each group of threads, and the cores in use.
-    fn print_per_message(&self, n: usize, elapsed: Duration) {
-        let total: f64 = self.0.values().sum();
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .filter(|(_, s)| **s > 0.0)
-            .map(|(name, s)| format!("{name} {:.0}", s * 1e6 / n as f64))
-            .collect();
-        println!(
-            "  CPU per message (µs, by thread): {}; in all {:.0} µs, {:.2} cores busy",
-            parts.join(", "),
-            total * 1e6 / n as f64,
-            total / elapsed.as_secs_f64()
-        );
-    }
+/// One line: µs of CPU per message for each group of threads, and the cores in use.
+fn print_cpu_per_message(
+    by_name: &std::collections::BTreeMap<String, f64>,
+    n: usize,
+    elapsed: Duration,
+) {
+    let total: f64 = by_name.values().sum();
+    let parts: Vec<String> = by_name
+        .iter()
+        .map(|(name, s)| format!("{name} {:.0}", s * 1e6 / n as f64))
+        .collect();
+    println!(
+        "  CPU per message (µs, by thread): {}; in all {:.0} µs, {:.2} cores busy",
+        parts.join(", "),
+        total * 1e6 / n as f64,
+        total / elapsed.as_secs_f64()
+    );
 }
 
 /// The cost the door adds to a request: checking a key (SHA-256 of the token, the cache

@@ -42,7 +42,7 @@ struct Cpu {
 }
 
 /// utime + stime of a process, in clock ticks (`/proc/{pid}/stat` fields 14 and 15).
-pub(super) fn ticks(pid: &str) -> Option<u64> {
+fn ticks(pid: &str) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may hold spaces: fields count from after it.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -50,7 +50,7 @@ pub(super) fn ticks(pid: &str) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-pub(super) fn clock_ticks_per_sec() -> f64 {
+fn clock_ticks_per_sec() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
