@@ -526,8 +526,13 @@ fn msh_delimiters(raw: &str) -> Result<Delimiters, String> {
     let field = chars
         .next()
         .ok_or("MSH ends before MSH-1 (the field separator)")?;
-    if field.is_alphanumeric() || field.is_whitespace() {
-        return Err(format!("MSH-1 {field:?} cannot be a field separator"));
+    // ASCII punctuation only, as the standard's delimiters are: a line starts a segment when
+    // its fourth byte is one (`segments_of`), so a separator outside ASCII would let a
+    // message's own segments read as line breaks inside the one before.
+    if !field.is_ascii_punctuation() {
+        return Err(format!(
+            "MSH-1 {field:?} cannot be a field separator: delimiters are ASCII punctuation"
+        ));
     }
     let encoding: String = chars.take_while(|c| *c != field).collect();
     let enc: Vec<char> = encoding.chars().collect();
@@ -539,9 +544,9 @@ fn msh_delimiters(raw: &str) -> Result<Delimiters, String> {
     let mut all = vec![field];
     all.extend(&enc);
     for (i, c) in all.iter().enumerate() {
-        if c.is_alphanumeric() || c.is_whitespace() || all[..i].contains(c) {
+        if !c.is_ascii_punctuation() || all[..i].contains(c) {
             return Err(format!(
-                "MSH-2 {encoding:?}: delimiters must be distinct punctuation"
+                "MSH-2 {encoding:?}: delimiters must be distinct ASCII punctuation"
             ));
         }
     }
@@ -716,6 +721,34 @@ mod tests {
             Problem::BadDelimiters
         );
         assert_eq!(parse("MSH").diagnostics[0].problem, Problem::BadDelimiters);
+    }
+
+    /// Delimiters outside ASCII punctuation are refused: a segment is found by its fourth byte
+    /// being ASCII punctuation, so with any other separator the message's own segments would
+    /// read as line breaks inside the segment before them (found by the `hl7_parse` fuzzer).
+    #[test]
+    fn delimiters_must_be_ascii_punctuation() {
+        for msh in [
+            "MSH\u{FFFD}^~\\&\u{FFFD}A\u{FFFD}B",
+            "MSH|\0^~\\|A|B",
+            "MSH|^\u{00A7}\\&|A|B",
+            "MSH\u{00A6}^~\\&\u{00A6}A",
+        ] {
+            let batch = parse(msh);
+            assert!(batch.messages.is_empty(), "{msh:?}");
+            let d = &batch.diagnostics[0];
+            assert_eq!(
+                (d.problem, d.location()),
+                (Problem::BadDelimiters, "MSH-2".into()),
+                "{msh:?}"
+            );
+            assert!(d.reason.contains("ASCII punctuation"), "{}", d.reason);
+        }
+        assert!(
+            parse("MSH#^~\\&#A#B#C#D#1##ADT^A01#1#P#2.5")
+                .diagnostics
+                .is_empty()
+        );
     }
 
     #[test]

@@ -218,6 +218,24 @@ NTE|1||Patient Jane Doe tolerated well\r";
         assert_eq!(m.first("PV1").unwrap().field(10).raw(), "CAR");
     }
 
+    /// What the `hl7_parse` fuzzer found: blank lines kept a segment whose field separator is
+    /// not ASCII apart from the header; the redacted copy, without them, parsed as no message.
+    /// Such a header is now refused, and every message that parses has a copy that parses as
+    /// one message.
+    #[test]
+    fn a_redacted_copy_parses_as_one_message_even_after_blank_lines() {
+        let text = String::from_utf8_lossy(
+            b"MSH|^~\r\r\r\r\r\rFT1\r\rMSH\x81\x00|^~\r\r&|EHR|MERCY|CONCORD|MSG00001|P|2.7\rEVM\r\r\r\
+              \r\r\r\r\r\r\r\rFT1\xed\xf2\xb2\xacH\x81\x00|^\r\r\r\r\rT1\r\rMSH\x81\x00|^~\r_\r",
+        );
+        let batch = parse(&text);
+        assert_eq!(batch.messages.len(), 1, "only the first header is usable");
+        for m in &batch.messages {
+            let kept = redact(m, &pseudonyms());
+            assert_eq!(parse(&kept.text).messages.len(), 1, "{:?}", kept.text);
+        }
+    }
+
     #[test]
     fn the_redacted_message_reads_as_the_same_charges_and_redacting_twice_changes_nothing() {
         let original = dft::read(&parse(DFT).messages[0]).unwrap().0;
