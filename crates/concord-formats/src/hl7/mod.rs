@@ -485,7 +485,7 @@ fn segments_of<'a>(text: &'a str, line: &mut usize) -> Vec<Piece<'a>> {
         let b = &text.as_bytes()[from..to];
         let starts_segment = b.len() >= 3
             && b[..3].iter().all(u8::is_ascii_alphanumeric)
-            && b.get(3).is_none_or(|c| c.is_ascii_punctuation());
+            && b.get(3).is_none_or(|c| can_delimit(char::from(*c)));
         let blank = text[from..to].trim().is_empty();
         match pieces.last_mut() {
             Some(last) if !blank && !starts_segment && last.1 > last.0 => {
@@ -521,15 +521,21 @@ fn segments_of<'a>(text: &'a str, line: &mut usize) -> Vec<Piece<'a>> {
         .collect()
 }
 
+/// Whether a character may be a delimiter: ASCII punctuation, as the standard's are. One rule
+/// for both places that need it: `segments_of` starts a segment where a line's fourth byte is
+/// one, and `msh_delimiters` accepts only such delimiters, so a message's own segments can never
+/// read as line breaks inside the segment before them (which the `hl7_parse` fuzzer found when
+/// the two rules differed).
+fn can_delimit(c: char) -> bool {
+    c.is_ascii_punctuation()
+}
+
 fn msh_delimiters(raw: &str) -> Result<Delimiters, String> {
     let mut chars = raw.chars().skip(3);
     let field = chars
         .next()
         .ok_or("MSH ends before MSH-1 (the field separator)")?;
-    // ASCII punctuation only, as the standard's delimiters are: a line starts a segment when
-    // its fourth byte is one (`segments_of`), so a separator outside ASCII would let a
-    // message's own segments read as line breaks inside the one before.
-    if !field.is_ascii_punctuation() {
+    if !can_delimit(field) {
         return Err(format!(
             "MSH-1 {field:?} cannot be a field separator: delimiters are ASCII punctuation"
         ));
@@ -544,7 +550,7 @@ fn msh_delimiters(raw: &str) -> Result<Delimiters, String> {
     let mut all = vec![field];
     all.extend(&enc);
     for (i, c) in all.iter().enumerate() {
-        if !c.is_ascii_punctuation() || all[..i].contains(c) {
+        if !can_delimit(*c) || all[..i].contains(c) {
             return Err(format!(
                 "MSH-2 {encoding:?}: delimiters must be distinct ASCII punctuation"
             ));
